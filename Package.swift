@@ -1,0 +1,80 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, top-down: liveboot (exe) → LivebootCLI → LivebootCore → DellIDRAC → Redfish.
+let package = Package(
+    name: "liveboot",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "liveboot", targets: ["liveboot"]),
+        .executable(name: "idrac-sim", targets: ["idrac-sim"]),
+        .library(name: "LivebootCore", targets: ["LivebootCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+    ],
+    targets: [
+        // The Redfish protocol: transport, sessions, typed resources, errors. Knows no vendor.
+        .target(name: "Redfish", dependencies: [
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
+        // Dell iDRAC 9 quirks, each documented where handled.
+        .target(name: "DellIDRAC", dependencies: ["Redfish"]),
+        // cidata seeds: the NoCloud ISO writer/reader and user-data. Shared by the core and the simulator.
+        .target(name: "Seed", dependencies: [
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // Nodes, images, configuration and the operations both faces call.
+        .target(name: "LivebootCore", dependencies: [
+            "Redfish", "DellIDRAC", "Seed",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // `liveboot serve`: the vmedia HTTP source (and, later, the portal).
+        .target(name: "LivebootServer", dependencies: [
+            "LivebootCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
+        // The CLI face: argument parsing and printing only.
+        .target(name: "LivebootCLI", dependencies: [
+            "LivebootCore", "LivebootServer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
+        .executableTarget(name: "liveboot", dependencies: [
+            "LivebootCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The iDRAC 9 simulator: a stateful Redfish server, one port per node.
+        .target(name: "IDRACSimulator", dependencies: [
+            "Seed",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "idrac-sim", dependencies: [
+            "IDRACSimulator",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "LivebootTests", dependencies: [
+            "LivebootCore", "LivebootCLI", "LivebootServer", "IDRACSimulator", "Redfish", "DellIDRAC", "Seed",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
+    ]
+)

@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import LivebootCore
+import Seed
+
+extension LivebootCommand {
+    struct LiveBoot: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "liveboot",
+            abstract: "Boot nodes into a live image with a cloud-init seed holding the ssh keys.",
+            discussion: """
+            The image is a short name (u22), a file name, or a path inside the images folder. Its URL must answer \
+            HEAD with Accept-Ranges: bytes (run `liveboot serve`); this is checked before any node is touched.
+            """)
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var target: NodeArguments
+        @Option(name: .shortAndLong, help: "Image to boot (see `lb images`).")
+        var image: String
+        @Option(name: .shortAndLong, help: "A public key file to add for this boot (repeatable).")
+        var key: [String] = []
+        @Flag(name: .shortAndLong, help: "Wait until ssh answers.")
+        var wait = false
+        @Option(name: .long, help: "Seconds to wait for ssh (with --wait).")
+        var timeout: Int?
+
+        func run() async throws {
+            let counter = RequestCounter()
+            let (liveboot, nodes) = try prepare(global, target.nodes, counter: counter)
+            defer { reportStats(global, counter) }
+            let image: ResolvedImage
+            let keys: [SSHPublicKey]
+            do {
+                keys = try key.flatMap { try LivebootConfig.loadKeys($0) }
+                image = try await liveboot.prepareImage(self.image)
+            } catch {
+                throw fail(error)
+            }
+            let printer = ProgressPrinter(nodes: nodes)
+            let wait = self.wait
+            let timeout = self.timeout
+            _ = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
+                let progress = printer.handler(for: node)
+                progress("live boot on \(image.name)")
+                var result = try await liveboot.liveboot(node, image: image, extraKeys: keys, wait: false, progress: progress)
+                if wait {
+                    result.sshAfterSeconds = try await liveboot.waitForSSH(
+                        node, timeout: timeout.map { .seconds($0) }, progress: progress)
+                }
+                progress(wait ? "ready: ssh root@\(node.host)\(node.sshPort == 22 ? "" : " -p \(node.sshPort)")"
+                              : "booting; `lb wait \(node.name)` waits for ssh")
+                return result
+            }
+        }
+    }
+
+    struct Wait: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Wait until the nodes' ssh answers.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var target: NodeArguments
+        @Option(name: .long, help: "Seconds to wait (default: timing.ssh-wait, 600).")
+        var timeout: Int?
+
+        func run() async throws {
+            let counter = RequestCounter()
+            let (liveboot, nodes) = try prepare(global, target.nodes, counter: counter)
+            let printer = ProgressPrinter(nodes: nodes)
+            let timeout = self.timeout
+            _ = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
+                try await liveboot.waitForSSH(node, timeout: timeout.map { .seconds($0) }, progress: printer.handler(for: node))
+            }
+        }
+    }
+
+    struct DiskBoot: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "diskboot", abstract: "Eject the virtual media and reboot the nodes onto their disk.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var target: NodeArguments
+
+        func run() async throws {
+            let counter = RequestCounter()
+            let (liveboot, nodes) = try prepare(global, target.nodes, counter: counter)
+            defer { reportStats(global, counter) }
+            let printer = ProgressPrinter(nodes: nodes)
+            _ = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
+                try await liveboot.diskboot(node, progress: printer.handler(for: node))
+                printer.handler(for: node)("rebooting onto the disk")
+            }
+        }
+    }
+
+    struct VMedia: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "vmedia", abstract: "List, insert or eject virtual media.",
+            discussion: "Without --insert or --eject, lists the slots. --insert takes an image name or an http(s) URL.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: JSONOption
+        @OptionGroup var target: NodeArguments
+        @Option(name: .long, help: "Image (or URL) to insert; needs --slot.")
+        var insert: String?
+        @Flag(name: .long, help: "Eject --slot, or every inserted slot.")
+        var eject = false
+        @Option(name: .long, help: "Slot id (1, 2 on iDRAC ≥ 6; CD, RemovableDisk before).")
+        var slot: String?
+
+        func validate() throws {
+            if insert != nil && eject { throw ValidationError("--insert and --eject exclude each other") }
+            if insert != nil && slot == nil { throw ValidationError("--insert needs --slot") }
+        }
+
+        func run() async throws {
+            let counter = RequestCounter()
+            let (liveboot, nodes) = try prepare(global, target.nodes, counter: counter)
+            var url: String?
+            if let insert {
+                do {
+                    url = insert.contains("://") ? insert : try liveboot.catalog.resolve(insert).url
+                } catch { throw fail(error) }
+            }
+            let (slot, eject, chosenURL) = (self.slot, self.eject, url)
+            let results = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node -> [SlotStatus] in
+                if let chosenURL, let slot { return [try await liveboot.vmediaInsert(node, slot: slot, url: chosenURL)] }
+                if eject { return try await liveboot.vmediaEject(node, slot: slot) }
+                return try await liveboot.vmediaList(node)
+            }
+            if output.json {
+                try Output.json(Dictionary(uniqueKeysWithValues: results.map { ($0.0.name, $0.1) }))
+            } else {
+                for (node, slots) in results {
+                    for slot in slots { Output.out("\(node.name): vmedia \(slot.id): \(slot.display)") }
+                }
+            }
+        }
+    }
+
+    struct Cidata: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a node's cloud-init seed ISO (label cidata) to a file.",
+            discussion: "Same node, keys and boot id give the same bytes.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The node.") var node: String
+        @Option(name: .shortAndLong, help: "A public key file to add (repeatable).")
+        var key: [String] = []
+        @Option(name: .long, help: "Boot id (cloud-init instance-id); default: node and current time.")
+        var bootID: String?
+        @Option(name: .shortAndLong, help: "Output file.")
+        var output: String
+
+        func run() async throws {
+            do {
+                let liveboot = try global.load()
+                guard let node = try liveboot.nodes([node]).first else { throw LivebootError.noNodes }
+                let keys = try key.flatMap { try LivebootConfig.loadKeys($0) }
+                let seed = try liveboot.seed(for: node, extraKeys: keys, bootID: bootID ?? Liveboot.newBootID(for: node))
+                try seed.image.write(to: URL(fileURLWithPath: output))
+                Output.out("\(output): \(seed.image.count) bytes, cidata-\(seed.contentID)")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import LivebootCore
+import Logging
+
+/// `liveboot` (alias `lb`): the command names testbed admins already type with the original tool.
+public struct LivebootCommand: AsyncParsableCommand {
+    public static let version = "0.1.0"
+
+    public static let configuration = CommandConfiguration(
+        commandName: "liveboot",
+        abstract: "Boot testbed nodes into a live OS over their BMC's Redfish virtual media.",
+        discussion: """
+        Nodes are named as in the configuration; several names, ranges (w1-4), lists (w1,w3) and `all` are accepted.
+        Configuration: --config, else $LIVEBOOT_CONFIG, else \(LivebootConfig.defaultPath).
+        """,
+        version: version,
+        subcommands: [
+            Status.self, On.self, Off.self, Reboot.self, LiveBoot.self, Wait.self, DiskBoot.self,
+            BiosGet.self, BiosSet.self, BiosReset.self, QueueGet.self, QueueClear.self,
+            VMedia.self, Cidata.self, Images.self, Serve.self, Version.self,
+        ])
+
+    public init() {}
+}
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "Configuration file (default: $LIVEBOOT_CONFIG or \(LivebootConfig.defaultPath)).")
+    var config: String?
+
+    @Flag(name: .shortAndLong, help: "Debug logs on stderr (every Redfish call, with timing).")
+    var verbose = false
+
+    @Option(name: .long, help: "How many nodes to work on at once.")
+    var parallel = 64
+
+    @Flag(name: .long, help: "Print the number of Redfish requests made, on stderr.")
+    var stats = false
+
+    func validate() throws {
+        guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1") }
+    }
+
+    func makeLogger() -> Logger {
+        var logger = Logger(label: "liveboot") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = verbose ? .debug : .warning
+        return logger
+    }
+
+    func load(counter: RequestCounter? = nil) throws -> Liveboot {
+        let config = try LivebootConfig.load(path: config)
+        return Liveboot(config: config, logger: makeLogger(), requestCounter: counter)
+    }
+}
+
+struct JSONOption: ParsableArguments {
+    @Flag(name: .long, help: "Machine-readable output on stdout.")
+    var json = false
+}
+
+/// Writes lines to stdout and stderr without interleaving partial lines from parallel nodes.
+enum Output {
+    private static let lock = NSLock()
+
+    static func out(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    static func err(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    static func json<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        out(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+}
+
+/// Prints `node  [ 12.3s] step` lines as long operations progress.
+struct ProgressPrinter: Sendable {
+    let start = ContinuousClock.now
+    let toStderr: Bool
+    let width: Int
+
+    init(nodes: [Node], toStderr: Bool = false) {
+        self.toStderr = toStderr
+        width = nodes.map(\.name.count).max() ?? 0
+    }
+
+    func handler(for node: Node) -> ProgressHandler {
+        let start = self.start, toStderr = self.toStderr, width = self.width
+        return { message in
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let line = node.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                + "  [" + String(format: "%6.1fs", seconds) + "] " + message
+            toStderr ? Output.err(line) : Output.out(line)
+        }
+    }
+}
+
+/// Runs `body` on every node in parallel, prints failures as `node: error`, and fails the command if any
+/// node failed.
+func runOnNodes<T: Sendable>(_ liveboot: Liveboot, _ nodes: [Node], parallel: Int,
+                             _ body: @escaping @Sendable (Node) async throws -> T) async throws -> [(Node, T)] {
+    let results = await Liveboot.onEach(nodes, limit: parallel, body)
+    var successes: [(Node, T)] = []
+    var failed = 0
+    for (node, result) in results {
+        switch result {
+        case .success(let value): successes.append((node, value))
+        case .failure(let error):
+            failed += 1
+            Output.err("\(node.name): \(error)")
+        }
+    }
+    if failed > 0 { throw ExitCode(1) }
+    return successes
+}
+
+/// Errors that happen before any node is touched: one line on stderr, exit 2.
+func fail(_ error: any Error) -> ExitCode {
+    Output.err("liveboot: \(error)")
+    return ExitCode(2)
+}
+
+func reportStats(_ options: GlobalOptions, _ counter: RequestCounter) {
+    if options.stats { Output.err("redfish requests: \(counter.value)") }
+}

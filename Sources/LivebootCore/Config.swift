@@ -1,0 +1,256 @@
+import Foundation
+import Redfish
+import Seed
+import Yams
+
+/// One managed node.
+public struct Node: Sendable, Hashable {
+    public let name: String
+    /// Host of the node's own OS, probed for ping and ssh.
+    public let host: String
+    public let sshPort: Int
+    public let bmc: String
+    public let username: String
+    /// Secret: never printed, logged or put in `--json`.
+    let password: String?
+    public let caFile: String?
+
+    public func endpoint(timeouts: Timeouts, retry: RetryPolicy) throws -> BMCEndpoint {
+        guard let password else { throw LivebootError.noCredentials(node: name) }
+        return BMCEndpoint(baseURL: bmc, username: username, password: password, caFile: caFile,
+                           timeouts: timeouts, retry: retry)
+    }
+}
+
+/// Where bootable images live and the URL the BMCs fetch them from.
+public struct ImagesConfig: Sendable {
+    public var proto: String
+    public var ip: String
+    public var port: Int
+    public var path: String
+    public var folder: String
+
+    /// `http://ip:port/path` — what `liveboot serve` (or nginx) serves `folder` as.
+    public var baseURL: String {
+        let trimmed = path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        return "\(proto)://\(ip):\(port)" + (trimmed.isEmpty ? "" : "/\(trimmed)")
+    }
+}
+
+/// Delays that differ between a real BMC (seconds) and the simulator (milliseconds).
+public struct Timing: Sendable {
+    public var pollInterval: Duration = .seconds(2)
+    public var gracefulShutdown: Duration = .seconds(60)
+    public var powerChange: Duration = .seconds(120)
+    public var sshWait: Duration = .seconds(600)
+    public var probe: Duration = .seconds(3)
+    public var connect: Duration = .seconds(5)
+    public var request: Duration = .seconds(60)
+    public var retries: Int = 4
+    public var backoff: Duration = .milliseconds(250)
+}
+
+/// The configuration, compatible with the original `/etc/sopnode/sopnodes.yaml`.
+public struct LivebootConfig: Sendable {
+    public static let defaultPath = "/etc/liveboot/liveboot.yaml"
+
+    public let path: String
+    public let nodes: [Node]
+    public let statusBios: [String]
+    public let images: ImagesConfig
+    public let testbedKeys: [SSHPublicKey]
+    public var timing: Timing
+
+    /// `--config`, else `LIVEBOOT_CONFIG`, else the default path.
+    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LivebootConfig {
+        let chosen = path ?? environment["LIVEBOOT_CONFIG"] ?? defaultPath
+        guard let data = FileManager.default.contents(atPath: chosen) else { throw LivebootError.configNotFound(chosen) }
+        return try parse(String(decoding: data, as: UTF8.self), path: chosen, environment: environment)
+    }
+
+    public static func parse(_ text: String, path: String, environment: [String: String] = [:]) throws -> LivebootConfig {
+        let raw: RawConfig
+        do {
+            raw = try YAMLDecoder().decode(RawConfig.self, from: text)
+        } catch {
+            throw LivebootError.configInvalid(path: path, reason: Self.explain(error))
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : directory.appendingPathComponent(p).path }
+
+        let secrets = try raw.secretsFile.map { try Secrets.load(resolve($0)) } ?? Secrets()
+        var nodes: [Node] = []
+        for (name, node) in raw.nodes ?? [:] {
+            guard let drac = node.drac else { throw LivebootError.configInvalid(path: path, reason: "node \(name) has no drac") }
+            let (host, port) = try splitHostPort(node.hostname ?? name, defaultPort: 22, path: path)
+            let envName = name.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }
+            let password = environment["LIVEBOOT_DRAC_PASSWORD_\(String(envName))"] ?? secrets.nodes[name]?.password
+                ?? node.dracPassword ?? environment["LIVEBOOT_DRAC_PASSWORD"] ?? secrets.password
+            let username = node.dracUsername ?? secrets.nodes[name]?.username ?? environment["LIVEBOOT_DRAC_USERNAME"]
+                ?? secrets.username ?? "root"
+            nodes.append(Node(name: name, host: host, sshPort: port, bmc: BMCEndpoint.normalize(drac),
+                              username: username, password: password, caFile: node.dracCAFile.map(resolve)))
+        }
+        nodes.sort { NodeSelection.naturalLess($0.name, $1.name) }
+
+        let rawImages = raw.images ?? RawImages()
+        let images = ImagesConfig(proto: rawImages.proto ?? "http", ip: rawImages.ip ?? "127.0.0.1",
+                                  port: rawImages.port ?? 8080, path: rawImages.path ?? "images",
+                                  folder: resolve(rawImages.absolutePath ?? "/var/lib/liveboot/images"))
+
+        var keys: [SSHPublicKey] = []
+        for (index, line) in (raw.authorizedKeys ?? []).enumerated() {
+            do { keys.append(try SSHPublicKey(line: line)) } catch {
+                throw LivebootError.badKey(source: "\(path) authorized-keys[\(index)]", reason: "\(error)")
+            }
+        }
+        if let file = raw.authorizedKeysFile {
+            keys += try loadKeys(resolve(file))
+        }
+
+        var timing = Timing()
+        if let t = raw.timing {
+            func d(_ s: Double?) -> Duration? { s.map { .milliseconds(Int64($0 * 1000)) } }
+            timing.pollInterval = d(t.pollInterval) ?? timing.pollInterval
+            timing.gracefulShutdown = d(t.gracefulShutdown) ?? timing.gracefulShutdown
+            timing.powerChange = d(t.powerChange) ?? timing.powerChange
+            timing.sshWait = d(t.sshWait) ?? timing.sshWait
+            timing.probe = d(t.probe) ?? timing.probe
+            timing.connect = d(t.connect) ?? timing.connect
+            timing.request = d(t.request) ?? timing.request
+            timing.retries = t.retries ?? timing.retries
+            timing.backoff = d(t.backoff) ?? timing.backoff
+        }
+        return LivebootConfig(path: path, nodes: nodes, statusBios: raw.status?.bios ?? ["SysProfile", "ProcCStates"],
+                              images: images, testbedKeys: keys, timing: timing)
+    }
+
+    /// Keys from a file: the original's `sopnode-keys.yaml` (`authorized_keys: [...]`) or a plain
+    /// `authorized_keys` / `.pub` file.
+    public static func loadKeys(_ path: String) throws -> [SSHPublicKey] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LivebootError.badKey(source: path, reason: "cannot read the file")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        struct KeysFile: Decodable { let authorized_keys: [String] }
+        let lines: [String]
+        if let yaml = try? YAMLDecoder().decode(KeysFile.self, from: text) {
+            lines = yaml.authorized_keys
+        } else {
+            lines = text.split(separator: "\n").map(String.init)
+        }
+        let parsed = SSHPublicKey.parseMany(lines.joined(separator: "\n"))
+        if let first = parsed.errors.first {
+            throw LivebootError.badKey(source: "\(path) line \(first.line)", reason: first.message)
+        }
+        return parsed.keys
+    }
+
+    static func splitHostPort(_ value: String, defaultPort: Int, path: String) throws -> (String, Int) {
+        if value.hasPrefix("["), let close = value.firstIndex(of: "]") {  // [v6]:port
+            let host = String(value[value.index(after: value.startIndex)..<close])
+            let rest = value[value.index(after: close)...]
+            guard rest.hasPrefix(":") else { return (host, defaultPort) }
+            guard let port = Int(rest.dropFirst()) else { throw LivebootError.configInvalid(path: path, reason: "bad port in \(value)") }
+            return (host, port)
+        }
+        let parts = value.split(separator: ":")
+        guard parts.count == 2 else { return (value, defaultPort) }
+        guard let port = Int(parts[1]), (1...65535).contains(port) else {
+            throw LivebootError.configInvalid(path: path, reason: "bad port in hostname \(value)")
+        }
+        return (String(parts[0]), port)
+    }
+
+    static func explain(_ error: any Error) -> String {
+        if case DecodingError.typeMismatch(_, let context) = error {
+            return "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+        }
+        if case DecodingError.keyNotFound(let key, let context) = error {
+            return "missing \((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))"
+        }
+        return "\(error)"
+    }
+}
+
+/// BMC credentials kept out of the main config. Refused when group- or world-readable.
+struct Secrets: Decodable {
+    struct Entry: Decodable {
+        let username: String?
+        let password: String?
+        enum CodingKeys: String, CodingKey { case username = "drac-username", password = "drac-password" }
+    }
+    var username: String?
+    var password: String?
+    var nodes: [String: Entry] = [:]
+
+    enum CodingKeys: String, CodingKey { case username = "drac-username", password = "drac-password", nodes }
+
+    init() {}
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        username = try c.decodeIfPresent(String.self, forKey: .username)
+        password = try c.decodeIfPresent(String.self, forKey: .password)
+        nodes = try c.decodeIfPresent([String: Entry].self, forKey: .nodes) ?? [:]
+    }
+
+    static func load(_ path: String) throws -> Secrets {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        guard let attributes, let data = FileManager.default.contents(atPath: path) else {
+            throw LivebootError.configInvalid(path: path, reason: "cannot read the secrets file")
+        }
+        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0
+        guard mode & 0o077 == 0 else { throw LivebootError.insecureSecrets(path: path, mode: String(mode, radix: 8)) }
+        do {
+            return try YAMLDecoder().decode(Secrets.self, from: String(decoding: data, as: UTF8.self))
+        } catch {
+            throw LivebootError.configInvalid(path: path, reason: LivebootConfig.explain(error))
+        }
+    }
+}
+
+struct RawConfig: Decodable {
+    var nodes: [String: RawNode]?
+    var status: RawStatus?
+    var images: RawImages?
+    var authorizedKeys: [String]?
+    var authorizedKeysFile: String?
+    var secretsFile: String?
+    var timing: RawTiming?
+
+    enum CodingKeys: String, CodingKey {
+        case nodes, status, images, timing
+        case authorizedKeys = "authorized-keys", authorizedKeysFile = "authorized-keys-file", secretsFile = "secrets-file"
+    }
+}
+
+struct RawNode: Decodable {
+    var hostname: String?
+    var drac: String?
+    var dracUsername: String?
+    var dracPassword: String?
+    var dracCAFile: String?
+    enum CodingKeys: String, CodingKey {
+        case hostname, drac, dracUsername = "drac-username", dracPassword = "drac-password", dracCAFile = "drac-ca-file"
+    }
+}
+
+struct RawStatus: Decodable { var bios: [String]? }
+
+struct RawImages: Decodable {
+    var proto: String?
+    var ip: String?
+    var port: Int?
+    var path: String?
+    var absolutePath: String?
+    enum CodingKeys: String, CodingKey { case proto, ip, port, path, absolutePath = "absolute-path" }
+}
+
+struct RawTiming: Decodable {
+    var pollInterval, gracefulShutdown, powerChange, sshWait, probe, connect, request, backoff: Double?
+    var retries: Int?
+    enum CodingKeys: String, CodingKey {
+        case pollInterval = "poll-interval", gracefulShutdown = "graceful-shutdown", powerChange = "power-change"
+        case sshWait = "ssh-wait", probe, connect, request, retries, backoff
+    }
+}

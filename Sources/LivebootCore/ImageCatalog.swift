@@ -1,0 +1,101 @@
+import Foundation
+
+/// A bootable image resolved to a file inside the images folder, and the URL the BMC reads it from.
+public struct ResolvedImage: Sendable, Hashable {
+    /// Path relative to the images folder, also the URL path below `images.baseURL`.
+    public let name: String
+    public let path: String
+    public let url: String
+}
+
+/// One catalogue entry for `lb images`.
+public struct CatalogEntry: Sendable, Codable, Hashable {
+    public let name: String
+    public let shortNames: [String]
+    public let size: Int64
+    public let modified: Date
+}
+
+/// The images folder: ISOs and short-name symlinks (`u22 -> ubuntu-22.04-liveboot.iso`).
+public struct ImageCatalog: Sendable {
+    public let config: ImagesConfig
+
+    public init(config: ImagesConfig) { self.config = config }
+
+    var folder: URL { URL(fileURLWithPath: config.folder).resolvingSymlinksInPath() }
+
+    static func isServableName(_ name: String) -> Bool {
+        name.range(of: #"^[A-Za-z0-9._-]+\.iso$"#, options: .regularExpression) != nil && !name.hasPrefix(".")
+    }
+
+    /// `u22` (short name), `u22.iso`, a file name, or a path that must lie inside the folder.
+    public func resolve(_ name: String) throws -> ResolvedImage {
+        let fm = FileManager.default
+        var candidates: [URL] = []
+        if name.contains("/") {
+            candidates = [URL(fileURLWithPath: name, relativeTo: URL(fileURLWithPath: fm.currentDirectoryPath))]
+        } else {
+            candidates = [folder.appendingPathComponent(name), folder.appendingPathComponent(name + ".iso")]
+        }
+        guard let found = candidates.first(where: { fm.fileExists(atPath: $0.path) }) else {
+            throw LivebootError.unknownImage(name, available: (try? list().flatMap { [$0.name] + $0.shortNames }) ?? [])
+        }
+        // Symlinks are followed, and the real file must still be inside the folder: the server refuses
+        // anything outside it, so a link to /etc/shadow.iso is not an image.
+        let real = found.resolvingSymlinksInPath()
+        let root = folder.path.hasSuffix("/") ? folder.path : folder.path + "/"
+        guard real.path.hasPrefix(root) else { throw LivebootError.imageOutsideFolder(found.path, folder: folder.path) }
+        let relative = String(real.path.dropFirst(root.count))
+        guard relative.split(separator: "/").allSatisfy({ $0.range(of: #"^[A-Za-z0-9._-]+$"#, options: .regularExpression) != nil && !$0.hasPrefix(".") }),
+              Self.isServableName(real.lastPathComponent) else {
+            throw LivebootError.badImageName(relative)
+        }
+        return ResolvedImage(name: relative, path: real.path, url: config.baseURL + "/" + relative)
+    }
+
+    /// The folder's ISOs with the short names that point at them; the `seeds/` subfolder is not listed.
+    public func list() throws -> [CatalogEntry] {
+        let fm = FileManager.default
+        let entries = try fm.contentsOfDirectory(atPath: folder.path).sorted()
+        var files: [String: (size: Int64, modified: Date)] = [:]
+        var links: [String: [String]] = [:]
+        for entry in entries where !entry.hasPrefix(".") {
+            let url = folder.appendingPathComponent(entry)
+            let attributes = try fm.attributesOfItem(atPath: url.path)
+            if attributes[.type] as? FileAttributeType == .typeSymbolicLink {
+                let target = url.resolvingSymlinksInPath()
+                guard target.deletingLastPathComponent().path == folder.path else { continue }
+                links[target.lastPathComponent, default: []].append(entry.hasSuffix(".iso") ? String(entry.dropLast(4)) : entry)
+            } else if attributes[.type] as? FileAttributeType == .typeRegular, Self.isServableName(entry) {
+                files[entry] = ((attributes[.size] as? NSNumber)?.int64Value ?? 0, attributes[.modificationDate] as? Date ?? .distantPast)
+            }
+        }
+        return files.keys.sorted().map { name in
+            CatalogEntry(name: name, shortNames: (links[name] ?? []).sorted(), size: files[name]!.size,
+                         modified: files[name]!.modified)
+        }
+    }
+}
+
+/// Writes seeds into `<images>/seeds/<content id>.iso`, where the vmedia server serves them.
+public struct SeedPublisher: Sendable {
+    public let config: ImagesConfig
+
+    public init(config: ImagesConfig) { self.config = config }
+
+    /// Publishes the bytes under their content id (so re-publishing the same seed is a no-op) and returns
+    /// the URL the BMC will read.
+    public func publish(_ image: Data, id: String) throws -> String {
+        let directory = URL(fileURLWithPath: config.folder).appendingPathComponent("seeds")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let file = directory.appendingPathComponent("\(id).iso")
+        if FileManager.default.contents(atPath: file.path) != image {
+            // Write then rename, so a BMC reading the URL never sees half a file.
+            let temporary = directory.appendingPathComponent(".\(id).\(UUID().uuidString).tmp")
+            try image.write(to: temporary)
+            _ = try? FileManager.default.removeItem(at: file)
+            try FileManager.default.moveItem(at: temporary, to: file)
+        }
+        return config.baseURL + "/seeds/\(id).iso"
+    }
+}

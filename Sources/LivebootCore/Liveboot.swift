@@ -1,0 +1,69 @@
+import DellIDRAC
+import Foundation
+import Logging
+import Redfish
+import Seed
+
+/// The operations both faces (CLI, portal) call. One value per configuration.
+public struct Liveboot: Sendable {
+    public let config: LivebootConfig
+    public let logger: Logger
+    public let requestCounter: RequestCounter?
+
+    public init(config: LivebootConfig, logger: Logger = Logger(label: "liveboot"), requestCounter: RequestCounter? = nil) {
+        self.config = config
+        self.logger = logger
+        self.requestCounter = requestCounter
+    }
+
+    public var catalog: ImageCatalog { ImageCatalog(config: config.images) }
+
+    public func nodes(_ arguments: [String]) throws -> [Node] {
+        try NodeSelection.select(arguments, from: config.nodes)
+    }
+
+    /// Runs `body` on each node, at most `limit` at a time, results in the nodes' order.
+    public static func onEach<T: Sendable>(_ nodes: [Node], limit: Int = 64,
+                                            _ body: @escaping @Sendable (Node) async throws -> T) async -> [(Node, Result<T, any Error>)] {
+        await withTaskGroup(of: (Int, Result<T, any Error>).self) { group in
+            var results = [Result<T, any Error>?](repeating: nil, count: nodes.count)
+            var next = 0
+            func launch() {
+                let index = next
+                let node = nodes[index]
+                group.addTask {
+                    do { return (index, .success(try await body(node))) } catch { return (index, .failure(error)) }
+                }
+                next += 1
+            }
+            while next < min(limit, nodes.count) { launch() }
+            for await (index, result) in group {
+                results[index] = result
+                if next < nodes.count { launch() }
+            }
+            return zip(nodes, results.map { $0! }).map { ($0, $1) }
+        }
+    }
+
+    // MARK: Seeds
+
+    /// The node's cidata seed: testbed keys + `extraKeys`, hostname `<node>-live` style from config.
+    public func seed(for node: Node, extraKeys: [SSHPublicKey], bootID: String) throws -> Seed {
+        let keys = config.testbedKeys + extraKeys
+        guard !keys.isEmpty else { throw LivebootError.noKeys }
+        let short = node.host.split(separator: ".").first.map(String.init) ?? node.name
+        let base = short.range(of: #"^[A-Za-z0-9-]+$"#, options: .regularExpression) != nil && !short.first!.isNumber
+            ? short : node.name
+        return try SeedBuilder.build(SeedRequest(hostname: "\(base)-live", keys: keys, bootID: bootID))
+    }
+
+    /// A fresh boot id: node name and UTC time, so that each live boot gets a new cloud-init instance-id.
+    public static func newBootID(for node: Node, at date: Date = Date()) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        let safe = node.name.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "-" }
+        return String(safe) + "-" + formatter.string(from: date)
+    }
+}

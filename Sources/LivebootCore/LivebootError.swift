@@ -1,0 +1,59 @@
+import Foundation
+
+/// Errors of the core that a user can act on. BMC errors stay `RedfishError` / `DellError`.
+public enum LivebootError: Error, Sendable, CustomStringConvertible, Equatable {
+    case configNotFound(String)
+    case configInvalid(path: String, reason: String)
+    case insecureSecrets(path: String, mode: String)
+    case unknownNode(String, known: [String])
+    case noNodes
+    case noCredentials(node: String)
+    case unknownImage(String, available: [String])
+    case imageOutsideFolder(String, folder: String)
+    case badImageName(String)
+    case imageNotServed(url: String, reason: String)
+    case noKeys
+    case badKey(source: String, reason: String)
+    case badArgument(String)
+    case slotsMissing(node: String, found: Int)
+    case mediaNotInserted(node: String, slot: String, expected: String, found: String?)
+    case powerTimeout(node: String, wanted: String, last: String)
+    case sshTimeout(node: String, seconds: Int)
+
+    public var description: String {
+        switch self {
+        case .configNotFound(let path):
+            "no configuration at \(path) (set --config or LIVEBOOT_CONFIG; deploy/liveboot.yaml.example shows the format)"
+        case .configInvalid(let path, let reason): "configuration \(path) is invalid: \(reason)"
+        case .insecureSecrets(let path, let mode):
+            "secrets file \(path) is readable by others (mode \(mode)); run: chmod 600 \(path)"
+        case .unknownNode(let name, let known):
+            "unknown node \"\(name)\"; known nodes: \(known.joined(separator: ", "))"
+        case .noNodes: "no node given"
+        case .noCredentials(let node):
+            "no BMC password for \(node): set drac-password in the secrets file, the config, or LIVEBOOT_DRAC_PASSWORD"
+        case .unknownImage(let name, let available):
+            "unknown image \"\(name)\"; available: \(available.isEmpty ? "none (the images folder is empty)" : available.joined(separator: ", "))"
+        case .imageOutsideFolder(let path, let folder):
+            "image \(path) is not inside the images folder \(folder), so it cannot be served to the BMC"
+        case .badImageName(let name):
+            "image name \"\(name)\" must match [A-Za-z0-9._-]+ and end in .iso (the iDRAC sends URL paths verbatim)"
+        case .imageNotServed(let url, let reason):
+            "the BMC could not read \(url): \(reason). Is `liveboot serve` (or the web server for images) running?"
+        case .noKeys: "no ssh key: configure authorized-keys / authorized-keys-file or pass --key FILE"
+        case .badKey(let source, let reason): "ssh key in \(source): \(reason)"
+        case .badArgument(let text): text
+        case .slotsMissing(let node, let found):
+            "\(node): a live boot needs two virtual-media slots, the BMC offers \(found)"
+        case .mediaNotInserted(let node, let slot, let expected, let found):
+            "\(node): slot \(slot) should hold \(expected) but holds \(found ?? "nothing") after InsertMedia"
+        case .powerTimeout(let node, let wanted, let last):
+            "\(node): power did not reach \(wanted) in time (last seen \(last))"
+        case .sshTimeout(let node, let seconds): "\(node): ssh did not answer within \(seconds) s"
+        }
+    }
+}
+
+extension LivebootError: LocalizedError {
+    public var errorDescription: String? { description }
+}

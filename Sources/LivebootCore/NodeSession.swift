@@ -1,0 +1,67 @@
+import DellIDRAC
+import Foundation
+import Logging
+import Redfish
+
+/// A node with an open BMC session: what one operation works with. Opened and closed by
+/// `Liveboot.withSession`, so no session is ever left behind on the BMC.
+public struct NodeSession: Sendable {
+    public let node: Node
+    public let idrac: IDRAC
+    public let discovery: Discovery
+
+    public var system: ComputerSystem { discovery.system }
+}
+
+/// Reports a step of a long operation (`lb liveboot` prints them with elapsed time; the portal stores them).
+public typealias ProgressHandler = @Sendable (String) -> Void
+
+extension Liveboot {
+    /// Connects to the node's BMC, runs `body`, and always logs out.
+    public func withSession<T: Sendable>(_ node: Node, _ body: (NodeSession) async throws -> T) async throws -> T {
+        let endpoint = try node.endpoint(
+            timeouts: Timeouts(connect: config.timing.connect, request: config.timing.request),
+            retry: RetryPolicy(attempts: config.timing.retries, initialBackoff: config.timing.backoff))
+        var logger = self.logger
+        logger[metadataKey: "node"] = "\(node.name)"
+        let client = try RedfishClient(endpoint: endpoint, logger: logger)
+        let idrac = IDRAC(client: client)
+        do {
+            let discovery = try await idrac.connect()
+            let result = try await body(NodeSession(node: node, idrac: idrac, discovery: discovery))
+            await finish(client)
+            return result
+        } catch {
+            await finish(client)
+            throw error
+        }
+    }
+
+    private func finish(_ client: RedfishClient) async {
+        await client.logout()
+        let count = await client.requestCount
+        logger.debug("redfish requests", metadata: ["count": "\(count)", "bmc": "\(client.endpoint.baseURL)"])
+        requestCounter?.add(count)
+        await client.shutdown()
+    }
+}
+
+/// Totals Redfish requests across nodes, for `--stats` and the benchmark.
+public final class RequestCounter: Sendable {
+    private let total = Mutex(0)
+    public init() {}
+    public func add(_ n: Int) { total.withLock { $0 += n } }
+    public var value: Int { total.withLock { $0 } }
+}
+
+/// A small lock-protected box (Synchronization.Mutex needs macOS 15; this runs everywhere).
+final class Mutex<Value: Sendable>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}

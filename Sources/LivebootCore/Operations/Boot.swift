@@ -1,0 +1,112 @@
+import DellIDRAC
+import Foundation
+import Redfish
+import Seed
+
+/// What `liveboot` did, for output and the portal's history.
+public struct LivebootResult: Codable, Sendable {
+    public let node: String
+    public let image: String
+    public let seed: String
+    public let keys: Int
+    public let bootOnce: String
+    public var sshAfterSeconds: Double?
+}
+
+extension Liveboot {
+    /// Resolves an image and checks its URL is mountable, before any node is touched.
+    public func prepareImage(_ name: String) async throws -> ResolvedImage {
+        let image = try catalog.resolve(name)
+        try await MediaURLCheck.check(image.url)
+        return image
+    }
+
+    /// Live boot: seed, both slots, one-time boot on the virtual CD, power cycle, optionally wait for ssh.
+    public func liveboot(_ node: Node, image: ResolvedImage, extraKeys: [SSHPublicKey] = [], wait: Bool,
+                         bootID: String? = nil, progress: @escaping ProgressHandler = { _ in }) async throws -> LivebootResult {
+        let seed = try self.seed(for: node, extraKeys: extraKeys, bootID: bootID ?? Self.newBootID(for: node))
+        let seedURL = try SeedPublisher(config: config.images).publish(seed.image, id: "cidata-\(seed.contentID)")
+        try await MediaURLCheck.check(seedURL)
+        let keyCount = Set((config.testbedKeys + extraKeys).map(\.blob)).count
+        progress("seed \(seedURL) (\(keyCount) key\(keyCount == 1 ? "" : "s"))")
+
+        let bootOnce = try await withSession(node) { session in
+            let slots = try await session.idrac.virtualMediaSlots(session.discovery)
+            let (liveSlot, seedSlot) = try chooseSlots(slots, node: node)
+            for (slot, url) in [(liveSlot, image.url), (seedSlot, seedURL)] {
+                if slot.isInserted {
+                    progress("slot \(slot.id): ejecting \(slot.image ?? "media")")
+                    try await session.idrac.eject(slot)
+                }
+                progress("slot \(slot.id) ← \(url)")
+                try await session.idrac.insert(url, into: slot)
+            }
+            // Read back: the iDRAC answers 204 to InsertMedia before it has mounted the URL.
+            let after = try await session.idrac.virtualMediaSlots(session.discovery)
+            for (slot, url) in [(liveSlot, image.url), (seedSlot, seedURL)] {
+                let now = after.first { $0.odataID == slot.odataID }
+                guard now?.isInserted == true, now?.image == url else {
+                    throw LivebootError.mediaNotInserted(node: node.name, slot: slot.id, expected: url, found: now?.image)
+                }
+            }
+            let how = try await session.idrac.setBootOnce(.cd, on: session.system, progress: progress)
+            progress("one-time boot on virtual CD (\(how))")
+            try await powerCycle(session, progress: progress)
+            return how
+        }
+        var result = LivebootResult(node: node.name, image: image.name, seed: seedURL, keys: keyCount, bootOnce: bootOnce)
+        if wait {
+            result.sshAfterSeconds = try await waitForSSH(node, progress: progress)
+        }
+        return result
+    }
+
+    /// The live image goes in the first CD-capable slot, the seed in the next slot.
+    func chooseSlots(_ slots: [VirtualMedia], node: Node) throws -> (VirtualMedia, VirtualMedia) {
+        guard let live = slots.first(where: \.canHoldCD), let seed = slots.first(where: { $0.odataID != live.odataID }) else {
+            throw LivebootError.slotsMissing(node: node.name, found: slots.count)
+        }
+        return (live, seed)
+    }
+
+    /// Disk boot: eject every slot, one-time boot to the disk, power cycle.
+    public func diskboot(_ node: Node, progress: @escaping ProgressHandler = { _ in }) async throws {
+        try await withSession(node) { session in
+            for slot in try await session.idrac.virtualMediaSlots(session.discovery) where slot.isInserted {
+                progress("slot \(slot.id): ejecting \(slot.image ?? "media")")
+                try await session.idrac.eject(slot)
+            }
+            let allowed = session.system.boot?.allowableTargets ?? []
+            let target: IDRAC.BootTarget = allowed.isEmpty || allowed.contains("Hdd") ? .hdd : .none
+            try await session.idrac.setBootOnce(target, on: session.system, progress: progress)
+            progress(target == .hdd ? "one-time boot on the disk" : "boot override cleared")
+            try await powerCycle(session, progress: progress)
+        }
+    }
+
+    /// Waits until the node's ssh answers with a banner.
+    /// - Returns: seconds waited.
+    @discardableResult
+    public func waitForSSH(_ node: Node, timeout: Duration? = nil, progress: @escaping ProgressHandler = { _ in }) async throws -> Double {
+        let limit = timeout ?? config.timing.sshWait
+        let start = ContinuousClock.now
+        var lastReport = start
+        progress("waiting for ssh on \(node.host):\(node.sshPort) (up to \(Int(limit.components.seconds)) s)")
+        while true {
+            if await Probes.ssh(node.host, port: node.sshPort, timeout: config.timing.probe) == .ok {
+                let elapsed = ContinuousClock.now - start
+                progress("ssh answers")
+                return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            }
+            let now = ContinuousClock.now
+            guard now - start < limit else {
+                throw LivebootError.sshTimeout(node: node.name, seconds: Int(limit.components.seconds))
+            }
+            if now - lastReport >= .seconds(15) {
+                progress("still waiting for ssh")
+                lastReport = now
+            }
+            try await Task.sleep(for: min(config.timing.pollInterval, limit - (now - start)))
+        }
+    }
+}

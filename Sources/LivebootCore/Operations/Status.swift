@@ -1,0 +1,74 @@
+import DellIDRAC
+import Foundation
+import Redfish
+
+/// One virtual-media slot as `status` and `vmedia` show it.
+public struct SlotStatus: Codable, Sendable, Equatable {
+    public let id: String
+    public let image: String?
+    public let mediaTypes: [String]
+    public var display: String { image ?? "not connected" }
+
+    init(_ slot: VirtualMedia) {
+        id = slot.id
+        image = slot.isInserted ? (slot.image ?? slot.imageName) : nil
+        mediaTypes = slot.mediaTypes
+    }
+}
+
+public struct NamedValue: Codable, Sendable, Equatable {
+    public let name: String
+    public let value: String
+}
+
+/// Everything `lb status` reports of one node. BMC failures land in `error`; probes still run.
+public struct NodeStatus: Codable, Sendable {
+    public let node: String
+    public var power: String?
+    public var bios: [NamedValue] = []
+    public var vmedia: [SlotStatus] = []
+    public var bootOverride: String?
+    public var ping: ProbeResult
+    public var ssh: ProbeResult
+    public var vendor: String?
+    public var model: String?
+    public var firmware: String?
+    public var error: String?
+}
+
+extension Liveboot {
+    /// Power, chosen BIOS attributes, vmedia slots, boot override, ping and ssh. The probes and the BMC calls run
+    /// concurrently; after discovery, Bios and VirtualMedia are fetched together.
+    public func status(_ node: Node, verbose: Bool = false) async -> NodeStatus {
+        async let ping = Probes.ping(node.host, timeout: config.timing.probe)
+        async let ssh = Probes.ssh(node.host, port: node.sshPort, timeout: config.timing.probe)
+        var status = NodeStatus(node: node.name, ping: .ko(""), ssh: .ko(""))
+        do {
+            let wanted = config.statusBios
+            let found = try await withSession(node) { session in
+                async let bios = wanted.isEmpty ? nil : session.idrac.bios(of: session.system)
+                async let slots = session.idrac.virtualMediaSlots(session.discovery)
+                async let manager: Manager? = verbose ? session.idrac.manager(of: session.system) : nil
+                return (try await bios, try await slots, session.system, try await manager)
+            }
+            let (bios, slots, system, manager) = found
+            status.power = system.powerState?.description
+            if let boot = system.boot, let target = boot.bootSourceOverrideTarget, target != "None",
+               let enabled = boot.bootSourceOverrideEnabled, enabled != "Disabled" {
+                status.bootOverride = "\(target) (\(enabled))"
+            }
+            status.bios = wanted.map { name in
+                NamedValue(name: name, value: bios?.attributes[name]?.description ?? "(not on this BMC)")
+            }
+            status.vmedia = slots.map(SlotStatus.init)
+            status.vendor = system.manufacturer
+            status.model = system.model
+            status.firmware = manager?.firmwareVersion
+        } catch {
+            status.error = "\(error)"
+        }
+        status.ping = await ping
+        status.ssh = await ssh
+        return status
+    }
+}

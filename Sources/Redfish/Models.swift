@@ -1,0 +1,503 @@
+import Foundation
+
+/// A reference to another resource: `{"@odata.id": "/redfish/v1/..."}`.
+public struct Link: Codable, Hashable, Sendable {
+    public let id: String
+    public init(_ id: String) { self.id = id }
+    enum CodingKeys: String, CodingKey { case id = "@odata.id" }
+}
+
+/// Any collection: only its members' links matter to us.
+public struct ResourceCollection: Decodable, Sendable {
+    public let members: [Link]
+    enum CodingKeys: String, CodingKey { case members = "Members" }
+}
+
+/// A collection fetched with `$expand`, members decoded in place.
+public struct ExpandedCollection<Member: Decodable & Sendable>: Decodable, Sendable {
+    public let members: [Member]
+    enum CodingKeys: String, CodingKey { case members = "Members" }
+}
+
+/// An action as published by the service: where to POST, and what it accepts.
+public struct Action: Decodable, Hashable, Sendable {
+    public let target: String
+    /// `<Parameter>@Redfish.AllowableValues`, keyed by parameter name.
+    public let allowableValues: [String: [String]]
+
+    public init(target: String, allowableValues: [String: [String]] = [:]) {
+        self.target = target
+        self.allowableValues = allowableValues
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: AnyKey.self)
+        target = try container.decode(String.self, forKey: AnyKey("target"))
+        var allowed: [String: [String]] = [:]
+        for key in container.allKeys where key.stringValue.hasSuffix("@Redfish.AllowableValues") {
+            let parameter = String(key.stringValue.dropLast("@Redfish.AllowableValues".count))
+            allowed[parameter] = try? container.decode([String].self, forKey: key)
+        }
+        allowableValues = allowed
+    }
+}
+
+/// Decodes `Actions` objects: `#Type.Name` keys to `Action`, with any `Oem` block flattened in.
+public struct Actions: Decodable, Sendable {
+    public let byName: [String: Action]
+
+    public init(_ byName: [String: Action] = [:]) { self.byName = byName }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: AnyKey.self)
+        var found: [String: Action] = [:]
+        for key in container.allKeys {
+            if key.stringValue == "Oem" {
+                let oem = try container.decode(Actions.self, forKey: key)
+                found.merge(oem.byName) { first, _ in first }
+            } else if let action = try? container.decode(Action.self, forKey: key) {
+                found[key.stringValue] = action
+            }
+        }
+        byName = found
+    }
+
+    /// The action whose name ends with `suffix` (OEM names carry vendor prefixes such as
+    /// `#OemManager.v1_4_0.OemManager#OemManager.ImportSystemConfiguration`).
+    public func named(_ suffix: String) -> Action? {
+        if let exact = byName["#" + suffix] { return exact }
+        return byName.first { $0.key.hasSuffix(suffix) }?.value
+    }
+}
+
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ string: String) { stringValue = string }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// Enumerations a BMC may extend: keep unknown spellings instead of failing.
+public protocol OpenEnum: RawRepresentable, Decodable, Sendable, Hashable where RawValue == String {
+    static func unknown(_ raw: String) -> Self
+}
+
+public enum PowerState: Decodable, Sendable, Hashable, CustomStringConvertible {
+    case on, off, poweringOn, poweringOff, paused
+    case unknown(String)
+
+    public init(from decoder: any Decoder) throws {
+        let raw = try decoder.singleValueContainer().decode(String.self)
+        self = .init(raw: raw)
+    }
+
+    public init(raw: String) {
+        switch raw {
+        case "On": self = .on
+        case "Off": self = .off
+        case "PoweringOn": self = .poweringOn
+        case "PoweringOff": self = .poweringOff
+        case "Paused": self = .paused
+        default: self = .unknown(raw)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .on: "On"
+        case .off: "Off"
+        case .poweringOn: "PoweringOn"
+        case .poweringOff: "PoweringOff"
+        case .paused: "Paused"
+        case .unknown(let raw): raw
+        }
+    }
+}
+
+/// `/redfish/v1`.
+public struct ServiceRoot: Decodable, Sendable {
+    public let redfishVersion: String?
+    public let vendor: String?
+    public let product: String?
+    public let systems: Link?
+    public let managers: Link?
+    public let sessionService: Link?
+    public let links: RootLinks?
+    public let tasks: Link?
+    public let protocolFeaturesSupported: ProtocolFeatures?
+    /// Only the names of the vendor blocks: enough to tell a Dell from the rest.
+    public let oemVendors: [String]
+
+    public struct RootLinks: Decodable, Sendable {
+        public let sessions: Link?
+        enum CodingKeys: String, CodingKey { case sessions = "Sessions" }
+    }
+
+    public struct ProtocolFeatures: Decodable, Sendable {
+        public let expandQuery: ExpandQuery?
+        enum CodingKeys: String, CodingKey { case expandQuery = "ExpandQuery" }
+        public struct ExpandQuery: Decodable, Sendable {
+            public let expandAll: Bool?
+            public let levels: Bool?
+            public let noLinks: Bool?
+            enum CodingKeys: String, CodingKey { case expandAll = "ExpandAll", levels = "Levels", noLinks = "NoLinks" }
+        }
+    }
+
+    /// Whether `?$expand=.($levels=1)` may be used to fetch a collection with its members in one call.
+    public var supportsExpand: Bool {
+        guard let query = protocolFeaturesSupported?.expandQuery else { return false }
+        return (query.noLinks ?? query.expandAll ?? false) && (query.levels ?? false)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case redfishVersion = "RedfishVersion", vendor = "Vendor", product = "Product", systems = "Systems"
+        case managers = "Managers", sessionService = "SessionService", links = "Links", tasks = "Tasks"
+        case protocolFeaturesSupported = "ProtocolFeaturesSupported", oem = "Oem"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        redfishVersion = try c.decodeIfPresent(String.self, forKey: .redfishVersion)
+        vendor = try c.decodeIfPresent(String.self, forKey: .vendor)
+        product = try c.decodeIfPresent(String.self, forKey: .product)
+        systems = try c.decodeIfPresent(Link.self, forKey: .systems)
+        managers = try c.decodeIfPresent(Link.self, forKey: .managers)
+        sessionService = try c.decodeIfPresent(Link.self, forKey: .sessionService)
+        links = try c.decodeIfPresent(RootLinks.self, forKey: .links)
+        tasks = try c.decodeIfPresent(Link.self, forKey: .tasks)
+        protocolFeaturesSupported = try? c.decodeIfPresent(ProtocolFeatures.self, forKey: .protocolFeaturesSupported)
+        if c.contains(.oem), let oem = try? c.nestedContainer(keyedBy: AnyKey.self, forKey: .oem) {
+            oemVendors = oem.allKeys.map(\.stringValue).sorted()
+        } else {
+            oemVendors = []
+        }
+    }
+}
+
+/// `Systems/<id>`.
+public struct ComputerSystem: Decodable, Sendable {
+    public let odataID: String
+    public let id: String
+    public let powerState: PowerState?
+    public let manufacturer: String?
+    public let model: String?
+    public let biosVersion: String?
+    public let bios: Link?
+    public let virtualMedia: Link?
+    public let boot: Boot?
+    public let actions: Actions?
+    public let links: SystemLinks?
+
+    public struct SystemLinks: Decodable, Sendable {
+        public let managedBy: [Link]?
+        enum CodingKeys: String, CodingKey { case managedBy = "ManagedBy" }
+    }
+
+    public var resetAction: Action? { actions?.named("ComputerSystem.Reset") }
+
+    enum CodingKeys: String, CodingKey {
+        case odataID = "@odata.id", id = "Id", powerState = "PowerState", manufacturer = "Manufacturer"
+        case model = "Model", biosVersion = "BiosVersion", bios = "Bios", virtualMedia = "VirtualMedia"
+        case boot = "Boot", actions = "Actions", links = "Links"
+    }
+}
+
+/// The `Boot` object of a ComputerSystem: the one-time override we set for live boots.
+public struct Boot: Codable, Sendable, Hashable {
+    public var bootSourceOverrideTarget: String?
+    public var bootSourceOverrideEnabled: String?
+    public var allowableTargets: [String]?
+
+    public init(target: String?, enabled: String?) {
+        bootSourceOverrideTarget = target
+        bootSourceOverrideEnabled = enabled
+        allowableTargets = nil
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case bootSourceOverrideTarget = "BootSourceOverrideTarget"
+        case bootSourceOverrideEnabled = "BootSourceOverrideEnabled"
+        case allowableTargets = "BootSourceOverrideTarget@Redfish.AllowableValues"
+    }
+}
+
+/// `Managers/<id>`.
+public struct Manager: Decodable, Sendable {
+    public let odataID: String
+    public let id: String
+    public let firmwareVersion: String?
+    public let model: String?
+    public let virtualMedia: Link?
+    public let actions: Actions?
+    public let links: ManagerLinks?
+
+    public struct ManagerLinks: Decodable, Sendable {
+        public let oem: OemLinks?
+        enum CodingKeys: String, CodingKey { case oem = "Oem" }
+    }
+
+    /// Dell publishes its job service under `Links.Oem.Dell`.
+    public struct OemLinks: Decodable, Sendable {
+        public let dell: DellLinks?
+        enum CodingKeys: String, CodingKey { case dell = "Dell" }
+        public struct DellLinks: Decodable, Sendable {
+            public let jobService: Link?
+            public let jobs: Link?
+            enum CodingKeys: String, CodingKey { case jobService = "DellJobService", jobs = "Jobs" }
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case odataID = "@odata.id", id = "Id", firmwareVersion = "FirmwareVersion", model = "Model"
+        case virtualMedia = "VirtualMedia", actions = "Actions", links = "Links"
+    }
+}
+
+/// One virtual-media slot.
+public struct VirtualMedia: Decodable, Sendable {
+    public let odataID: String
+    public let id: String
+    public let name: String?
+    public let image: String?
+    public let imageName: String?
+    public let inserted: Bool?
+    public let connectedVia: String?
+    public let mediaTypes: [String]
+    public let actions: Actions?
+
+    public var insertAction: Action? { actions?.named("VirtualMedia.InsertMedia") }
+    public var ejectAction: Action? { actions?.named("VirtualMedia.EjectMedia") }
+    /// A slot counts as busy when it says so, or when it still holds an image URL.
+    public var isInserted: Bool { inserted ?? false || !(image ?? "").isEmpty }
+    public var canHoldCD: Bool { mediaTypes.isEmpty || mediaTypes.contains { $0 == "CD" || $0 == "DVD" } }
+
+    enum CodingKeys: String, CodingKey {
+        case odataID = "@odata.id", id = "Id", name = "Name", image = "Image", imageName = "ImageName"
+        case inserted = "Inserted", connectedVia = "ConnectedVia", mediaTypes = "MediaTypes", actions = "Actions"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        odataID = try c.decode(String.self, forKey: .odataID)
+        id = try c.decode(String.self, forKey: .id)
+        name = try c.decodeIfPresent(String.self, forKey: .name)
+        image = try c.decodeIfPresent(String.self, forKey: .image)
+        imageName = try c.decodeIfPresent(String.self, forKey: .imageName)
+        inserted = try c.decodeIfPresent(Bool.self, forKey: .inserted)
+        connectedVia = try c.decodeIfPresent(String.self, forKey: .connectedVia)
+        mediaTypes = try c.decodeIfPresent([String].self, forKey: .mediaTypes) ?? []
+        actions = try c.decodeIfPresent(Actions.self, forKey: .actions)
+    }
+}
+
+/// A BIOS attribute value as the BMC sends it.
+public enum AttributeValue: Codable, Sendable, Hashable, CustomStringConvertible {
+    case string(String)
+    case integer(Int)
+    case number(Double)
+    case bool(Bool)
+    case null
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int.self) { self = .integer(i) }
+        else if let d = try? c.decode(Double.self) { self = .number(d) }
+        else { self = .string(try c.decode(String.self)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .string(let s): try c.encode(s)
+        case .integer(let i): try c.encode(i)
+        case .number(let d): try c.encode(d)
+        case .bool(let b): try c.encode(b)
+        case .null: try c.encodeNil()
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .string(let s): s
+        case .integer(let i): String(i)
+        case .number(let d): String(d)
+        case .bool(let b): String(b)
+        case .null: "null"
+        }
+    }
+}
+
+/// `Systems/<id>/Bios`.
+public struct Bios: Decodable, Sendable {
+    public let odataID: String
+    public let attributeRegistry: String?
+    public let attributes: [String: AttributeValue]
+    public let actions: Actions?
+    public let settings: SettingsLink?
+
+    /// `@Redfish.Settings`: where pending values are written.
+    public struct SettingsLink: Decodable, Sendable {
+        public let settingsObject: Link?
+        enum CodingKeys: String, CodingKey { case settingsObject = "SettingsObject" }
+    }
+
+    public var resetBiosAction: Action? { actions?.named("Bios.ResetBios") }
+
+    enum CodingKeys: String, CodingKey {
+        case odataID = "@odata.id", attributeRegistry = "AttributeRegistry", attributes = "Attributes"
+        case actions = "Actions", settings = "@Redfish.Settings"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        odataID = try c.decode(String.self, forKey: .odataID)
+        attributeRegistry = try c.decodeIfPresent(String.self, forKey: .attributeRegistry)
+        attributes = try c.decodeIfPresent([String: AttributeValue].self, forKey: .attributes) ?? [:]
+        actions = try c.decodeIfPresent(Actions.self, forKey: .actions)
+        settings = try c.decodeIfPresent(SettingsLink.self, forKey: .settings)
+    }
+}
+
+/// An AttributeRegistry (Dell: `Bios/BiosRegistry`).
+public struct AttributeRegistry: Decodable, Sendable {
+    public let registryEntries: Entries
+
+    public struct Entries: Decodable, Sendable {
+        public let attributes: [Attribute]
+        enum CodingKeys: String, CodingKey { case attributes = "Attributes" }
+    }
+
+    public struct Attribute: Decodable, Sendable {
+        public let name: String
+        public let type: String
+        public let readOnly: Bool
+        public let values: [String]
+        public let lowerBound: Int?
+        public let upperBound: Int?
+        public let minLength: Int?
+        public let maxLength: Int?
+        public let displayName: String?
+
+        struct Value: Decodable { let ValueName: String }
+
+        enum CodingKeys: String, CodingKey {
+            case name = "AttributeName", type = "Type", readOnly = "ReadOnly", values = "Value"
+            case lowerBound = "LowerBound", upperBound = "UpperBound", minLength = "MinLength"
+            case maxLength = "MaxLength", displayName = "DisplayName"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decode(String.self, forKey: .name)
+            type = try c.decode(String.self, forKey: .type)
+            readOnly = try c.decodeIfPresent(Bool.self, forKey: .readOnly) ?? false
+            values = (try c.decodeIfPresent([Value].self, forKey: .values) ?? []).map(\.ValueName)
+            lowerBound = try c.decodeIfPresent(Int.self, forKey: .lowerBound)
+            upperBound = try c.decodeIfPresent(Int.self, forKey: .upperBound)
+            minLength = try c.decodeIfPresent(Int.self, forKey: .minLength)
+            maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength)
+            displayName = try c.decodeIfPresent(String.self, forKey: .displayName)
+        }
+    }
+
+    enum CodingKeys: String, CodingKey { case registryEntries = "RegistryEntries" }
+}
+
+/// A Redfish message (`@Message.ExtendedInfo` entries, task messages).
+public struct RedfishMessage: Codable, Sendable, Hashable {
+    public let messageId: String
+    public let message: String?
+    public let resolution: String?
+    public let severity: String?
+
+    public init(messageId: String, message: String?, resolution: String? = nil, severity: String? = nil) {
+        self.messageId = messageId
+        self.message = message
+        self.resolution = resolution
+        self.severity = severity
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case messageId = "MessageId", message = "Message", resolution = "Resolution", severity = "Severity"
+    }
+}
+
+/// The body of a Redfish error response.
+public struct RedfishErrorBody: Decodable, Sendable {
+    public let error: Inner
+    public struct Inner: Decodable, Sendable {
+        public let code: String?
+        public let message: String?
+        public let extendedInfo: [RedfishMessage]?
+        enum CodingKeys: String, CodingKey {
+            case code, message, extendedInfo = "@Message.ExtendedInfo"
+        }
+    }
+
+    /// Messages in the order a user should read them; falls back to `code`/`message`.
+    public var messages: [RedfishMessage] {
+        if let info = error.extendedInfo, !info.isEmpty { return info }
+        guard let code = error.code else { return [] }
+        return [RedfishMessage(messageId: code, message: error.message)]
+    }
+}
+
+/// `TaskService/Tasks/<id>` — the task monitor of an asynchronous operation.
+public struct RedfishTask: Decodable, Sendable {
+    public let id: String
+    public let name: String?
+    public let taskState: String
+    public let taskStatus: String?
+    public let percentComplete: Int?
+    public let messages: [RedfishMessage]?
+
+    public var isFinished: Bool {
+        ["Completed", "Exception", "Killed", "Cancelled", "Interrupted"].contains(taskState)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "Id", name = "Name", taskState = "TaskState", taskStatus = "TaskStatus"
+        case percentComplete = "PercentComplete", messages = "Messages"
+    }
+}
+
+/// A job of the iDRAC's queue (`DellJob`).
+public struct Job: Codable, Sendable, Hashable {
+    public let id: String
+    public let name: String?
+    public let jobState: String
+    public let jobType: String?
+    public let message: String?
+    public let messageId: String?
+    public let percentComplete: Int?
+    public let startTime: String?
+    public let completionTime: String?
+
+    public init(id: String, name: String?, jobState: String, jobType: String?, message: String?,
+                messageId: String?, percentComplete: Int?, startTime: String?, completionTime: String?) {
+        self.id = id
+        self.name = name
+        self.jobState = jobState
+        self.jobType = jobType
+        self.message = message
+        self.messageId = messageId
+        self.percentComplete = percentComplete
+        self.startTime = startTime
+        self.completionTime = completionTime
+    }
+
+    /// Done jobs stay in the queue for a while; `queueget` hides them unless asked.
+    public var isFinished: Bool {
+        ["Completed", "Failed", "CompletedWithErrors", "Deleted"].contains(jobState)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "Id", name = "Name", jobState = "JobState", jobType = "JobType", message = "Message"
+        case messageId = "MessageId", percentComplete = "PercentComplete", startTime = "StartTime"
+        case completionTime = "CompletionTime"
+    }
+}

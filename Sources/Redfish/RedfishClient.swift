@@ -1,0 +1,322 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// Where a BMC is and how to log in. The password never appears in `description`.
+public struct BMCEndpoint: Sendable, CustomStringConvertible {
+    /// `https://host[:port]` (or `http://` for simulators), no trailing slash.
+    public var baseURL: String
+    public var username: String
+    public var password: String
+    /// Verify the BMC's certificate against this PEM bundle; `nil` skips verification, because BMCs
+    /// ship self-signed certificates that nobody replaces.
+    public var caFile: String?
+    public var timeouts: Timeouts
+    public var retry: RetryPolicy
+
+    public init(baseURL: String, username: String, password: String, caFile: String? = nil,
+                timeouts: Timeouts = .init(), retry: RetryPolicy = .init()) {
+        self.baseURL = baseURL
+        self.username = username
+        self.password = password
+        self.caFile = caFile
+        self.timeouts = timeouts
+        self.retry = retry
+    }
+
+    public var description: String { baseURL }
+
+    /// Accepts `host`, `host:port` or a URL; bare hosts get `https://`.
+    public static func normalize(_ drac: String) -> String {
+        var url = drac.trimmingCharacters(in: .whitespaces)
+        if !url.contains("://") { url = "https://" + url }
+        while url.hasSuffix("/") { url.removeLast() }
+        if url.hasSuffix("/redfish/v1") { url.removeLast("/redfish/v1".count) }
+        return url
+    }
+}
+
+public struct Timeouts: Sendable {
+    /// TCP connect. A BMC that drops SYNs costs this much per attempt.
+    public var connect: Duration
+    /// One request, headers to last body byte. iDRAC 9 takes several seconds on Bios/BiosRegistry.
+    public var request: Duration
+
+    public init(connect: Duration = .seconds(5), request: Duration = .seconds(60)) {
+        self.connect = connect
+        self.request = request
+    }
+}
+
+/// Bounded retries with exponential backoff, for connection errors and 503s only.
+public struct RetryPolicy: Sendable {
+    public var attempts: Int
+    public var initialBackoff: Duration
+    public var maxBackoff: Duration
+
+    public init(attempts: Int = 4, initialBackoff: Duration = .milliseconds(250), maxBackoff: Duration = .seconds(4)) {
+        self.attempts = max(1, attempts)
+        self.initialBackoff = initialBackoff
+        self.maxBackoff = maxBackoff
+    }
+
+    func backoff(afterAttempt attempt: Int) -> Duration {
+        let factor = 1 << min(attempt - 1, 10)
+        return min(initialBackoff * factor, maxBackoff)
+    }
+}
+
+/// A BMC's answer: status, the headers we use, body bytes.
+public struct RedfishResponse: Sendable {
+    public let status: Int
+    public let headers: HTTPHeaders
+    public let body: Data
+
+    public var location: String? { headers.first(name: "Location") }
+    public var etag: String? { headers.first(name: "ETag") }
+    /// `Retry-After` in seconds (the delta form; BMCs do not send dates).
+    public var retryAfter: Duration? { headers.first(name: "Retry-After").flatMap(Int.init).map { .seconds($0) } }
+}
+
+/// A Redfish client for one BMC. Requests may run concurrently (the actor only guards the session).
+///
+/// Connection establishment is *not* retried by AsyncHTTPClient (`retryConnectionEstablishment = false`):
+/// measured, its default keeps retrying a closed port for the whole connect timeout, so a dead BMC took 5 s
+/// to report. We retry ourselves, a bounded number of times with backoff, and say what failed.
+public actor RedfishClient {
+    public nonisolated let endpoint: BMCEndpoint
+    private let http: HTTPClient
+    private let logger: Logger
+    private var auth: Authorization = .none
+    private var sessionURI: String?
+    /// Every request sent, for benchmarks and `--verbose` summaries.
+    public private(set) var requestCount = 0
+
+    enum Authorization: Sendable {
+        case none
+        case session(token: String)
+        case basic(String)
+    }
+
+    public init(endpoint: BMCEndpoint, logger: Logger = Logger(label: "redfish")) throws {
+        self.endpoint = endpoint
+        self.logger = logger
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile = endpoint.caFile {
+            tls.trustRoots = .file(caFile)
+            tls.certificateVerification = .fullVerification
+        } else {
+            tls.certificateVerification = .none
+        }
+        var configuration = HTTPClient.Configuration(
+            tlsConfiguration: tls,
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .init(endpoint.timeouts.connect), read: .init(endpoint.timeouts.request)))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.httpVersion = .http1Only
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    private var bmc: String { endpoint.baseURL }
+
+    // MARK: Session
+
+    /// Opens a Redfish session (`POST /redfish/v1/SessionService/Sessions`, the URI the specification fixes
+    /// for login). Services without sessions (404/405/501) get HTTP Basic instead.
+    public func login(sessionsURI: String = "/redfish/v1/SessionService/Sessions") async throws {
+        struct Credentials: Encodable { let UserName: String; let Password: String }
+        let body = try JSONEncoder().encode(Credentials(UserName: endpoint.username, Password: endpoint.password))
+        do {
+            let response = try await send("POST", sessionsURI, body: body, authorized: false)
+            guard let token = response.headers.first(name: "X-Auth-Token") else {
+                throw RedfishError.invalidResponse(bmc: bmc, method: "POST", path: sessionsURI,
+                                                   reason: "session created without an X-Auth-Token header")
+            }
+            auth = .session(token: token)
+            sessionURI = response.location.map { Self.path(of: $0) }
+        } catch RedfishError.requestFailed(_, _, _, let status, _) where [404, 405, 501].contains(status) {
+            useBasicAuthentication()
+        } catch RedfishError.requestFailed(_, _, _, let status, _) where status == 401 || status == 403 {
+            throw RedfishError.authenticationFailed(bmc: bmc, status: status)
+        }
+    }
+
+    /// HTTP Basic on every request, for BMCs that have no session service.
+    public func useBasicAuthentication() {
+        let credentials = Data("\(endpoint.username):\(endpoint.password)".utf8).base64EncodedString()
+        auth = .basic("Basic " + credentials)
+    }
+
+    /// Deletes the session, so that the BMC's small session table (iDRAC: 8) does not fill up.
+    public func logout() async {
+        defer { auth = .none; sessionURI = nil }
+        guard case .session = auth, let sessionURI else { return }
+        do { _ = try await send("DELETE", sessionURI) } catch {
+            logger.debug("session delete failed", metadata: ["bmc": "\(bmc)", "error": "\(error)"])
+        }
+    }
+
+    public func shutdown() async {
+        try? await http.shutdown()
+    }
+
+    // MARK: Requests
+
+    /// Fetches and decodes one resource.
+    public func get<T: Decodable>(_ type: T.Type, at path: String) async throws -> T {
+        try decode(type, from: try await send("GET", path), method: "GET", path: path)
+    }
+
+    /// Fetches a collection's members, in one `$expand` request when the service supports it.
+    public func members<T: Decodable & Sendable>(_ type: T.Type, of collection: String, expand: Bool) async throws -> [T] {
+        if expand {
+            let path = collection + (collection.contains("?") ? "&" : "?") + "$expand=.($levels=1)"
+            return try await get(ExpandedCollection<T>.self, at: path).members
+        }
+        let links = try await get(ResourceCollection.self, at: collection).members
+        return try await withThrowingTaskGroup(of: (Int, T).self) { group in
+            for (index, link) in links.enumerated() {
+                group.addTask { (index, try await self.get(T.self, at: link.id)) }
+            }
+            var found: [(Int, T)] = []
+            for try await member in group { found.append(member) }
+            return found.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+    }
+
+    @discardableResult
+    public func post(_ path: String, body: some Encodable) async throws -> RedfishResponse {
+        try await send("POST", path, body: try JSONEncoder().encode(body))
+    }
+
+    @discardableResult
+    public func patch(_ path: String, body: some Encodable, ifMatch: String? = nil) async throws -> RedfishResponse {
+        var headers = HTTPHeaders()
+        if let ifMatch { headers.add(name: "If-Match", value: ifMatch) }
+        return try await send("PATCH", path, body: try JSONEncoder().encode(body), headers: headers)
+    }
+
+    public func decode<T: Decodable>(_ type: T.Type, from response: RedfishResponse, method: String, path: String) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: response.body)
+        } catch {
+            throw RedfishError.invalidResponse(bmc: bmc, method: method, path: path, reason: Self.explain(error))
+        }
+    }
+
+    /// Sends one request, retrying connection failures and 503s within the policy. Error statuses throw
+    /// `RedfishError` carrying the BMC's messages.
+    @discardableResult
+    public func send(_ method: String, _ path: String, body: Data? = nil, headers extra: HTTPHeaders = [:],
+                     authorized: Bool = true) async throws -> RedfishResponse {
+        let policy = endpoint.retry
+        var attempt = 0
+        while true {
+            attempt += 1
+            let response: RedfishResponse
+            do {
+                response = try await execute(method, path, body: body, headers: extra, authorized: authorized)
+            } catch let error as RedfishError {
+                // Only a connection that never got established is safe to retry for every method.
+                guard case .unreachable = error, attempt < policy.attempts else { throw error }
+                try await Task.sleep(for: policy.backoff(afterAttempt: attempt))
+                continue
+            }
+            if response.status == 503 {
+                guard attempt < policy.attempts else {
+                    throw RedfishError.serviceUnavailable(bmc: bmc, method: method, path: path, attempts: attempt)
+                }
+                let wait = min(response.retryAfter ?? policy.backoff(afterAttempt: attempt), policy.maxBackoff)
+                try await Task.sleep(for: wait)
+                continue
+            }
+            if response.status == 401 || (response.status == 403 && !authorized) {
+                throw RedfishError.authenticationFailed(bmc: bmc, status: response.status)
+            }
+            guard response.status < 400 else {
+                let messages = (try? JSONDecoder().decode(RedfishErrorBody.self, from: response.body))?.messages ?? []
+                throw RedfishError.requestFailed(bmc: bmc, method: method, path: path, status: response.status,
+                                                 messages: messages)
+            }
+            return response
+        }
+    }
+
+    private func execute(_ method: String, _ path: String, body: Data?, headers extra: HTTPHeaders,
+                         authorized: Bool) async throws -> RedfishResponse {
+        requestCount += 1
+        var request = HTTPClientRequest(url: endpoint.baseURL + path)
+        request.method = HTTPMethod(rawValue: method)
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "OData-Version", value: "4.0")
+        if authorized {
+            switch auth {
+            case .none: break
+            case .session(let token): request.headers.add(name: "X-Auth-Token", value: token)
+            case .basic(let value): request.headers.add(name: "Authorization", value: value)
+            }
+        }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        request.headers.add(contentsOf: extra)
+        let started = ContinuousClock.now
+        let timeout = endpoint.timeouts.request
+        do {
+            let response = try await http.execute(request, timeout: .init(timeout))
+            let bytes = try await response.body.collect(upTo: 64 << 20)
+            logger.debug("\(method) \(path) → \(response.status.code)",
+                         metadata: ["bmc": "\(bmc)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
+            return RedfishResponse(status: Int(response.status.code), headers: response.headers,
+                                   body: Data(bytes.readableBytesView))
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw RedfishError.timedOut(bmc: bmc, method: method, path: path, seconds: timeout.seconds)
+        } catch let error as HTTPClientError where error == .remoteConnectionClosed {
+            // Half-sent requests are not replayed: a BMC closing mid-answer is reported, not retried.
+            throw RedfishError.invalidResponse(bmc: bmc, method: method, path: path, reason: "connection closed mid-answer")
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw RedfishError.unreachable(bmc: bmc, reason: Self.explain(error))
+        }
+    }
+
+    /// `https://host/redfish/v1/x` → `/redfish/v1/x` (Location headers may be absolute).
+    public static func path(of uri: String) -> String {
+        guard uri.contains("://"), let url = URL(string: uri) else { return uri }
+        return url.path + (url.query.map { "?" + $0 } ?? "")
+    }
+
+    static func explain(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.dataCorrupted(let context):
+            return "not JSON (\(context.debugDescription))"
+        case DecodingError.keyNotFound(let key, let context):
+            return "missing \(([key] + context.codingPath).map(\.stringValue).joined(separator: "."))"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "unexpected value at \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+        default:
+            let text = String(describing: error)
+            if text.contains("connectTimeout") { return "connection timed out" }
+            if text.contains("connectionRefused") || text.contains("ECONNREFUSED") || text.contains("error 111") {
+                return "connection refused"
+            }
+            return text
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        self = .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+}

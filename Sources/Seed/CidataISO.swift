@@ -1,0 +1,255 @@
+import Foundation
+
+/// Writes a small ISO 9660 image for a cloud-init NoCloud seed: ECMA-119 primary volume descriptor, a Joliet
+/// supplementary descriptor and Rock Ridge (RRIP 1.10) entries, so that the lower-case names `user-data`
+/// and `meta-data` read back exactly under Linux isofs, blkid, isoinfo -R/-J, xorriso, bsdtar and 7z.
+///
+/// Everything is derived from the inputs, the timestamp included, so the same files give the same bytes
+/// (stable ETag for the BMC's ranged reads, no churn on disk).
+///
+/// Layout, in 2048-byte sectors: 0–15 system area · 16 PVD · 17 Joliet SVD · 18 terminator · 19–22 path tables
+/// (L and M, primary and Joliet) · 23 Rock Ridge continuation area (the ER record) · 24 primary root · 25 Joliet
+/// root · 26… file data.
+public struct CidataISO: Sendable {
+    public struct File: Sendable, Hashable {
+        public let name: String
+        public let contents: Data
+        public init(name: String, contents: Data) {
+            self.name = name
+            self.contents = contents
+        }
+    }
+
+    public enum Failure: Error, CustomStringConvertible, Equatable {
+        case invalidName(String)
+        case duplicateName(String)
+        case tooLarge(String, Int)
+        case tooManyFiles(Int)
+
+        public var description: String {
+            switch self {
+            case .invalidName(let name): "seed file name \"\(name)\" is not allowed (use [a-z0-9._-], at most 64 characters)"
+            case .duplicateName(let name): "seed file \"\(name)\" appears twice"
+            case .tooLarge(let name, let size): "seed file \"\(name)\" is \(size) bytes; at most \(CidataISO.maxFileSize) are accepted"
+            case .tooManyFiles(let count): "a seed holds at most 16 files, not \(count)"
+            }
+        }
+    }
+
+    public static let sector = 2048
+    public static let maxFileSize = 8 << 20
+    public let volumeID: String
+    public let files: [File]
+    public let timestamp: Date
+
+    public init(volumeID: String = "cidata", files: [File], timestamp: Date) throws {
+        guard files.count <= 16 else { throw Failure.tooManyFiles(files.count) }
+        var seen = Set<String>()
+        for file in files {
+            guard file.name.range(of: #"^[a-z0-9][a-z0-9._-]{0,63}$"#, options: .regularExpression) != nil else {
+                throw Failure.invalidName(file.name)
+            }
+            guard seen.insert(file.name).inserted else { throw Failure.duplicateName(file.name) }
+            guard file.contents.count <= Self.maxFileSize else { throw Failure.tooLarge(file.name, file.contents.count) }
+        }
+        self.volumeID = volumeID
+        self.files = files.sorted { $0.name < $1.name }
+        self.timestamp = timestamp
+    }
+
+    // MARK: Layout
+
+    static let pvdSector = 16, svdSector = 17, terminatorSector = 18
+    static let primaryLPath = 19, primaryMPath = 20, jolietLPath = 21, jolietMPath = 22
+    static let continuationSector = 23, primaryRoot = 24, jolietRoot = 25, firstData = 26
+
+    var dataSectors: [Int] {
+        var next = Self.firstData
+        return files.map { file in
+            defer { next += Self.sectors(file.contents.count) }
+            return next
+        }
+    }
+
+    var totalSectors: Int { Self.firstData + files.reduce(0) { $0 + Self.sectors($1.contents.count) } }
+
+    static func sectors(_ bytes: Int) -> Int { max(1, (bytes + sector - 1) / sector) }
+
+    /// 8.3 upper-case ISO 9660 level 1 names, for readers that know neither Rock Ridge nor Joliet.
+    var primaryNames: [String] {
+        var used = Set<String>()
+        return files.map { file in
+            let parts = file.name.uppercased().split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+            func clean(_ s: Substring, _ n: Int) -> String {
+                String(s.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" }.prefix(n))
+            }
+            let stem = clean(parts[0], 8), ext = parts.count > 1 ? clean(parts[1], 3) : ""
+            var candidate = stem + "." + ext
+            var counter = 1
+            while used.contains(candidate) {
+                let suffix = String(counter)
+                candidate = String(stem.prefix(8 - suffix.count)) + suffix + "." + ext
+                counter += 1
+            }
+            used.insert(candidate)
+            return candidate + ";1"
+        }
+    }
+
+    // MARK: Writing
+
+    public func bytes() -> Data {
+        var image = [UInt8](repeating: 0, count: totalSectors * Self.sector)
+        func put(_ bytes: [UInt8], at offset: Int) { image.replaceSubrange(offset..<offset + bytes.count, with: bytes) }
+        func sectorOffset(_ n: Int) -> Int { n * Self.sector }
+
+        let primaryDir = directory(joliet: false)
+        let jolietDir = directory(joliet: true)
+        put(volumeDescriptor(joliet: false), at: sectorOffset(Self.pvdSector))
+        put(volumeDescriptor(joliet: true), at: sectorOffset(Self.svdSector))
+        put([255] + Array("CD001".utf8) + [1], at: sectorOffset(Self.terminatorSector))
+        put(pathTable(root: Self.primaryRoot, bigEndian: false), at: sectorOffset(Self.primaryLPath))
+        put(pathTable(root: Self.primaryRoot, bigEndian: true), at: sectorOffset(Self.primaryMPath))
+        put(pathTable(root: Self.jolietRoot, bigEndian: false), at: sectorOffset(Self.jolietLPath))
+        put(pathTable(root: Self.jolietRoot, bigEndian: true), at: sectorOffset(Self.jolietMPath))
+        put(Self.extensionReference, at: sectorOffset(Self.continuationSector))
+        put(primaryDir, at: sectorOffset(Self.primaryRoot))
+        put(jolietDir, at: sectorOffset(Self.jolietRoot))
+        for (file, sector) in zip(files, dataSectors) {
+            put([UInt8](file.contents), at: sectorOffset(sector))
+        }
+        return Data(image)
+    }
+
+    /// The RRIP 1.10 `ER` entry. Too long for a directory record (255 bytes at most), it sits in a
+    /// continuation area that the root's `CE` entry points to, as genisoimage lays it out.
+    static let extensionReference: [UInt8] = {
+        let id = Array("RRIP_1991A".utf8)
+        let descriptor = Array("THE ROCK RIDGE INTERCHANGE PROTOCOL PROVIDES SUPPORT FOR POSIX FILE SYSTEM SEMANTICS".utf8)
+        let source = Array("PLEASE CONTACT DISC PUBLISHER FOR SPECIFICATION SOURCE.  SEE PUBLISHER IDENTIFIER IN PRIMARY VOLUME DESCRIPTOR FOR CONTACT INFORMATION.".utf8)
+        let length = 8 + id.count + descriptor.count + source.count
+        return [UInt8(ascii: "E"), UInt8(ascii: "R"), UInt8(length), 1, UInt8(id.count), UInt8(descriptor.count),
+                UInt8(source.count), 1] + id + descriptor + source
+    }()
+
+    func directory(joliet: Bool) -> [UInt8] {
+        let own = joliet ? Self.jolietRoot : Self.primaryRoot
+        var records: [UInt8] = []
+        // "." of the root carries SP (SUSP is in use), CE (→ ER) and PX; ".." carries PX.
+        var dotSystemUse: [UInt8] = []
+        var dotdotSystemUse: [UInt8] = []
+        if !joliet {
+            dotSystemUse = [UInt8(ascii: "S"), UInt8(ascii: "P"), 7, 1, 0xBE, 0xEF, 0]
+                + [UInt8(ascii: "C"), UInt8(ascii: "E"), 28, 1] + both32(Self.continuationSector) + both32(0)
+                + both32(Self.extensionReference.count)
+                + Self.posixAttributes(mode: 0o040555, links: 2)
+            dotdotSystemUse = Self.posixAttributes(mode: 0o040555, links: 2)
+        }
+        records += record(extent: own, size: Self.sector, flags: 2, identifier: [0], systemUse: dotSystemUse)
+        records += record(extent: own, size: Self.sector, flags: 2, identifier: [1], systemUse: dotdotSystemUse)
+        var entries: [(identifier: [UInt8], file: File, sector: Int)] = []
+        for (index, file) in files.enumerated() {
+            let identifier = joliet ? Self.ucs2(file.name) : Array(primaryNames[index].utf8)
+            entries.append((identifier, file, dataSectors[index]))
+        }
+        // ECMA-119 9.3: records sorted by identifier bytes.
+        entries.sort { $0.identifier.lexicographicallyPrecedes($1.identifier) }
+        for entry in entries {
+            var systemUse: [UInt8] = []
+            if !joliet {
+                let name = Array(entry.file.name.utf8)
+                systemUse = Self.posixAttributes(mode: 0o100444, links: 1)
+                    + [UInt8(ascii: "N"), UInt8(ascii: "M"), UInt8(5 + name.count), 1, 0] + name
+            }
+            records += record(extent: entry.sector, size: entry.file.contents.count, flags: 0,
+                              identifier: entry.identifier, systemUse: systemUse)
+        }
+        precondition(records.count <= Self.sector, "root directory outgrew one sector")
+        return records
+    }
+
+    /// RRIP 1.10 `PX`: mode, links, uid 0, gid 0.
+    static func posixAttributes(mode: Int, links: Int) -> [UInt8] {
+        [UInt8(ascii: "P"), UInt8(ascii: "X"), 36, 1] + both32(mode) + both32(links) + both32(0) + both32(0)
+    }
+
+    func record(extent: Int, size: Int, flags: UInt8, identifier: [UInt8], systemUse: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = [0, 0] + both32(extent) + both32(size) + recordingDate + [flags, 0, 0] + both16(1)
+        bytes.append(UInt8(identifier.count))
+        bytes += identifier
+        if identifier.count % 2 == 0 { bytes.append(0) }
+        bytes += systemUse
+        if bytes.count % 2 == 1 { bytes.append(0) }
+        bytes[0] = UInt8(bytes.count)
+        return bytes
+    }
+
+    func pathTable(root: Int, bigEndian: Bool) -> [UInt8] {
+        let extent = bigEndian ? be32(root) : le32(root)
+        let parent: [UInt8] = bigEndian ? [0, 1] : [1, 0]
+        return [1, 0] + extent + parent + [0, 0]
+    }
+
+    func volumeDescriptor(joliet: Bool) -> [UInt8] {
+        var d = [UInt8](repeating: 0, count: Self.sector)
+        func put(_ bytes: [UInt8], _ offset: Int) { d.replaceSubrange(offset..<offset + bytes.count, with: bytes) }
+        func text(_ s: String, _ length: Int) -> [UInt8] {
+            if joliet {
+                let units = Self.ucs2(s)
+                return Array((units + Array(repeating: [0, 0x20], count: length).joined()).prefix(length))
+            }
+            return Array((Array(s.utf8) + Array(repeating: 0x20, count: length)).prefix(length))
+        }
+        put([joliet ? 2 : 1] + Array("CD001".utf8) + [1], 0)
+        put(text("LINUX", 32), 8)
+        put(text(volumeID, 32), 40)
+        put(both32(totalSectors), 80)
+        if joliet { put(Array("%/E".utf8), 88) }  // UCS-2 level 3
+        put(both16(1), 120)
+        put(both16(1), 124)
+        put(both16(Self.sector), 128)
+        put(both32(10), 132)
+        put(le32(joliet ? Self.jolietLPath : Self.primaryLPath), 140)
+        put(be32(joliet ? Self.jolietMPath : Self.primaryMPath), 148)
+        put(record(extent: joliet ? Self.jolietRoot : Self.primaryRoot, size: Self.sector, flags: 2,
+                   identifier: [0], systemUse: []), 156)
+        put(text("", 128), 190)
+        put(text("LIVEBOOT", 128), 318)
+        put(text("", 128), 446)
+        put(text("LIVEBOOT CIDATA", 128), 574)
+        put(text("", 37), 702)
+        put(text("", 37), 739)
+        put(text("", 37), 776)
+        put(volumeDate, 813)
+        put(volumeDate, 830)
+        put(Array("0000000000000000".utf8) + [0], 847)
+        put(volumeDate, 864)
+        d[881] = 1
+        return d
+    }
+
+    var utc: DateComponents {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: timestamp)
+    }
+
+    var recordingDate: [UInt8] {
+        let c = utc
+        return [UInt8(max(0, min(255, c.year! - 1900))), UInt8(c.month!), UInt8(c.day!), UInt8(c.hour!),
+                UInt8(c.minute!), UInt8(c.second!), 0]
+    }
+
+    var volumeDate: [UInt8] {
+        let c = utc
+        let digits = String(format: "%04d%02d%02d%02d%02d%02d00", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
+        return Array(digits.utf8) + [0]
+    }
+
+    static func ucs2(_ s: String) -> [UInt8] { s.utf16.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] } }
+}
+
+func le32(_ v: Int) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }
+func be32(_ v: Int) -> [UInt8] { le32(v).reversed() }
+func both32(_ v: Int) -> [UInt8] { le32(v) + be32(v) }
+func both16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8), UInt8(v >> 8), UInt8(v & 0xFF)] }

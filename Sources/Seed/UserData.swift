@@ -1,0 +1,89 @@
+import Crypto
+import Foundation
+import Yams
+
+/// What a live session's cloud-init seed says, built as data and emitted by a YAML serializer, never by
+/// pasting user input into a template.
+public struct SeedRequest: Sendable {
+    public var hostname: String
+    public var fqdn: String?
+    public var keys: [SSHPublicKey]
+    public var bootID: String
+    public var packages: [String]
+
+    public init(hostname: String, fqdn: String? = nil, keys: [SSHPublicKey], bootID: String, packages: [String] = []) {
+        self.hostname = hostname
+        self.fqdn = fqdn
+        self.keys = keys
+        self.bootID = bootID
+        self.packages = packages
+    }
+}
+
+/// A generated seed: the ISO bytes and a content-derived name.
+public struct Seed: Sendable {
+    public let image: Data
+    public let userData: String
+    public let metaData: String
+
+    /// First 16 hex digits of the image's SHA-256: the published file name and the HTTP ETag.
+    public var contentID: String {
+        SHA256.hash(data: image).map { String(format: "%02x", $0) }.joined().prefix(16).description
+    }
+}
+
+public enum SeedBuilder {
+    public enum Failure: Error, CustomStringConvertible {
+        case noKeys
+        case badHostname(String)
+        case badBootID(String)
+        public var description: String {
+            switch self {
+            case .noKeys: "no ssh key to put in the seed: nobody could log in"
+            case .badHostname(let h): "hostname \"\(h)\" is not a valid host name"
+            case .badBootID(let b): "boot id \"\(b)\" must match [A-Za-z0-9._-]{1,64}"
+            }
+        }
+    }
+
+    /// Builds `user-data` + `meta-data` and the ISO. Same request → same bytes: the ISO's timestamp is the
+    /// epoch, and key order is preserved with duplicates removed.
+    public static func build(_ request: SeedRequest) throws -> Seed {
+        guard !request.keys.isEmpty else { throw Failure.noKeys }
+        guard request.hostname.range(of: #"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$"#, options: .regularExpression) != nil else {
+            throw Failure.badHostname(request.hostname)
+        }
+        guard request.bootID.range(of: #"^[A-Za-z0-9._-]{1,64}$"#, options: .regularExpression) != nil else {
+            throw Failure.badBootID(request.bootID)
+        }
+        var seen = Set<Data>()
+        let keys = request.keys.filter { seen.insert($0.blob).inserted }.map(\.line)
+        let userData = try renderUserData(request, keys: keys)
+        let metaData = try Yams.dump(object: [
+            "instance-id": "liveboot-\(request.bootID)",
+            "local-hostname": request.hostname,
+        ] as [String: Any], sortKeys: true)
+        let iso = try CidataISO(files: [
+            .init(name: "meta-data", contents: Data(metaData.utf8)),
+            .init(name: "user-data", contents: Data(userData.utf8)),
+        ], timestamp: Date(timeIntervalSince1970: 0))
+        return Seed(image: iso.bytes(), userData: userData, metaData: metaData)
+    }
+
+    static func renderUserData(_ request: SeedRequest, keys: [String]) throws -> String {
+        // Shape verified on a real cloud-init boot (shared/e2e): root gets the keys both through `users` and
+        // through the default `ssh_authorized_keys` with `disable_root: false`.
+        var document: [String: Any] = [
+            "disable_root": false,
+            "ssh_pwauth": false,
+            "hostname": request.hostname,
+            "users": [["name": "root", "lock_passwd": true, "ssh_authorized_keys": keys] as [String: Any]],
+            "ssh_authorized_keys": keys,
+            // Key login needs root's password field unlocked ('*' = no password, but not '!' locked).
+            "runcmd": [["usermod", "-p", "*", "root"]],
+        ]
+        if let fqdn = request.fqdn { document["fqdn"] = fqdn }
+        if !request.packages.isEmpty { document["packages"] = request.packages }
+        return "#cloud-config\n" + (try Yams.dump(object: document, width: -1, sortKeys: true))
+    }
+}

@@ -1,0 +1,7 @@
+import ArgumentParser
+import LivebootCLI
+
+@main
+struct Entry: AsyncMainProtocol {
+    typealias Command = LivebootCommand
+}

@@ -90,8 +90,8 @@ extension LivebootCommand {
             for queue in queues {
                 if queue.jobs.isEmpty { Output.out("\(queue.node): no \(all ? "" : "pending ")job"); continue }
                 for job in queue.jobs {
-                    Output.out("\(queue.node): \(job.id)  \(job.jobState.padding(toLength: 10, withPad: " ", startingAt: 0))"
-                        + "  \(job.name ?? job.jobType ?? "")  \(job.message ?? "")")
+                    Output.out("\(queue.node): \(job.id)  \(job.state.padding(toLength: 10, withPad: " ", startingAt: 0))"
+                        + "  \(job.name ?? job.type ?? "")  \(job.message ?? "")")
                 }
             }
         }

@@ -71,7 +71,7 @@ public struct ImageCatalog: Sendable {
             }
         }
         return files.keys.sorted().map { name in
-            CatalogEntry(name: name, shortNames: (links[name] ?? []).sorted(), size: files[name]!.size,
+            CatalogEntry(name: name, shortNames: Array(Set(links[name] ?? [])).sorted(), size: files[name]!.size,
                          modified: files[name]!.modified)
         }
     }

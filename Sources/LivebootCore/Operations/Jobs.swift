@@ -4,7 +4,26 @@ import Redfish
 
 public struct NodeJobs: Codable, Sendable {
     public let node: String
-    public let jobs: [Job]
+    public let jobs: [JobSummary]
+}
+
+/// A job as `queueget` shows it (our field names, not the BMC's).
+public struct JobSummary: Codable, Sendable, Equatable {
+    public let id: String
+    public let name: String?
+    public let state: String
+    public let type: String?
+    public let message: String?
+    public let percentComplete: Int?
+
+    init(_ job: Job) {
+        id = job.id
+        name = job.name
+        state = job.jobState
+        type = job.jobType
+        message = job.message
+        percentComplete = job.percentComplete
+    }
 }
 
 extension Liveboot {
@@ -12,7 +31,7 @@ extension Liveboot {
     public func jobs(_ node: Node, all: Bool) async throws -> NodeJobs {
         try await withSession(node) { session in
             let jobs = try await session.idrac.jobs(session.discovery)
-            return NodeJobs(node: node.name, jobs: all ? jobs : jobs.filter { !$0.isFinished })
+            return NodeJobs(node: node.name, jobs: (all ? jobs : jobs.filter { !$0.isFinished }).map(JobSummary.init))
         }
     }
 

@@ -1,0 +1,549 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Seed
+import Yams
+
+/// Behaviour knobs of one simulated iDRAC (tests and benchmarks set them).
+public struct SimulatorBehaviour: Sendable, Codable {
+    /// Time a power transition takes.
+    public var powerDelay: Double = 0.3
+    /// Time from power-on to the node's ssh answering.
+    public var sshDelay: Double = 1.0
+    /// Added to every Redfish answer.
+    public var latency: Double = 0
+    /// Fraction of requests answered 503 with Retry-After: 1.
+    public var errorRate: Double = 0
+    /// Fraction of requests answered 200 with a body that is not JSON.
+    public var garbageRate: Double = 0
+    public var username = "root"
+    public var password = "calvin"
+    /// Firmware before 6.00: vmedia only under the Manager (CD, RemovableDisk), none under the System.
+    public var legacyVirtualMedia = false
+    /// Some 4.x/5.x firmware answers 200 to the Boot PATCH for Cd and keeps the old value.
+    public var ignoreBootPatch = false
+    /// The OS does not react to ACPI shutdown requests (hung, or no acpid).
+    public var ignoreGracefulShutdown = false
+    /// Only the pre-4.x job-service path exists.
+    public var legacyJobServiceOnly = false
+    /// Polls during which the SCP import task stays Running.
+    public var taskPolls = 2
+
+    public init() {}
+}
+
+/// A boot the simulated node went through: what it booted and which keys its root account would accept.
+public struct BootRecord: Sendable, Codable, Equatable {
+    public let mode: String  // "live" or "disk"
+    public let image: String?
+    public let seed: String?
+    public let authorizedKeys: [String]
+    public let hostname: String?
+}
+
+/// What tests read back from `/sim/state`.
+public struct SimulatorState: Sendable, Codable {
+    public let power: String
+    public let bootOverride: String
+    public let bootOnceVirtualCD: Bool
+    public let slots: [String: String?]
+    public let boots: [BootRecord]
+    public let bios: [String: String]
+    public let pendingBios: [String: String]
+    public let jobs: [String: String]
+    public let sshUp: Bool
+    public let requests: Int
+    public let sessions: Int
+}
+
+struct SimResponse: Sendable {
+    var status: Int
+    var headers: [(String, String)] = []
+    var body: Data = Data()
+
+    static func json(_ value: JSON, status: Int = 200, headers: [(String, String)] = []) -> SimResponse {
+        SimResponse(status: status, headers: [("Content-Type", "application/json;odata.metadata=minimal")] + headers,
+                    body: value.data())
+    }
+
+    static func noContent() -> SimResponse { SimResponse(status: 204) }
+
+    /// An error as iDRAC 9 words it: `error.code`, `error.message`, `@Message.ExtendedInfo`.
+    static func error(_ status: Int, _ id: String, _ message: String, resolution: String = "") -> SimResponse {
+        json(["error": [
+            "code": "Base.1.8.GeneralError",
+            "message": "A general error has occurred. See ExtendedInfo for more information",
+            "@Message.ExtendedInfo": [[
+                "MessageId": .string(id), "Message": .string(message), "MessageArgs": [],
+                "Resolution": .string(resolution), "Severity": "Critical",
+            ]],
+        ]], status: status)
+    }
+}
+
+/// One simulated Dell iDRAC 9 and the server it manages.
+public actor SimulatedNode {
+    public let name: String
+    public nonisolated let behaviour: SimulatorBehaviour
+    let sshBanner: SSHBannerServer
+
+    static let system = "/redfish/v1/Systems/System.Embedded.1"
+    static let manager = "/redfish/v1/Managers/iDRAC.Embedded.1"
+
+    var power = "On"
+    var bootTarget = "None"
+    var bootEnabled = "Disabled"
+    var scpBootOnce = false
+    var slots: [(id: String, image: String?)]
+    var bios: [String: JSON]
+    var pendingBios: [String: JSON] = [:]
+    var resetBiosPending = false
+    var jobs: [(id: String, state: String, type: String, message: String)] = []
+    var tasks: [String: Int] = [:]  // SCP task id → polls left
+    var sessions: [String: String] = [:]  // id → token
+    var boots: [BootRecord] = []
+    var generation = 0
+    var sshUp = false
+    var requests = 0
+    var sequence = 0
+    private let http: HTTPClient
+
+    public init(name: String, behaviour: SimulatorBehaviour, sshPort: Int = 0) {
+        self.name = name
+        self.behaviour = behaviour
+        slots = behaviour.legacyVirtualMedia ? [("CD", nil), ("RemovableDisk", nil)] : [("1", nil), ("2", nil)]
+        bios = Dictionary(uniqueKeysWithValues: BiosCatalogue.attributes.map { ($0.name, $0.defaultValue) })
+        sshBanner = SSHBannerServer(port: sshPort)
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3), read: .seconds(30)))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Starts the node's "OS": it is On and booted from disk, ssh answering.
+    public func start() async throws -> Int {
+        let port = try await sshBanner.start(banner: "SSH-2.0-OpenSSH_9.6 liveboot-sim \(name) disk")
+        sshUp = true
+        boots.append(BootRecord(mode: "disk", image: nil, seed: nil, authorizedKeys: [], hostname: nil))
+        return port
+    }
+
+    public func stop() async {
+        await sshBanner.stop()
+        try? await http.shutdown()
+    }
+
+    public func state() -> SimulatorState {
+        SimulatorState(power: power, bootOverride: "\(bootTarget)/\(bootEnabled)", bootOnceVirtualCD: scpBootOnce,
+                       slots: Dictionary(uniqueKeysWithValues: slots.map { ($0.id, $0.image) }), boots: boots,
+                       bios: bios.mapValues(Self.text), pendingBios: pendingBios.mapValues(Self.text),
+                       jobs: Dictionary(uniqueKeysWithValues: jobs.map { ($0.id, $0.state) }), sshUp: sshUp,
+                       requests: requests, sessions: sessions.count)
+    }
+
+    static func text(_ value: JSON) -> String {
+        switch value {
+        case .string(let s): s
+        case .int(let i): String(i)
+        case .bool(let b): String(b)
+        default: "null"
+        }
+    }
+
+    func nextID() -> String {
+        sequence += 1
+        return String(format: "%012d", 100_000_000_000 + sequence * 7919 + Int.random(in: 0..<1000))
+    }
+
+    // MARK: Request handling
+
+    func handle(method: String, path rawPath: String, query: String, headers: HTTPHeaders, body: Data) async -> SimResponse {
+        requests += 1
+        let path = rawPath.count > 1 && rawPath.hasSuffix("/") ? String(rawPath.dropLast()) : rawPath
+        let isLogin = method == "POST" && path == "/redfish/v1/SessionService/Sessions"
+        if !(method == "GET" && (path == "/redfish/v1" || path == "/redfish")) && !isLogin && !authorized(headers) {
+            return .error(401, "Base.1.8.NoValidSession", "There is no valid session established with the implementation.",
+                          resolution: "Establish a session before attempting any operations.")
+        }
+        let expand = query.removingPercentEncoding?.contains("$expand") ?? false
+        switch (method, path) {
+        case ("GET", _): return get(path, expand: expand)
+        case ("POST", "/redfish/v1/SessionService/Sessions"): return login(body)
+        case ("DELETE", _) where path.hasPrefix("/redfish/v1/SessionService/Sessions/"):
+            return sessions.removeValue(forKey: String(path.split(separator: "/").last!)) == nil
+                ? .error(404, "Base.1.8.ResourceMissingAtURI", "The resource at the URI \(path) was not found.") : .noContent()
+        case ("PATCH", Self.system): return patchBoot(body)
+        case ("POST", Self.system + "/Actions/ComputerSystem.Reset"): return reset(body)
+        case ("POST", _) where path.hasSuffix("/Actions/VirtualMedia.InsertMedia"):
+            return await insert(slot: slotID(in: path), body: body)
+        case ("POST", _) where path.hasSuffix("/Actions/VirtualMedia.EjectMedia"):
+            return eject(slot: slotID(in: path))
+        case ("POST", Self.manager + "/Actions/Oem/EID_674_Manager.ImportSystemConfiguration"): return importSCP(body)
+        case ("PATCH", Self.system + "/Bios/Settings"): return patchBios(body)
+        case ("POST", Self.system + "/Bios/Actions/Bios.ResetBios"):
+            resetBiosPending = true
+            return .noContent()
+        case ("POST", Self.manager + "/Oem/Dell/DellJobService/Actions/DellJobService.DeleteJobQueue")
+            where !behaviour.legacyJobServiceOnly:
+            return deleteJobs(body)
+        case ("POST", "/redfish/v1/Dell/Managers/iDRAC.Embedded.1/DellJobService/Actions/DellJobService.DeleteJobQueue"):
+            return deleteJobs(body)
+        default:
+            return .error(method == "GET" || method == "POST" ? 404 : 405, "Base.1.8.ResourceMissingAtURI",
+                          "The resource at the URI \(path) was not found.",
+                          resolution: "Place a valid resource at the URI or correct the URI and resubmit the request.")
+        }
+    }
+
+    func authorized(_ headers: HTTPHeaders) -> Bool {
+        if let token = headers.first(name: "X-Auth-Token") { return sessions.values.contains(token) }
+        if let basic = headers.first(name: "Authorization"), basic.hasPrefix("Basic "),
+           let decoded = Data(base64Encoded: String(basic.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }) {
+            return decoded == "\(behaviour.username):\(behaviour.password)"
+        }
+        return false
+    }
+
+    func login(_ body: Data) -> SimResponse {
+        struct Credentials: Decodable { let UserName: String; let Password: String }
+        guard let credentials = try? JSONDecoder().decode(Credentials.self, from: body) else {
+            return .error(400, "Base.1.8.MalformedJSON", "The request body submitted was malformed JSON and could not be parsed by the receiving service.")
+        }
+        guard credentials.UserName == behaviour.username, credentials.Password == behaviour.password else {
+            return .error(401, "Base.1.8.InsufficientPrivilege", "There are insufficient privileges for the account or credentials associated with the current session to perform the requested operation.")
+        }
+        let id = String(sessions.count + 1 + sequence)
+        sequence += 1
+        let token = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        sessions[id] = token
+        let location = "/redfish/v1/SessionService/Sessions/\(id)"
+        return .json(["@odata.id": .string(location), "Id": .string(id), "UserName": .string(credentials.UserName)],
+                     status: 201, headers: [("X-Auth-Token", token), ("Location", location)])
+    }
+
+    func slotID(in path: String) -> String {
+        let parts = path.split(separator: "/")
+        return parts.count >= 3 ? String(parts[parts.count - 3]) : ""
+    }
+
+    // MARK: Power and boot
+
+    func patchBoot(_ body: Data) -> SimResponse {
+        struct Patch: Decodable {
+            struct BootPatch: Decodable { let BootSourceOverrideTarget: String?; let BootSourceOverrideEnabled: String? }
+            let Boot: BootPatch?
+        }
+        guard let patch = try? JSONDecoder().decode(Patch.self, from: body), let boot = patch.Boot else {
+            return .error(400, "Base.1.8.MalformedJSON", "The request body submitted was malformed JSON and could not be parsed by the receiving service.")
+        }
+        let allowedTargets = ["None", "Pxe", "Floppy", "Cd", "Hdd", "BiosSetup", "Utilities", "UefiTarget", "SDCard", "UefiHttp"]
+        if let target = boot.BootSourceOverrideTarget, !allowedTargets.contains(target) {
+            return .error(400, "Base.1.8.PropertyValueNotInList",
+                          "The value \(target) for the property BootSourceOverrideTarget is not in the list of acceptable values.")
+        }
+        if let enabled = boot.BootSourceOverrideEnabled, !["Once", "Continuous", "Disabled"].contains(enabled) {
+            return .error(400, "Base.1.8.PropertyValueNotInList",
+                          "The value \(enabled) for the property BootSourceOverrideEnabled is not in the list of acceptable values.")
+        }
+        if behaviour.ignoreBootPatch && boot.BootSourceOverrideTarget == "Cd" {
+            return .json(successInfo)  // accepted, and silently not applied
+        }
+        if let target = boot.BootSourceOverrideTarget { bootTarget = target }
+        if let enabled = boot.BootSourceOverrideEnabled { bootEnabled = enabled }
+        if bootTarget == "None" { bootEnabled = "Disabled" }
+        return .json(successInfo)
+    }
+
+    var successInfo: JSON {
+        ["@Message.ExtendedInfo": [["MessageId": "Base.1.8.Success", "Message": "Successfully Completed Request", "Severity": "OK"]]]
+    }
+
+    func reset(_ body: Data) -> SimResponse {
+        struct Reset: Decodable { let ResetType: String }
+        guard let reset = try? JSONDecoder().decode(Reset.self, from: body) else {
+            return .error(400, "Base.1.8.ActionParameterMissing", "The action ComputerSystem.Reset requires the parameter ResetType to be present in the request body.")
+        }
+        let conflict = SimResponse.error(409, "IDRAC.2.8.RAC0508",
+                                         "Unable to perform the \(reset.ResetType) operation because the server is already in the requested power state.")
+        switch reset.ResetType {
+        case "On":
+            guard power == "Off" else { return conflict }
+            schedule(after: behaviour.powerDelay) { await $0.setPower(on: true) }
+        case "ForceOff":
+            guard power == "On" else { return conflict }
+            setPower(on: false)
+        case "GracefulShutdown":
+            guard power == "On" else { return conflict }
+            if !behaviour.ignoreGracefulShutdown {
+                schedule(after: behaviour.powerDelay) { await $0.setPower(on: false) }
+            }
+        case "ForceRestart", "GracefulRestart", "PowerCycle":
+            guard power == "On" else { return conflict }
+            setPower(on: false)
+            schedule(after: behaviour.powerDelay) { await $0.setPower(on: true) }
+        case "PushPowerButton":
+            let wasOn = power == "On"
+            schedule(after: behaviour.powerDelay) { await $0.setPower(on: !wasOn) }
+        case "Nmi":
+            break
+        default:
+            return .error(400, "Base.1.8.ActionParameterValueNotInList",
+                          "The value \(reset.ResetType) for the parameter ResetType in the action ComputerSystem.Reset is not in the list of acceptable values.")
+        }
+        return .noContent()
+    }
+
+    func schedule(after seconds: Double, _ work: @escaping @Sendable (SimulatedNode) async -> Void) {
+        Task { [self] in
+            try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+            await work(self)
+        }
+    }
+
+    /// Powering on is a boot: pending BIOS work is applied, then the boot device is chosen as the firmware
+    /// would (one-time override first), and ssh comes up after `sshDelay`.
+    func setPower(on: Bool) {
+        generation += 1
+        if !on {
+            power = "Off"
+            sshUp = false
+            let banner = sshBanner
+            Task { await banner.stop() }
+            return
+        }
+        power = "On"
+        applyPendingBios()
+        let live = (scpBootOnce || (bootTarget == "Cd" && bootEnabled != "Disabled")) && slots[0].image != nil
+        if bootEnabled == "Once" { bootTarget = "None"; bootEnabled = "Disabled" }
+        scpBootOnce = false
+        let record: BootRecord
+        if live {
+            let seed = slots.count > 1 ? slots[1].image : nil
+            let (keys, hostname) = seed.flatMap { seedContents[$0] } ?? ([], nil)
+            record = BootRecord(mode: "live", image: slots[0].image, seed: seed, authorizedKeys: keys, hostname: hostname)
+        } else {
+            record = BootRecord(mode: "disk", image: nil, seed: nil, authorizedKeys: [], hostname: nil)
+        }
+        boots.append(record)
+        let generation = self.generation
+        let banner = "SSH-2.0-OpenSSH_9.6 liveboot-sim \(name) \(record.mode)"
+        schedule(after: behaviour.sshDelay) { await $0.sshComesUp(generation: generation, banner: banner) }
+    }
+
+    func sshComesUp(generation: Int, banner: String) async {
+        guard generation == self.generation, power == "On" else { return }
+        _ = try? await sshBanner.start(banner: banner)
+        sshUp = true
+    }
+
+    func applyPendingBios() {
+        if resetBiosPending {
+            bios = Dictionary(uniqueKeysWithValues: BiosCatalogue.attributes.map { ($0.name, $0.defaultValue) })
+            resetBiosPending = false
+        }
+        bios.merge(pendingBios) { _, new in new }
+        pendingBios = [:]
+        for index in jobs.indices where jobs[index].state == "Scheduled" {
+            jobs[index].state = "Completed"
+            jobs[index].message = "Job completed successfully."
+        }
+    }
+
+    // MARK: Virtual media
+
+    /// Seeds read at insert time: URL → (authorized keys, hostname).
+    var seedContents: [String: ([String], String?)] = [:]
+
+    func insert(slot id: String, body: Data) async -> SimResponse {
+        struct Insert: Decodable { let Image: String?; let Inserted: Bool? }
+        guard let index = slots.firstIndex(where: { $0.id == id }) else {
+            return .error(404, "Base.1.8.ResourceMissingAtURI", "The resource at the URI for slot \(id) was not found.")
+        }
+        guard let insert = try? JSONDecoder().decode(Insert.self, from: body), let url = insert.Image else {
+            return .error(400, "Base.1.8.ActionParameterMissing", "The action VirtualMedia.InsertMedia requires the parameter Image to be present in the request body.")
+        }
+        guard slots[index].image == nil else {
+            return .error(500, "IDRAC.2.8.VRM0012", "The requested operation cannot be completed because the Virtual Media device is already connected.",
+                          resolution: "Disconnect the virtual media and retry the operation.")
+        }
+        // Like the iDRAC's httpfs2 client: HEAD for the size and range support, then ranged reads.
+        do {
+            let contents = try await fetchLikeIDRAC(url)
+            if let contents, let seed = try? CidataReader(contents), let userData = seed.files["user-data"] {
+                seedContents[url] = Self.keys(fromUserData: userData)
+            }
+        } catch {
+            return .error(500, "IDRAC.2.8.RAC0904", "Unable to connect to the virtual media image at \(url): \(error)",
+                          resolution: "Make sure the image is reachable over HTTP(S), answers HEAD, and supports Range requests.")
+        }
+        slots[index].image = url
+        return .noContent()
+    }
+
+    struct FetchError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// HEAD, then ranged GETs. Returns the whole file when it is small enough to be a seed.
+    func fetchLikeIDRAC(_ url: String) async throws -> Data? {
+        var head = HTTPClientRequest(url: url)
+        head.method = .HEAD
+        let headResponse = try await http.execute(head, timeout: .seconds(10))
+        guard headResponse.status == .ok else { throw FetchError(description: "HEAD answered \(headResponse.status.code)") }
+        guard headResponse.headers["Accept-Ranges"].contains(where: { $0.contains("bytes") }),
+              let length = headResponse.headers.first(name: "Content-Length").flatMap(Int.init) else {
+            throw FetchError(description: "no Accept-Ranges: bytes / Content-Length in the HEAD answer")
+        }
+        let whole = length <= 4 << 20
+        var collected = Data()
+        var offset = 0
+        let chunk = 64 * 1024
+        let end = whole ? length : min(length, 64 * 1024)
+        while offset < end {
+            let last = min(offset + chunk, end) - 1
+            var get = HTTPClientRequest(url: url)
+            get.headers.add(name: "Range", value: "bytes=\(offset)-\(last)")
+            let response = try await http.execute(get, timeout: .seconds(30))
+            guard response.status == .partialContent,
+                  response.headers.first(name: "Content-Range") == "bytes \(offset)-\(last)/\(length)" else {
+                throw FetchError(description: "Range bytes=\(offset)-\(last) answered \(response.status.code) "
+                    + "with Content-Range \(response.headers.first(name: "Content-Range") ?? "none")")
+            }
+            let bytes = try await response.body.collect(upTo: chunk)
+            guard bytes.readableBytes == last - offset + 1 else { throw FetchError(description: "short ranged read") }
+            collected.append(contentsOf: bytes.readableBytesView)
+            offset = last + 1
+        }
+        return whole ? collected : nil
+    }
+
+    static func keys(fromUserData data: Data) -> ([String], String?) {
+        guard let object = try? Yams.load(yaml: String(decoding: data, as: UTF8.self)) as? [String: Any] else { return ([], nil) }
+        var keys = object["ssh_authorized_keys"] as? [String] ?? []
+        for user in object["users"] as? [[String: Any]] ?? [] where user["name"] as? String == "root" {
+            keys += (user["ssh_authorized_keys"] as? [String] ?? []).filter { !keys.contains($0) }
+        }
+        return (keys, object["hostname"] as? String)
+    }
+
+    func eject(slot id: String) -> SimResponse {
+        guard let index = slots.firstIndex(where: { $0.id == id }) else {
+            return .error(404, "Base.1.8.ResourceMissingAtURI", "The resource at the URI for slot \(id) was not found.")
+        }
+        guard slots[index].image != nil else {
+            return .error(500, "IDRAC.2.8.VRM0009", "Virtual Media is detached or Virtual Media devices are already disconnected.")
+        }
+        slots[index].image = nil
+        return .noContent()
+    }
+
+    // MARK: SCP import, tasks, BIOS, jobs
+
+    func importSCP(_ body: Data) -> SimResponse {
+        struct Import: Decodable { let ImportBuffer: String? }
+        guard let request = try? JSONDecoder().decode(Import.self, from: body), let buffer = request.ImportBuffer else {
+            return .error(400, "Base.1.8.ActionParameterMissing", "The action ImportSystemConfiguration requires the parameter ImportBuffer.")
+        }
+        if !pendingBios.isEmpty || jobs.contains(where: { $0.state == "Scheduled" || $0.state == "Running" }) {
+            return .error(400, "IDRAC.2.8.LC068",
+                          "Unable to perform the import or export operation because there are pending attribute changes or a configuration job is in progress.",
+                          resolution: "Apply or cancel any pending attribute changes. Changes can be applied by creating a targeted configuration job, or the changes can be cancelled by invoking the DeletePendingConfiguration method. If a configuration job is in progress, wait until it is completed before retrying the import or export system configuration operation.")
+        }
+        // The iDRAC's SCP parser refuses whitespace between elements.
+        if buffer.contains("> <") || buffer.contains(">\n") {
+            return .error(400, "IDRAC.2.8.SYS041", "Unable to parse the configuration XML: insignificant whitespace is not accepted.")
+        }
+        let id = "JID_" + nextID()
+        if buffer.contains("<Attribute Name=\"ServerBoot.1#BootOnce\">Enabled</Attribute>")
+            && buffer.contains("<Attribute Name=\"ServerBoot.1#FirstBootDevice\">VCD-DVD</Attribute>") {
+            scpBootOnce = true
+        }
+        tasks[id] = behaviour.taskPolls
+        jobs.append((id, "Running", "ImportConfiguration", "Importing Server Configuration Profile."))
+        return SimResponse(status: 202, headers: [("Location", "/redfish/v1/TaskService/Tasks/\(id)")])
+    }
+
+    func taskResource(_ id: String) -> SimResponse {
+        guard let left = tasks[id] else {
+            return .error(404, "Base.1.8.ResourceMissingAtURI", "The resource at the URI /redfish/v1/TaskService/Tasks/\(id) was not found.")
+        }
+        let done = left <= 0
+        if done, let index = jobs.firstIndex(where: { $0.id == id }) {
+            jobs[index].state = "Completed"
+            jobs[index].message = "Successfully imported and applied Server Configuration Profile."
+        } else {
+            tasks[id] = left - 1
+        }
+        let message: JSON = done ? ["MessageId": "IDRAC.2.8.SYS053", "Message": "Successfully imported and applied Server Configuration Profile."]
+            : ["MessageId": "IDRAC.2.8.SYS057", "Message": "Importing Server Configuration Profile."]
+        return .json(["@odata.id": .string("/redfish/v1/TaskService/Tasks/\(id)"), "@odata.type": "#Task.v1_4_3.Task",
+                      "Id": .string(id), "Name": "Import Configuration",
+                      "TaskState": done ? "Completed" : "Running", "TaskStatus": "OK",
+                      "PercentComplete": done ? 100 : 50, "Messages": [message]],
+                     status: done ? 200 : 202, headers: done ? [] : [("Retry-After", "1")])
+    }
+
+    func patchBios(_ body: Data) -> SimResponse {
+        struct Patch: Decodable {
+            let Attributes: [String: AnyValue]
+            let applyTime: ApplyTime?
+            struct ApplyTime: Decodable { let ApplyTime: String }
+            enum CodingKeys: String, CodingKey { case Attributes, applyTime = "@Redfish.SettingsApplyTime" }
+        }
+        guard let patch = try? JSONDecoder().decode(Patch.self, from: body) else {
+            return .error(400, "Base.1.8.MalformedJSON", "The request body submitted was malformed JSON and could not be parsed by the receiving service.")
+        }
+        var accepted: [String: JSON] = [:]
+        for (name, value) in patch.Attributes {
+            guard let spec = BiosCatalogue.attributes.first(where: { $0.name == name }) else {
+                return .error(400, "Base.1.8.PropertyUnknown", "The property \(name) is not in the list of valid properties for the resource.")
+            }
+            if spec.readOnly {
+                return .error(400, "Base.1.8.PropertyNotWritable", "The property \(name) is a read only property and cannot be assigned a value.")
+            }
+            switch (spec.kind, value) {
+            case (.enumeration(let values), .string(let s)) where values.contains(s): accepted[name] = .string(s)
+            case (.integer(let range), .int(let i)) where range.contains(i): accepted[name] = .int(i)
+            case (.string(let max), .string(let s)) where s.count <= max: accepted[name] = .string(s)
+            default:
+                return .error(400, "Base.1.8.PropertyValueNotInList", "The value for the property \(name) is not in the list of acceptable values.")
+            }
+        }
+        pendingBios.merge(accepted) { _, new in new }
+        guard patch.applyTime?.ApplyTime == "OnReset" else { return .json(successInfo) }
+        if let index = jobs.firstIndex(where: { $0.type == "BIOSConfiguration" && $0.state == "Scheduled" }) {
+            return .json(successInfo, status: 202, headers: [("Location", "\(Self.manager)/Jobs/\(jobs[index].id)")])
+        }
+        let id = "JID_" + nextID()
+        jobs.append((id, "Scheduled", "BIOSConfiguration", "Task successfully scheduled."))
+        return .json(successInfo, status: 202, headers: [("Location", "\(Self.manager)/Jobs/\(id)")])
+    }
+
+    enum AnyValue: Decodable {
+        case string(String), int(Int), other
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let i = try? c.decode(Int.self) { self = .int(i) } else if let s = try? c.decode(String.self) { self = .string(s) } else { self = .other }
+        }
+    }
+
+    func deleteJobs(_ body: Data) -> SimResponse {
+        struct Delete: Decodable { let JobID: String }
+        guard let request = try? JSONDecoder().decode(Delete.self, from: body) else {
+            return .error(400, "Base.1.8.ActionParameterMissing", "The action DeleteJobQueue requires the parameter JobID.")
+        }
+        if request.JobID == "JID_CLEARALL" {
+            jobs.removeAll()
+            tasks.removeAll()
+            pendingBios = [:]
+            resetBiosPending = false
+        } else {
+            guard let index = jobs.firstIndex(where: { $0.id == request.JobID }) else {
+                return .error(400, "IDRAC.2.8.SUP011", "Job ID \(request.JobID) is invalid.", resolution: "Enter a valid job ID and retry the operation.")
+            }
+            if jobs[index].type == "BIOSConfiguration" { pendingBios = [:] }
+            jobs.remove(at: index)
+        }
+        return .json(["@Message.ExtendedInfo": [["MessageId": "IDRAC.2.8.SUP020", "Message": "Successfully deleted the Job(s)."]]])
+    }
+}

@@ -1,7 +1,9 @@
+import Foundation
+
 /// The simulated R750's BIOS: a subset of the real registry (iDRAC 6.00.30.00, BiosAttributeRegistry.v1_0_3),
 /// kept to the attributes testbed admins touch, with the real names, types, value names and bounds.
 struct BiosAttributeSpec: Sendable {
-    enum Kind: Sendable { case enumeration([String]), integer(ClosedRange<Int>), string(maxLength: Int) }
+    enum Kind: Sendable { case enumeration([String]), integer(ClosedRange<Int>), string(maxLength: Int), unboundedInteger }
     let name: String
     let displayName: String
     let kind: Kind
@@ -42,6 +44,8 @@ enum BiosCatalogue {
         .init(name: "AssetTag", displayName: "Asset Tag", kind: .string(maxLength: 63), readOnly: false, defaultValue: ""),
         .init(name: "SystemModelName", displayName: "System Model Name", kind: .string(maxLength: 40), readOnly: true,
               defaultValue: "PowerEdge R750"),
+        // The real registry bounds this by UInt64.max, which does not fit a signed 64-bit integer.
+        .init(name: "SgxEpoch0", displayName: "SGX Owner Epoch 0", kind: .unboundedInteger, readOnly: true, defaultValue: 0),
         .init(name: "SystemBiosVersion", displayName: "System BIOS Version", kind: .string(maxLength: 48),
               readOnly: true, defaultValue: "1.8.2"),
     ]
@@ -58,6 +62,8 @@ enum BiosCatalogue {
         case .integer(let range):
             pairs += [("Type", "Integer"), ("LowerBound", .int(range.lowerBound)), ("UpperBound", .int(range.upperBound)),
                       ("ScalarIncrement", 0)]
+        case .unboundedInteger:
+            pairs += [("Type", "Integer"), ("LowerBound", 0), ("UpperBound", .decimal(Decimal(string: "18446744073709551615")!))]
         case .string(let maxLength):
             pairs += [("Type", "String"), ("MinLength", 0), ("MaxLength", .int(maxLength))]
         }

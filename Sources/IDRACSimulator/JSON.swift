@@ -8,6 +8,8 @@ public indirect enum JSON: Sendable, Equatable, Encodable, ExpressibleByDictiona
     case array([JSON])
     case string(String)
     case int(Int)
+    /// Numbers beyond Int, as BMCs send them (UInt64.max bounds).
+    case decimal(Decimal)
     case bool(Bool)
     case null
 
@@ -26,6 +28,7 @@ public indirect enum JSON: Sendable, Equatable, Encodable, ExpressibleByDictiona
         case (.array(let x), .array(let y)): x == y
         case (.string(let x), .string(let y)): x == y
         case (.int(let x), .int(let y)): x == y
+        case (.decimal(let x), .decimal(let y)): x == y
         case (.bool(let x), .bool(let y)): x == y
         case (.null, .null): true
         default: false
@@ -68,6 +71,7 @@ public indirect enum JSON: Sendable, Equatable, Encodable, ExpressibleByDictiona
             for value in values { try c.encode(value) }
         case .string(let s): var c = encoder.singleValueContainer(); try c.encode(s)
         case .int(let i): var c = encoder.singleValueContainer(); try c.encode(i)
+        case .decimal(let d): var c = encoder.singleValueContainer(); try c.encode(d)
         case .bool(let b): var c = encoder.singleValueContainer(); try c.encode(b)
         case .null: var c = encoder.singleValueContainer(); try c.encodeNil()
         }

@@ -120,7 +120,7 @@ extension SimulatedNode {
         case _ where path.hasPrefix(vmediaBase + "/"):
             let id = String(path.dropFirst(vmediaBase.count + 1))
             guard let slot = slots.first(where: { $0.id == id }) else { return nil }
-            let types: JSON = behaviour.legacyVirtualMedia ? (id == "CD" ? ["CD", "DVD"] : ["Floppy", "USBStick"]) : ["CD", "DVD", "USBStick"]
+            let types: JSON = behaviour.legacyVirtualMedia ? (id == "CD" ? ["CD", "DVD"] : ["USBStick"]) : ["CD", "DVD", "USBStick"]
             return [
                 "@odata.id": .string(path), "@odata.type": "#VirtualMedia.v1_4_0.VirtualMedia", "Id": .string(id),
                 "Name": .string(behaviour.legacyVirtualMedia ? (id == "CD" ? "Virtual CD" : "Virtual Removable Disk") : "VirtualMedia Instance \(id)"),

@@ -4,7 +4,7 @@ import Seed
 import Yams
 
 /// One managed node.
-public struct Node: Sendable, Hashable {
+public struct Node: Sendable, Hashable, CustomStringConvertible, CustomReflectable {
     public let name: String
     /// Host of the node's own OS, probed for ping and ssh.
     public let host: String
@@ -14,6 +14,12 @@ public struct Node: Sendable, Hashable {
     /// Secret: never printed, logged or put in `--json`.
     let password: String?
     public let caFile: String?
+
+    /// Printing a node never shows its password (string interpolation, `dump`, debug logs).
+    public var description: String { "\(name) (BMC \(bmc), host \(host):\(sshPort))" }
+    public var customMirror: Mirror {
+        Mirror(self, children: ["name": name, "host": host, "sshPort": sshPort, "bmc": bmc, "username": username])
+    }
 
     public func endpoint(timeouts: Timeouts, retry: RetryPolicy) throws -> BMCEndpoint {
         guard let password else { throw LivebootError.noCredentials(node: name) }
@@ -29,6 +35,14 @@ public struct ImagesConfig: Sendable {
     public var port: Int
     public var path: String
     public var folder: String
+
+    public init(proto: String = "http", ip: String, port: Int, path: String, folder: String) {
+        self.proto = proto
+        self.ip = ip
+        self.port = port
+        self.path = path
+        self.folder = folder
+    }
 
     /// `http://ip:port/path` — what `liveboot serve` (or nginx) serves `folder` as.
     public var baseURL: String {

@@ -396,11 +396,22 @@ public struct AttributeRegistry: Decodable, Sendable {
             type = try c.decode(String.self, forKey: .type)
             readOnly = try c.decodeIfPresent(Bool.self, forKey: .readOnly) ?? false
             values = (try c.decodeIfPresent([Value].self, forKey: .values) ?? []).map(\.ValueName)
-            lowerBound = try c.decodeIfPresent(Int.self, forKey: .lowerBound)
-            upperBound = try c.decodeIfPresent(Int.self, forKey: .upperBound)
+            lowerBound = Self.bound(c, .lowerBound)
+            upperBound = Self.bound(c, .upperBound)
             minLength = try c.decodeIfPresent(Int.self, forKey: .minLength)
             maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength)
             displayName = try c.decodeIfPresent(String.self, forKey: .displayName)
+        }
+
+        /// iDRAC 9 (6.00.30.00) publishes `UpperBound: 18446744073709551615` (UInt64.max) on its SGX attributes,
+        /// which does not fit an Int: such a bound is clamped rather than failing the whole 682-entry registry.
+        static func bound(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) -> Int? {
+            if let value = try? c.decodeIfPresent(Int.self, forKey: key) { return value }
+            if let value = try? c.decodeIfPresent(UInt64.self, forKey: key) { return value > UInt64(Int.max) ? Int.max : Int(value) }
+            if let value = try? c.decodeIfPresent(Double.self, forKey: key) {
+                return value >= Double(Int.max) ? Int.max : value <= Double(Int.min) ? Int.min : Int(value)
+            }
+            return nil
         }
     }
 

@@ -6,7 +6,7 @@ import NIOHTTP1
 import NIOSSL
 
 /// Where a BMC is and how to log in. The password never appears in `description`.
-public struct BMCEndpoint: Sendable, CustomStringConvertible {
+public struct BMCEndpoint: Sendable, CustomStringConvertible, CustomReflectable {
     /// `https://host[:port]` (or `http://` for simulators), no trailing slash.
     public var baseURL: String
     public var username: String
@@ -28,6 +28,7 @@ public struct BMCEndpoint: Sendable, CustomStringConvertible {
     }
 
     public var description: String { baseURL }
+    public var customMirror: Mirror { Mirror(self, children: ["baseURL": baseURL, "username": username]) }
 
     /// Accepts `host`, `host:port` or a URL; bare hosts get `https://`.
     public static func normalize(_ drac: String) -> String {

@@ -1,0 +1,95 @@
+import Foundation
+import Hummingbird
+import IDRACSimulator
+import LivebootCore
+import LivebootServer
+import Logging
+import XCTest
+
+/// Simulated iDRACs on loopback, a real vmedia server over the images folder, and a config file pointing at them.
+final class Testbed: @unchecked Sendable {
+    let directory: URL
+    let simulator = IDRACSimulator()
+    var configPath: String { directory.appendingPathComponent("liveboot.yaml").path }
+    var imagesFolder: URL { directory.appendingPathComponent("images") }
+    private(set) var imagesPort = 0
+    private var serverTask: Task<Void, any Error>?
+    /// The slice's key pair, made by the test.
+    let testbedKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMXl/wzGybfXj2lMrWlB6k89taQ4ufIbSzJGzgqzivmX admin@gatekeeper"
+    let sliceKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICbtH/7W9QWCVVeK5kG54w/15gA7XYpwLddXsGCr9oV6 alice@slice"
+    static let password = "calvin"
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("liveboot-test-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("images"), withIntermediateDirectories: true)
+        // A 300 KiB stand-in for a live ISO: the simulator reads it in ranges like an iDRAC would.
+        var bytes = [UInt8](repeating: 0, count: 300 * 1024)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 31 &+ 7) }
+        try Data(bytes).write(to: imagesFolder.appendingPathComponent("ubuntu-22.04-liveboot.iso"))
+        try FileManager.default.createSymbolicLink(atPath: imagesFolder.appendingPathComponent("u22").path,
+                                                   withDestinationPath: "ubuntu-22.04-liveboot.iso")
+        try (testbedKey + "\n").write(to: directory.appendingPathComponent("testbed-keys"), atomically: true, encoding: .utf8)
+        try (sliceKey + "\n").write(to: directory.appendingPathComponent("slice.pub"), atomically: true, encoding: .utf8)
+    }
+
+    var slicePub: String { directory.appendingPathComponent("slice.pub").path }
+
+    /// Starts the vmedia server and the nodes, and writes the configuration.
+    func start(_ nodes: [(String, SimulatorBehaviour)] = [("w1", .fast), ("w2", .fast)], extraYAML: String = "",
+               serveImages: Bool = true) async throws {
+        if serveImages { try await startImageServer() }
+        for (name, behaviour) in nodes { try await simulator.addNode(name: name, behaviour: behaviour) }
+        try await writeConfig(extraYAML: extraYAML)
+    }
+
+    func writeConfig(extraYAML: String = "", imagesPort: Int? = nil) async throws {
+        var yaml = await simulator.inventoryYAML(images: ("127.0.0.1", imagesPort ?? self.imagesPort, "images", imagesFolder.path),
+                                                 keysFile: directory.appendingPathComponent("testbed-keys").path)
+        yaml += extraYAML
+        try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    func startImageServer() async throws {
+        let config = try LivebootConfig.parse("""
+            images: {proto: http, ip: 127.0.0.1, port: 0, path: images, absolute-path: \(imagesFolder.path)}
+            """, path: directory.appendingPathComponent("server.yaml").path)
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let app = LivebootServer.buildApplication(config: config, host: "127.0.0.1", port: 0,
+                                                  logger: Logger(label: "test-vmedia"),
+                                                  onServerRunning: { continuation.yield($0); continuation.finish() })
+        serverTask = Task { try await app.runService(gracefulShutdownSignals: []) }
+        for await port in stream { imagesPort = port }
+    }
+
+    func state(_ node: String) async throws -> SimulatorState {
+        guard let simulated = await simulator.node(node) else { throw CocoaError(.fileNoSuchFile) }
+        return await simulated.state()
+    }
+
+    func lb(_ arguments: String..., environment: [String: String] = [:]) async throws -> CLIResult {
+        try await CLI.run(arguments, config: configPath, environment: environment)
+    }
+
+    func stop() async {
+        serverTask?.cancel()
+        await simulator.shutdown()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+extension SimulatorBehaviour {
+    /// Millisecond timings for tests.
+    static var fast: SimulatorBehaviour {
+        var behaviour = SimulatorBehaviour()
+        behaviour.powerDelay = 0.05
+        behaviour.sshDelay = 0.2
+        behaviour.taskPolls = 1
+        return behaviour
+    }
+
+    func with(_ change: (inout SimulatorBehaviour) -> Void) -> SimulatorBehaviour {
+        var copy = self
+        change(&copy)
+        return copy
+    }
+}

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import ServiceLifecycle
 
 /// One listening Redfish port per simulated node, as a fleet.
 public actor IDRACSimulator {
@@ -19,6 +20,7 @@ public actor IDRACSimulator {
 
     public private(set) var nodes: [NodeInfo] = []
     private var simulated: [String: SimulatedNode] = [:]
+    private var groups: [ServiceGroup] = []
     private var tasks: [Task<Void, any Error>] = []
     private let logger: Logger
 
@@ -54,7 +56,10 @@ public actor IDRACSimulator {
                               configuration: .init(address: .hostname(host, port: port), serverName: "iDRAC"),
                               onServerRunning: { continuation.yield($0.localAddress?.port ?? port); continuation.finish() },
                               logger: appLogger)
-        tasks.append(Task { try await app.runService(gracefulShutdownSignals: []) })
+        // A service group per node, so that shutdown is graceful (no cancelled child channels in the logs).
+        let group = ServiceGroup(configuration: .init(services: [app], logger: appLogger))
+        groups.append(group)
+        tasks.append(Task { try await group.run() })
         var bound = port
         for await value in stream { bound = value }
         let info = NodeInfo(name: name, redfishPort: bound, sshPort: boundSSH, tls: certificate != nil)
@@ -66,7 +71,9 @@ public actor IDRACSimulator {
     public func node(_ name: String) -> SimulatedNode? { simulated[name] }
 
     public func shutdown() async {
-        for task in tasks { task.cancel() }
+        for group in groups { await group.triggerGracefulShutdown() }
+        for task in tasks { _ = try? await task.value }
+        groups.removeAll()
         for node in simulated.values { await node.stop() }
         tasks.removeAll()
     }

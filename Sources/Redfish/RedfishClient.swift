@@ -302,10 +302,15 @@ public actor RedfishClient {
             return "unexpected value at \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
         default:
             let text = String(describing: error)
-            if text.contains("connectTimeout") { return "connection timed out" }
-            if text.contains("connectionRefused") || text.contains("ECONNREFUSED") || text.contains("error 111") {
+            let lower = text.lowercased()
+            if lower.contains("connecttimeout") || lower.contains("timed out") { return "connection timed out" }
+            if lower.contains("connectionrefused") || lower.contains("connection refused") || lower.contains("errno: 111") {
                 return "connection refused"
             }
+            if lower.contains("no address") || lower.contains("nodename nor servname") || lower.contains("name or service not known") {
+                return "unknown host name"
+            }
+            if lower.contains("handshake") || lower.contains("certificate") { return "TLS failure: \(text)" }
             return text
         }
     }

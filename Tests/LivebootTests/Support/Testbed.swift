@@ -4,6 +4,7 @@ import IDRACSimulator
 import LivebootCore
 import LivebootServer
 import Logging
+import ServiceLifecycle
 import XCTest
 
 /// Simulated iDRACs on loopback, a real vmedia server over the images folder, and a config file pointing at them.
@@ -14,6 +15,7 @@ final class Testbed: @unchecked Sendable {
     var imagesFolder: URL { directory.appendingPathComponent("images") }
     private(set) var imagesPort = 0
     private var serverTask: Task<Void, any Error>?
+    private var serverGroup: ServiceGroup?
     /// The slice's key pair, made by the test.
     let testbedKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMXl/wzGybfXj2lMrWlB6k89taQ4ufIbSzJGzgqzivmX admin@gatekeeper"
     let sliceKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICbtH/7W9QWCVVeK5kG54w/15gA7XYpwLddXsGCr9oV6 alice@slice"
@@ -57,7 +59,9 @@ final class Testbed: @unchecked Sendable {
         let app = LivebootServer.buildApplication(config: config, host: "127.0.0.1", port: 0,
                                                   logger: Logger(label: "test-vmedia"),
                                                   onServerRunning: { continuation.yield($0); continuation.finish() })
-        serverTask = Task { try await app.runService(gracefulShutdownSignals: []) }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test-vmedia")))
+        serverGroup = group
+        serverTask = Task { try await group.run() }
         for await port in stream { imagesPort = port }
     }
 
@@ -71,7 +75,8 @@ final class Testbed: @unchecked Sendable {
     }
 
     func stop() async {
-        serverTask?.cancel()
+        await serverGroup?.triggerGracefulShutdown()
+        _ = try? await serverTask?.value
         await simulator.shutdown()
         try? FileManager.default.removeItem(at: directory)
     }

@@ -1,0 +1,480 @@
+import Foundation
+import IDRACSimulator
+import LivebootCore
+import XCTest
+
+/// The `liveboot` binary against simulated iDRAC 9s over real HTTP, and the vmedia server over real sockets.
+final class CLIIntegrationTests: XCTestCase {
+    var testbed: Testbed!
+
+    override func setUp() async throws {
+        testbed = try Testbed()
+    }
+
+    override func tearDown() async throws {
+        await testbed.stop()
+    }
+
+    // MARK: status
+
+    func testStatusShowsPowerBiosSlotsAndProbes() async throws {
+        try await testbed.start()
+        let result = try await testbed.lb("status", "all")
+        XCTAssertEqual(result.status, 0, result.all)
+        for node in ["w1:", "w2:"] { XCTAssertTrue(result.stdout.contains(node), result.stdout) }
+        XCTAssertTrue(result.stdout.contains("power         On"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("SysProfile    PerfPerWattOptimizedDapc"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("vmedia 1      not connected"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("SSH: OK"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("PING: "), result.stdout)
+    }
+
+    func testStatusJSONIsMachineReadableAndHoldsNoSecret() async throws {
+        try await testbed.start()
+        let result = try await testbed.lb("status", "w1-2", "--json", "--verbose")
+        XCTAssertEqual(result.status, 0, result.all)
+        let statuses = try JSONDecoder().decode([NodeStatus].self, from: Data(result.stdout.utf8))
+        XCTAssertEqual(statuses.map(\.node), ["w1", "w2"])
+        XCTAssertEqual(statuses.first?.power, "On")
+        XCTAssertEqual(statuses.first?.ssh, .ok)
+        XCTAssertEqual(statuses.first?.vmedia.count, 2)
+        XCTAssertEqual(statuses.first?.model, "PowerEdge R750")
+        XCTAssertEqual(statuses.first?.firmware, "6.00.30.00")
+        // Debug logs (every Redfish call) went to stderr; the password and session tokens appear nowhere.
+        XCTAssertTrue(result.stderr.contains("GET /redfish/v1"), result.stderr)
+        XCTAssertFalse(result.all.contains(Testbed.password), "the BMC password leaked")
+        XCTAssertFalse(result.all.lowercased().contains("x-auth-token"), "a session token leaked")
+    }
+
+    func testStatusLogsOutOfEverySession() async throws {
+        try await testbed.start()
+        _ = try await testbed.lb("status", "w1")
+        let state = try await testbed.state("w1")
+        XCTAssertEqual(state.sessions, 0, "sessions left open on the BMC")
+        XCTAssertGreaterThan(state.requests, 3)
+    }
+
+    // MARK: errors before touching a node
+
+    func testUnknownNodeListsKnownOnes() async throws {
+        try await testbed.start()
+        let result = try await testbed.lb("status", "w9")
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("unknown node \"w9\"; known nodes: w1, w2"), result.stderr)
+    }
+
+    func testUnknownImageTouchesNoNode() async throws {
+        try await testbed.start()
+        let before = try await testbed.state("w1").requests
+        let result = try await testbed.lb("liveboot", "w1", "-i", "u99")
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("unknown image \"u99\"; available: ubuntu-22.04-liveboot.iso, u22"), result.stderr)
+        let after = try await testbed.state("w1").requests
+        XCTAssertEqual(before, after, "the BMC was contacted for an unknown image")
+    }
+
+    func testImageNotServedTouchesNoNode() async throws {
+        try await testbed.start(serveImages: false)
+        try await testbed.writeConfig(imagesPort: 1)  // nothing listens on port 1
+        let result = try await testbed.lb("liveboot", "w1", "-i", "u22")
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("could not read http://127.0.0.1:1/images/ubuntu-22.04-liveboot.iso"), result.stderr)
+        let state = try await testbed.state("w1")
+        XCTAssertEqual(state.requests, 0)
+        XCTAssertEqual(state.slots["1"], .some(nil))
+    }
+
+    func testMissingConfigSaysWhereToPutIt() async throws {
+        let result = try await CLI.run(["status", "w1"], config: "/nonexistent/liveboot.yaml")
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("no configuration at /nonexistent/liveboot.yaml"), result.stderr)
+    }
+
+    // MARK: BMC failures
+
+    func testBMCDownIsReportedAndOtherNodesStillAnswer() async throws {
+        try await testbed.start([("w1", .fast)], extraYAML: "")
+        // w2's BMC is a closed port.
+        var yaml = try String(contentsOfFile: testbed.configPath, encoding: .utf8)
+        yaml = yaml.replacingOccurrences(of: "nodes:\n", with: """
+            nodes:
+              w2: {hostname: "127.0.0.1:1", drac: "http://127.0.0.1:1", drac-password: x}
+
+            """)
+        try yaml.write(toFile: testbed.configPath, atomically: true, encoding: .utf8)
+        let result = try await testbed.lb("status", "all")
+        XCTAssertEqual(result.status, 1, result.all)
+        XCTAssertTrue(result.stdout.contains("w1:\n  power         On"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("BMC http://127.0.0.1:1 is unreachable: connection refused"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("SSH: KO"), result.stdout)
+        let power = try await testbed.lb("on", "w2")
+        XCTAssertEqual(power.status, 1)
+        XCTAssertTrue(power.stderr.contains("w2: BMC http://127.0.0.1:1 is unreachable"), power.stderr)
+    }
+
+    func testBadCredentials() async throws {
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.password = "other" })])
+        let result = try await testbed.lb("on", "w1")
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("refused the credentials (HTTP 401)"), result.stderr)
+    }
+
+    func testServiceUnavailableStormIsBoundedAndExplained() async throws {
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.errorRate = 1 })],
+                                extraYAML: "  retries: 3\n  backoff: 0.05\n")
+        let result = try await testbed.lb("biosget", "w1", "profile")
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("answered 503 Service Unavailable"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("3 times"), result.stderr)
+        // Bounded: three attempts for the first call (the root), the login in parallel, then it gave up.
+        let requests = try await testbed.state("w1").requests
+        XCTAssertLessThanOrEqual(requests, 8)
+    }
+
+    func testOccasional503sAreRetriedTransparently() async throws {
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.errorRate = 0.3 })],
+                                extraYAML: "  retries: 12\n  backoff: 0.01\n")
+        let result = try await testbed.lb("biosget", "w1", "profile")
+        XCTAssertEqual(result.status, 0, result.all)
+        XCTAssertTrue(result.stdout.contains("SysProfile"), result.stdout)
+    }
+
+    func testGarbageAnswersAreNamed() async throws {
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.garbageRate = 1 })])
+        let result = try await testbed.lb("queueget", "w1")
+        XCTAssertEqual(result.status, 1)
+        // Root and login go out together; whichever answer is read first is named, with the call.
+        XCTAssertTrue(result.stderr.contains("sent an answer to "), result.stderr)
+        XCTAssertTrue(result.stderr.contains("that is not valid Redfish"), result.stderr)
+    }
+
+    // MARK: power
+
+    func testOffForcesAfterGracefulTimeoutAndSucceeds() async throws {
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.ignoreGracefulShutdown = true })])
+        let result = try await testbed.lb("off", "w1", "--graceful-timeout", "1")
+        XCTAssertEqual(result.status, 0, result.all)
+        XCTAssertTrue(result.stdout.contains("ForceOff"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("forced Off after the graceful timeout"), result.stdout)
+        let state = try await testbed.state("w1")
+        XCTAssertEqual(state.power, "Off")
+        // Off again: already satisfied, still success.
+        let again = try await testbed.lb("off", "w1")
+        XCTAssertEqual(again.status, 0, again.all)
+        XCTAssertTrue(again.stdout.contains("already Off"), again.stdout)
+    }
+
+    func testRebootEndsOnEvenWhenShutdownHadToBeForced() async throws {
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.ignoreGracefulShutdown = true })])
+        let result = try await testbed.lb("reboot", "w1", "--graceful-timeout", "1")
+        XCTAssertEqual(result.status, 0, result.all)
+        let state = try await testbed.state("w1")
+        XCTAssertEqual(state.power, "On")
+        XCTAssertEqual(state.boots.count, 2)  // the initial boot and the reboot
+    }
+
+    func testOnAndOffOfSeveralNodes() async throws {
+        try await testbed.start()
+        let off = try await testbed.lb("off", "w1-2", "--force")
+        XCTAssertEqual(off.status, 0, off.all)
+        for node in ["w1", "w2"] {
+            let power = try await testbed.state(node).power
+            XCTAssertEqual(power, "Off")
+        }
+        let status = try await testbed.lb("status", "w1")
+        XCTAssertTrue(status.stdout.contains("power         Off") && status.stdout.contains("SSH: KO"), status.stdout)
+        let on = try await testbed.lb("on", "all")
+        XCTAssertEqual(on.status, 0, on.all)
+        let power = try await testbed.state("w2").power
+        XCTAssertEqual(power, "On")
+    }
+
+    // MARK: liveboot, wait, diskboot
+
+    func testLivebootInsertsBothSlotsBootsOnceAndWaitsForSSH() async throws {
+        try await testbed.start()
+        let result = try await testbed.lb("liveboot", "w1", "-i", "u22", "--key", testbed.slicePub, "--wait", "--stats")
+        XCTAssertEqual(result.status, 0, result.all)
+        for step in ["seed http://127.0.0.1:", "slot 1 ← http://127.0.0.1:", "slot 2 ← ", "one-time boot on virtual CD",
+                     "power cycle", "ssh answers", "ready: ssh root@127.0.0.1"] {
+            XCTAssertTrue(result.stdout.contains(step), "missing step \(step):\n\(result.stdout)")
+        }
+        XCTAssertTrue(result.stdout.contains("[") && result.stdout.contains("s] "), "no elapsed time:\n\(result.stdout)")
+        let state = try await testbed.state("w1")
+        let boot = try XCTUnwrap(state.boots.last)
+        XCTAssertEqual(boot.mode, "live")
+        XCTAssertTrue(boot.image?.hasSuffix("/images/ubuntu-22.04-liveboot.iso") == true, "\(boot)")
+        XCTAssertTrue(boot.seed?.contains("/images/seeds/cidata-") == true, "\(boot)")
+        // Root accepts the testbed's key and the slice's key, read from the seed the BMC fetched.
+        XCTAssertEqual(Set(boot.authorizedKeys), [testbed.testbedKey, testbed.sliceKey])
+        XCTAssertEqual(boot.hostname, "w1-live")
+        XCTAssertEqual(state.bootOverride, "None/Disabled", "a one-time boot must not stay set")
+        XCTAssertEqual(state.power, "On")
+        XCTAssertEqual(state.sessions, 0)
+        // Request budget: the benchmark's target is ≤ 10 plus session handling.
+        let requests = try XCTUnwrap(result.stderr.split(separator: "\n").first { $0.hasPrefix("redfish requests:") })
+        XCTAssertLessThanOrEqual(Int(requests.split(separator: " ").last!)!, 12, String(requests))
+    }
+
+    func testLivebootTwiceEjectsFirstAndWaitIsSeparate() async throws {
+        try await testbed.start()
+        let first = try await testbed.lb("liveboot", "w1", "-i", "u22")
+        XCTAssertEqual(first.status, 0, first.all)
+        XCTAssertTrue(first.stdout.contains("lb wait w1"), first.stdout)
+        let second = try await testbed.lb("liveboot", "w1", "-i", "ubuntu-22.04-liveboot.iso")
+        XCTAssertEqual(second.status, 0, second.all)
+        XCTAssertTrue(second.stdout.contains("slot 1: ejecting"), second.stdout)
+        let wait = try await testbed.lb("wait", "w1", "--timeout", "20")
+        XCTAssertEqual(wait.status, 0, wait.all)
+        let boots = try await testbed.state("w1").boots
+        XCTAssertEqual(boots.suffix(2).map(\.mode), ["live", "live"])
+    }
+
+    func testWaitTimesOutClearly() async throws {
+        try await testbed.start()
+        _ = try await testbed.lb("off", "w1", "--force")
+        let result = try await testbed.lb("wait", "w1", "--timeout", "1")
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("w1: ssh did not answer within 1 s"), result.stderr)
+    }
+
+    func testDiskbootEjectsAndBootsTheDisk() async throws {
+        try await testbed.start()
+        _ = try await testbed.lb("liveboot", "w1", "-i", "u22", "--wait")
+        let result = try await testbed.lb("diskboot", "w1")
+        XCTAssertEqual(result.status, 0, result.all)
+        try await Task.sleep(for: .milliseconds(300))
+        let state = try await testbed.state("w1")
+        XCTAssertEqual(state.slots["1"], .some(nil))
+        XCTAssertEqual(state.slots["2"], .some(nil))
+        XCTAssertEqual(state.boots.last?.mode, "disk")
+    }
+
+    /// Firmware that ignores the standard Boot PATCH: the SCP import sets the boot-once instead.
+    func testBootOnceFallsBackToSCPImport() async throws {
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.ignoreBootPatch = true })])
+        let result = try await testbed.lb("liveboot", "w1", "-i", "u22", "--wait")
+        XCTAssertEqual(result.status, 0, result.all)
+        XCTAssertTrue(result.stdout.contains("SCP import ServerBoot.1#BootOnce"), result.stdout)
+        let boot = try await testbed.state("w1").boots.last
+        XCTAssertEqual(boot?.mode, "live")
+    }
+
+    /// A pending BIOS job blocks the SCP import (LC068): explained, and `queueclear` gets the boot through.
+    func testPendingBiosJobMakesSCPImportFailWithLC068() async throws {
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.ignoreBootPatch = true })])
+        let set = try await testbed.lb("biosset", "w1", "NumLock=Off")
+        XCTAssertEqual(set.status, 0, set.all)
+        let blocked = try await testbed.lb("liveboot", "w1", "-i", "u22")
+        XCTAssertEqual(blocked.status, 1)
+        XCTAssertTrue(blocked.stderr.contains("IDRAC.2.8.LC068"), blocked.stderr)
+        XCTAssertTrue(blocked.stderr.contains("lb queueclear"), blocked.stderr)
+        let clear = try await testbed.lb("queueclear", "w1")
+        XCTAssertEqual(clear.status, 0, clear.all)
+        let retry = try await testbed.lb("liveboot", "w1", "-i", "u22", "--wait")
+        XCTAssertEqual(retry.status, 0, retry.all)
+        let boots = try await testbed.state("w1").boots
+        XCTAssertEqual(boots.last?.mode, "live")
+    }
+
+    /// iDRAC firmware before 6.00: the Manager's CD and RemovableDisk.
+    func testLegacyFirmwareUsesManagerVirtualMedia() async throws {
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.legacyVirtualMedia = true })])
+        let result = try await testbed.lb("liveboot", "w1", "-i", "u22", "--wait")
+        XCTAssertEqual(result.status, 0, result.all)
+        XCTAssertTrue(result.stdout.contains("slot CD ← "), result.stdout)
+        XCTAssertTrue(result.stdout.contains("slot RemovableDisk ← "), result.stdout)
+        let state = try await testbed.state("w1")
+        XCTAssertEqual(state.boots.last?.mode, "live")
+        let vmedia = try await testbed.lb("vmedia", "w1")
+        XCTAssertTrue(vmedia.stdout.contains("w1: vmedia CD: http://"), vmedia.stdout)
+    }
+
+    // MARK: vmedia and cidata
+
+    func testVmediaInsertAndEject() async throws {
+        try await testbed.start()
+        let insert = try await testbed.lb("vmedia", "w2", "--insert", "u22", "--slot", "2")
+        XCTAssertEqual(insert.status, 0, insert.all)
+        var state = try await testbed.state("w2")
+        XCTAssertTrue(state.slots["2"]??.hasSuffix("ubuntu-22.04-liveboot.iso") == true, "\(state.slots)")
+        let list = try await testbed.lb("vmedia", "w2", "--json")
+        let slots = try JSONDecoder().decode([String: [SlotStatus]].self, from: Data(list.stdout.utf8))
+        XCTAssertEqual(slots["w2"]?.map(\.id), ["1", "2"])
+        XCTAssertNotNil(slots["w2"]?[1].image)
+        let eject = try await testbed.lb("vmedia", "w2", "--eject")
+        XCTAssertEqual(eject.status, 0, eject.all)
+        state = try await testbed.state("w2")
+        XCTAssertEqual(state.slots["2"], .some(nil))
+        let bad = try await testbed.lb("vmedia", "w2", "--insert", "u22", "--slot", "7")
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("has no slot 7; slots: 1, 2"), bad.stderr)
+    }
+
+    func testCidataIsDeterministic() async throws {
+        try await testbed.start()
+        let a = testbed.directory.appendingPathComponent("a.iso").path
+        let b = testbed.directory.appendingPathComponent("b.iso").path
+        let first = try await testbed.lb("cidata", "w1", "--key", testbed.slicePub, "--boot-id", "b1", "-o", a)
+        XCTAssertEqual(first.status, 0, first.all)
+        _ = try await testbed.lb("cidata", "w1", "--key", testbed.slicePub, "--boot-id", "b1", "-o", b)
+        XCTAssertEqual(FileManager.default.contents(atPath: a), FileManager.default.contents(atPath: b))
+        let bad = try await testbed.lb("cidata", "w1", "--boot-id", "a/b", "-o", a)
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("boot id"), bad.stderr)
+    }
+
+    func testMalformedKeyFileIsRefusedBeforeBooting() async throws {
+        try await testbed.start()
+        let bad = testbed.directory.appendingPathComponent("bad.pub").path
+        try "ssh-rsa AAAA-not-a-key alice\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let result = try await testbed.lb("liveboot", "w1", "-i", "u22", "--key", bad)
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("ssh key in \(bad) line 1: the key data is not valid base64"), result.stderr)
+        let requests = try await testbed.state("w1").requests
+        XCTAssertEqual(requests, 0)
+    }
+
+    // MARK: BIOS and jobs
+
+    func testBiosGetSetApplyAtReboot() async throws {
+        try await testbed.start()
+        let get = try await testbed.lb("biosget", "w1", "profile|usb")
+        XCTAssertEqual(get.status, 0, get.all)
+        XCTAssertTrue(get.stdout.hasPrefix("BIOS settings captured on w1 at "), get.stdout)
+        XCTAssertTrue(get.stdout.contains("with pattern=`profile|usb`"), get.stdout)
+        XCTAssertTrue(get.stdout.contains("  SysProfile      PerfPerWattOptimizedDapc"), get.stdout)
+        XCTAssertTrue(get.stdout.contains("  UsbPorts        AllOn"), get.stdout)
+        XCTAssertFalse(get.stdout.contains("NumLock"), get.stdout)
+
+        let set = try await testbed.lb("biosset", "w1", "sysprofile=perfoptimized", "AcPwrRcvryUserDelay=300")
+        XCTAssertEqual(set.status, 0, set.all)
+        XCTAssertTrue(set.stdout.contains("SysProfile=PerfOptimized AcPwrRcvryUserDelay=300 queued as job JID_"), set.stdout)
+        XCTAssertTrue(set.stdout.contains("applies at next reboot"), set.stdout)
+        var state = try await testbed.state("w1")
+        XCTAssertEqual(state.pendingBios["SysProfile"], "PerfOptimized")
+        XCTAssertEqual(state.bios["SysProfile"], "PerfPerWattOptimizedDapc")
+
+        let pending = try await testbed.lb("biosget", "w1", "^sysprofile$")
+        XCTAssertTrue(pending.stdout.contains("(pending: PerfOptimized)"), pending.stdout)
+        let queue = try await testbed.lb("queueget", "w1", "--json")
+        let jobs = try JSONDecoder().decode([NodeJobs].self, from: Data(queue.stdout.utf8))
+        XCTAssertEqual(jobs.first?.jobs.map(\.state), ["Scheduled"])
+
+        let reboot = try await testbed.lb("reboot", "w1")
+        XCTAssertEqual(reboot.status, 0, reboot.all)
+        state = try await testbed.state("w1")
+        XCTAssertEqual(state.bios["SysProfile"], "PerfOptimized")
+        XCTAssertEqual(state.bios["AcPwrRcvryUserDelay"], "300")
+        let done = try await testbed.lb("queueget", "w1")
+        XCTAssertTrue(done.stdout.contains("w1: no pending job"), done.stdout)
+        let all = try await testbed.lb("queueget", "w1", "-a")
+        XCTAssertTrue(all.stdout.contains("Completed"), all.stdout)
+    }
+
+    func testBiosSetValidatesAgainstTheRegistry() async throws {
+        try await testbed.start()
+        let cases: [(String, String)] = [
+            ("ProcCStates=Disabled", "read-only"),
+            ("SysProfile=Fast", "choose one of PerfPerWattOptimizedDapc, PerfPerWattOptimizedOs, PerfOptimized, Custom"),
+            ("AcPwrRcvryUserDelay=9000", "above its maximum 600"),
+            ("AcPwrRcvryUserDelay=soon", "takes an integer"),
+            ("Profile=Custom", "unknown BIOS attribute Profile (did you mean SysProfile?)"),
+            ("SysProfile", "is not NAME=VALUE"),
+        ]
+        for (assignment, message) in cases {
+            let result = try await testbed.lb("biosset", "w1", assignment)
+            XCTAssertEqual(result.status, 1, assignment)
+            XCTAssertTrue(result.stderr.contains(message), "\(assignment): \(result.stderr)")
+        }
+        let state = try await testbed.state("w1")
+        XCTAssertTrue(state.pendingBios.isEmpty, "an invalid biosset changed something: \(state.pendingBios)")
+        XCTAssertTrue(state.jobs.isEmpty)
+    }
+
+    func testBiosResetAppliesAtReboot() async throws {
+        try await testbed.start()
+        _ = try await testbed.lb("biosset", "w1", "NumLock=Off")
+        _ = try await testbed.lb("reboot", "w1", "--force")
+        var numLock = try await testbed.state("w1").bios["NumLock"]
+        XCTAssertEqual(numLock, "Off")
+        let reset = try await testbed.lb("biosreset", "w1")
+        XCTAssertEqual(reset.status, 0, reset.all)
+        XCTAssertTrue(reset.stdout.contains("applies at next reboot"), reset.stdout)
+        numLock = try await testbed.state("w1").bios["NumLock"]
+        XCTAssertEqual(numLock, "Off")
+        _ = try await testbed.lb("reboot", "w1", "--force")
+        numLock = try await testbed.state("w1").bios["NumLock"]
+        XCTAssertEqual(numLock, "On")
+    }
+
+    func testQueueClearOneJobAndLegacyPath() async throws {
+        try await testbed.start([("w1", .fast), ("w2", SimulatorBehaviour.fast.with { $0.legacyJobServiceOnly = true })])
+        for node in ["w1", "w2"] { _ = try await testbed.lb("biosset", node, "NumLock=Off") }
+        let jobs = try await testbed.state("w1").jobs
+        let jobID = try XCTUnwrap(jobs.keys.first)
+        let bad = try await testbed.lb("queueclear", "w1", "-j", "JID_000000000001")
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("SUP011"), bad.stderr)
+        let one = try await testbed.lb("queueclear", "w1", "-j", jobID)
+        XCTAssertEqual(one.status, 0, one.all)
+        XCTAssertTrue(one.stdout.contains("job \(jobID) deleted"), one.stdout)
+        let w1 = try await testbed.state("w1")
+        XCTAssertTrue(w1.jobs.isEmpty && w1.pendingBios.isEmpty)
+        let legacy = try await testbed.lb("queueclear", "w2")
+        XCTAssertEqual(legacy.status, 0, legacy.all)
+        let w2 = try await testbed.state("w2")
+        XCTAssertTrue(w2.jobs.isEmpty)
+    }
+
+    // MARK: images, version, TLS
+
+    func testImagesAndVersion() async throws {
+        try await testbed.start()
+        let images = try await testbed.lb("images", "--json")
+        XCTAssertEqual(images.status, 0, images.all)
+        let entries = try JSONDecoder().decode([CatalogEntry].self, from: Data(images.stdout.utf8),
+                                               strategy: .iso8601)
+        XCTAssertEqual(entries.map(\.name), ["ubuntu-22.04-liveboot.iso"])
+        XCTAssertEqual(entries.first?.shortNames, ["u22"])
+        XCTAssertEqual(entries.first?.size, 300 * 1024)
+        let version = try await CLI.run(["version"])
+        XCTAssertTrue(version.stdout.hasPrefix("liveboot "), version.stdout)
+    }
+
+    /// The BMC over HTTPS with a self-signed certificate (verification off by default, as BMCs need).
+    func testHTTPSWithSelfSignedCertificate() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") else { throw XCTSkip("openssl not installed") }
+        let cert = testbed.directory.appendingPathComponent("cert.pem").path
+        let key = testbed.directory.appendingPathComponent("key.pem").path
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                             "-subj", "/CN=idrac-sim"]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try await testbed.startImageServer()
+        try await testbed.simulator.addNode(name: "w1", behaviour: .fast, certificate: cert, key: key)
+        try await testbed.writeConfig()
+        let yaml = try String(contentsOfFile: testbed.configPath, encoding: .utf8)
+        XCTAssertTrue(yaml.contains("drac: \"https://127.0.0.1:"), yaml)
+        let result = try await testbed.lb("status", "w1")
+        XCTAssertEqual(result.status, 0, result.all)
+        XCTAssertTrue(result.stdout.contains("power         On"), result.stdout)
+        // With the CA file configured, verification is on: this self-signed cert names no 127.0.0.1, so it fails.
+        try (yaml.replacingOccurrences(of: "    drac-username: root\n",
+                                       with: "    drac-username: root\n    drac-ca-file: \(cert)\n"))
+            .write(toFile: testbed.configPath, atomically: true, encoding: .utf8)
+        let verified = try await testbed.lb("status", "w1")
+        XCTAssertEqual(verified.status, 1, verified.all)
+        XCTAssertTrue(verified.stdout.contains("unreachable"), verified.stdout)
+    }
+}
+
+extension JSONDecoder {
+    func decode<T: Decodable>(_ type: T.Type, from data: Data, strategy: DateDecodingStrategy) throws -> T {
+        dateDecodingStrategy = strategy
+        return try decode(type, from: data)
+    }
+}

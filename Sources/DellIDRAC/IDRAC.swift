@@ -110,19 +110,20 @@ public struct IDRAC: Sendable {
     /// Sets a one-time boot. The standard PATCH is tried first and read back: some iDRAC 9 firmware (seen on
     /// 4.x and early 5.x) answers 200 and silently keeps the old value for `Cd`, and some refuse it outright.
     /// Then the Dell way: an SCP import of `ServerBoot.1#BootOnce` + `FirstBootDevice=VCD-DVD`.
-    /// - Returns: how it was done, for the progress log.
+    /// - Returns: how it was done, for the progress log, and the system as read back (nil after an SCP import).
     @discardableResult
     public func setBootOnce(_ target: BootTarget, on system: ComputerSystem,
-                            progress: @Sendable (String) -> Void = { _ in }) async throws -> String {
+                            progress: @Sendable (String) -> Void = { _ in }) async throws -> (how: String, readBack: ComputerSystem?) {
         let wanted = Boot(target: target.rawValue, enabled: target == .none ? "Disabled" : "Once")
         struct Body: Encodable { let Boot: Redfish.Boot }
         var standardError: RedfishError?
         do {
             try await client.patch(system.odataID, body: Body(Boot: wanted))
-            let after = try await refresh(system).boot
+            let readBack = try await refresh(system)
+            let after = readBack.boot
             if after?.bootSourceOverrideTarget == wanted.bootSourceOverrideTarget,
                target == .none || after?.bootSourceOverrideEnabled == "Once" {
-                return "standard Boot override"
+                return ("standard Boot override", readBack)
             }
         } catch let error as RedfishError {
             guard case .requestFailed = error else { throw error }
@@ -133,7 +134,7 @@ public struct IDRAC: Sendable {
         }
         progress("standard boot override did not stick; using the SCP import (ServerBoot.1#BootOnce)")
         try await importBootOnceVirtualCD(system)
-        return "SCP import ServerBoot.1#BootOnce"
+        return ("SCP import ServerBoot.1#BootOnce", nil)
     }
 
     /// `EID_674_Manager.ImportSystemConfiguration` with a one-line XML buffer (the iDRAC's parser rejects

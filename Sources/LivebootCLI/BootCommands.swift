@@ -145,13 +145,23 @@ extension LivebootCommand {
         var bootID: String?
         @Option(name: .shortAndLong, help: "Output file.")
         var output: String
+        @Option(name: .long, help: .hidden)  // benchmark: build the seed N times in-process and report the time
+        var repeatCount: Int?
 
         func run() async throws {
             do {
                 let liveboot = try global.load()
                 guard let node = try liveboot.nodes([node]).first else { throw LivebootError.noNodes }
                 let keys = try key.flatMap { try LivebootConfig.loadKeys($0) }
-                let seed = try liveboot.seed(for: node, extraKeys: keys, bootID: bootID ?? Liveboot.newBootID(for: node))
+                let bootID = self.bootID ?? Liveboot.newBootID(for: node)
+                if let repeatCount, repeatCount > 0 {
+                    let start = ContinuousClock.now
+                    for _ in 0..<repeatCount { _ = try liveboot.seed(for: node, extraKeys: keys, bootID: bootID) }
+                    let elapsed = ContinuousClock.now - start
+                    let micros = Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12
+                    Output.out(String(format: "%d seeds in-process: %.1f µs per seed", repeatCount, micros / Double(repeatCount)))
+                }
+                let seed = try liveboot.seed(for: node, extraKeys: keys, bootID: bootID)
                 try seed.image.write(to: URL(fileURLWithPath: output))
                 Output.out("\(output): \(seed.image.count) bytes, cidata-\(seed.contentID)")
             } catch {

@@ -73,6 +73,8 @@ public struct LivebootConfig: Sendable {
     public let statusBios: [String]
     public let images: ImagesConfig
     public let testbedKeys: [SSHPublicKey]
+    /// The admins' extension of every seed's user-data (`user-data-fragment:`), validated at load.
+    public let userDataFragment: UserDataFragment?
     public var timing: Timing
 
     /// `--config`, else `LIVEBOOT_CONFIG`, else the default path.
@@ -122,6 +124,18 @@ public struct LivebootConfig: Sendable {
             keys += try loadKeys(resolve(file))
         }
 
+        var fragment: UserDataFragment?
+        if let file = raw.userDataFragment.map(resolve) {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw LivebootError.configInvalid(path: path, reason: "cannot read user-data-fragment \(file)")
+            }
+            do {
+                fragment = try UserDataFragment(yaml: String(decoding: data, as: UTF8.self), source: file)
+            } catch {
+                throw LivebootError.configInvalid(path: path, reason: "\(error)")
+            }
+        }
+
         var timing = Timing()
         if let t = raw.timing {
             func d(_ s: Double?) -> Duration? { s.map { .milliseconds(Int64($0 * 1000)) } }
@@ -136,7 +150,7 @@ public struct LivebootConfig: Sendable {
             timing.backoff = d(t.backoff) ?? timing.backoff
         }
         return LivebootConfig(path: path, nodes: nodes, statusBios: raw.status?.bios ?? ["SysProfile", "ProcCStates"],
-                              images: images, testbedKeys: keys, timing: timing)
+                              images: images, testbedKeys: keys, userDataFragment: fragment, timing: timing)
     }
 
     /// Keys from a file: the original's `sopnode-keys.yaml` (`authorized_keys: [...]`) or a plain
@@ -230,11 +244,13 @@ struct RawConfig: Decodable {
     var authorizedKeys: [String]?
     var authorizedKeysFile: String?
     var secretsFile: String?
+    var userDataFragment: String?
     var timing: RawTiming?
 
     enum CodingKeys: String, CodingKey {
         case nodes, status, images, timing
         case authorizedKeys = "authorized-keys", authorizedKeysFile = "authorized-keys-file", secretsFile = "secrets-file"
+        case userDataFragment = "user-data-fragment"
     }
 }
 

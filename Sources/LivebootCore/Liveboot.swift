@@ -54,7 +54,8 @@ public struct Liveboot: Sendable {
         let short = node.host.split(separator: ".").first.map(String.init) ?? node.name
         let base = short.range(of: #"^[A-Za-z0-9-]+$"#, options: .regularExpression) != nil && !short.first!.isNumber
             ? short : node.name
-        return try SeedBuilder.build(SeedRequest(hostname: "\(base)-live", keys: keys, bootID: bootID))
+        return try SeedBuilder.build(SeedRequest(hostname: "\(base)-live", keys: keys, bootID: bootID,
+                                                 fragment: config.userDataFragment))
     }
 
     /// A fresh boot id: node name and UTC time, so that each live boot gets a new cloud-init instance-id.

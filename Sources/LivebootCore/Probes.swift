@@ -125,16 +125,16 @@ public enum MediaURLCheck {
         configuration.tlsConfiguration = .makeClientConfiguration()
         configuration.tlsConfiguration?.certificateVerification = .none
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        defer { _ = client.shutdown() }
         var request = HTTPClientRequest(url: url)
         request.method = .HEAD
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
+            try? await client.shutdown()
         } catch {
-            let text = "\(error)"
-            throw LivebootError.imageNotServed(url: url, reason: text.contains("connectionRefused") || text.contains("refused")
-                                                ? "connection refused" : text)
+            try? await client.shutdown()
+            let text = "\(error)".lowercased()
+            throw LivebootError.imageNotServed(url: url, reason: text.contains("refused") ? "connection refused" : "\(error)")
         }
         guard response.status == .ok else {
             throw LivebootError.imageNotServed(url: url, reason: "HEAD answered \(response.status.code)")

@@ -8,8 +8,9 @@ import Foundation
 /// (stable ETag for the BMC's ranged reads, no churn on disk).
 ///
 /// Layout, in 2048-byte sectors: 0–15 system area · 16 PVD · 17 Joliet SVD · 18 terminator · 19–22 path tables
-/// (L and M, primary and Joliet) · 23 Rock Ridge continuation area (the ER record) · 24 primary root · 25 Joliet
-/// root · 26… file data.
+/// (L and M, primary and Joliet) · 23 primary root · 24 Joliet root · 25 Rock Ridge continuation area (the ER
+/// record) · 26… file data. The continuation area comes *after* the directory that points to it: libarchive
+/// (bsdtar) reads the image front to back and refuses a `CE` that points backwards.
 public struct CidataISO: Sendable {
     public struct File: Sendable, Hashable {
         public let name: String
@@ -61,7 +62,7 @@ public struct CidataISO: Sendable {
 
     static let pvdSector = 16, svdSector = 17, terminatorSector = 18
     static let primaryLPath = 19, primaryMPath = 20, jolietLPath = 21, jolietMPath = 22
-    static let continuationSector = 23, primaryRoot = 24, jolietRoot = 25, firstData = 26
+    static let primaryRoot = 23, jolietRoot = 24, continuationSector = 25, firstData = 26
 
     var dataSectors: [Int] {
         var next = Self.firstData

@@ -10,13 +10,17 @@ public struct SeedRequest: Sendable {
     public var keys: [SSHPublicKey]
     public var bootID: String
     public var packages: [String]
+    /// An admin's YAML fragment (from `Templates/`), merged as data; see `UserDataFragment`.
+    public var fragment: UserDataFragment?
 
-    public init(hostname: String, fqdn: String? = nil, keys: [SSHPublicKey], bootID: String, packages: [String] = []) {
+    public init(hostname: String, fqdn: String? = nil, keys: [SSHPublicKey], bootID: String, packages: [String] = [],
+                fragment: UserDataFragment? = nil) {
         self.hostname = hostname
         self.fqdn = fqdn
         self.keys = keys
         self.bootID = bootID
         self.packages = packages
+        self.fragment = fragment
     }
 }
 
@@ -84,6 +88,68 @@ public enum SeedBuilder {
         ]
         if let fqdn = request.fqdn { document["fqdn"] = fqdn }
         if !request.packages.isEmpty { document["packages"] = request.packages }
+        if let fragment = request.fragment { try fragment.merge(into: &document) }
         return "#cloud-config\n" + (try Yams.dump(object: document, width: -1, sortKeys: true))
+    }
+}
+
+/// An admin's extension of every seed's `user-data`, merged as data: lists (`packages`, `runcmd`, `bootcmd`,
+/// `write_files`) are appended to ours, other keys added. Keys that decide who can log in are ours alone, and an
+/// `autoinstall` key anywhere is refused — on an Ubuntu live-server image it would let subiquity install onto the
+/// node's disk.
+public struct UserDataFragment: Sendable {
+    public enum Failure: Error, CustomStringConvertible {
+        case notAMapping(String)
+        case invalidYAML(String, String)
+        case autoinstall(String)
+        case managedKey(String, String)
+
+        public var description: String {
+            switch self {
+            case .notAMapping(let source): "user-data fragment \(source) must be a YAML mapping"
+            case .invalidYAML(let source, let reason): "user-data fragment \(source) is not valid YAML: \(reason)"
+            case .autoinstall(let source):
+                "user-data fragment \(source) contains an `autoinstall` key: refused, it would let an Ubuntu installer write to the node's disk"
+            case .managedKey(let source, let key):
+                "user-data fragment \(source) sets `\(key)`, which liveboot manages (root's keys and password login)"
+            }
+        }
+    }
+
+    public static let managedKeys: Set<String> = ["ssh_authorized_keys", "users", "disable_root", "ssh_pwauth", "chpasswd",
+                                                  "password", "hostname", "fqdn", "user"]
+    public static let appendedLists: Set<String> = ["packages", "runcmd", "bootcmd", "write_files"]
+
+    public let source: String
+    /// The fragment, re-serialized canonically (sorted keys), so that equal fragments give equal seeds.
+    public let canonicalYAML: String
+
+    public init(yaml: String, source: String) throws {
+        let loaded: Any?
+        do { loaded = try Yams.load(yaml: yaml) } catch { throw Failure.invalidYAML(source, "\(error)") }
+        guard let mapping = (loaded ?? [String: Any]()) as? [String: Any] else { throw Failure.notAMapping(source) }
+        if Self.containsAutoinstall(mapping) { throw Failure.autoinstall(source) }
+        if let key = mapping.keys.sorted().first(where: Self.managedKeys.contains) { throw Failure.managedKey(source, key) }
+        self.source = source
+        canonicalYAML = try Yams.dump(object: mapping, width: -1, sortKeys: true)
+    }
+
+    static func containsAutoinstall(_ value: Any) -> Bool {
+        if let mapping = value as? [String: Any] {
+            return mapping.keys.contains { $0.lowercased() == "autoinstall" } || mapping.values.contains(where: containsAutoinstall)
+        }
+        if let list = value as? [Any] { return list.contains(where: containsAutoinstall) }
+        return false
+    }
+
+    func merge(into document: inout [String: Any]) throws {
+        guard let mapping = try Yams.load(yaml: canonicalYAML) as? [String: Any] else { return }
+        for (key, value) in mapping {
+            if Self.appendedLists.contains(key), let extra = value as? [Any] {
+                document[key] = (document[key] as? [Any] ?? []) + extra
+            } else {
+                document[key] = value
+            }
+        }
     }
 }

@@ -49,9 +49,9 @@ extension Liveboot {
                     throw LivebootError.mediaNotInserted(node: node.name, slot: slot.id, expected: url, found: now?.image)
                 }
             }
-            let how = try await session.idrac.setBootOnce(.cd, on: session.system, progress: progress)
+            let (how, readBack) = try await session.idrac.setBootOnce(.cd, on: session.system, progress: progress)
             progress("one-time boot on virtual CD (\(how))")
-            try await powerCycle(session, progress: progress)
+            try await powerCycle(session, knownPower: readBack?.powerState, progress: progress)
             return how
         }
         var result = LivebootResult(node: node.name, image: image.name, seed: seedURL, keys: keyCount, bootOnce: bootOnce)
@@ -78,9 +78,9 @@ extension Liveboot {
             }
             let allowed = session.system.boot?.allowableTargets ?? []
             let target: IDRAC.BootTarget = allowed.isEmpty || allowed.contains("Hdd") ? .hdd : .none
-            try await session.idrac.setBootOnce(target, on: session.system, progress: progress)
+            let (_, readBack) = try await session.idrac.setBootOnce(target, on: session.system, progress: progress)
             progress(target == .hdd ? "one-time boot on the disk" : "boot override cleared")
-            try await powerCycle(session, progress: progress)
+            try await powerCycle(session, knownPower: readBack?.powerState, progress: progress)
         }
     }
 

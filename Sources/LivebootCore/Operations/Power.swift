@@ -82,15 +82,23 @@ extension Liveboot {
         }
     }
 
-    /// Power-cycles for a boot: ForceRestart when On, On when Off.
-    func powerCycle(_ session: NodeSession, progress: ProgressHandler) async throws {
-        switch try await currentPower(session) {
+    /// Power-cycles for a boot: ForceRestart when On, On when Off. `knownPower`, when just read, saves a call.
+    func powerCycle(_ session: NodeSession, knownPower: PowerState? = nil, progress: ProgressHandler) async throws {
+        let power: PowerState
+        if let knownPower { power = knownPower } else { power = try await currentPower(session) }
+        switch power {
         case .off:
             progress("power On")
             try await reset(session, "On", satisfiedBy: .on)
         default:
             progress("power cycle (ForceRestart)")
-            try await session.idrac.reset(session.system, type: "ForceRestart")
+            do {
+                try await session.idrac.reset(session.system, type: "ForceRestart")
+            } catch let error as RedfishError where error.status == 409 {
+                // Went off since it was read (409: not in a state to restart): power it on instead.
+                progress("power On")
+                try await reset(session, "On", satisfiedBy: .on)
+            }
         }
     }
 }

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# A working demo with no hardware: 4 simulated Dell iDRAC 9 nodes on loopback, the vmedia server, and a
+# scripted admin session (status, live boot with a slice key, BIOS, job queue, disk boot).
+# Usage: deploy/demo.sh [--keep]   (--keep leaves the simulator and server running, and prints how to use them)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+keep=false; [ "${1:-}" = "--keep" ] && keep=true
+
+need=()
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+echo "== building (first time: a few minutes)"
+swift build --product liveboot >/dev/null
+swift build --product idrac-sim >/dev/null
+bin=$(swift build --show-bin-path)
+
+demo=${LIVEBOOT_DEMO_DIR:-/tmp/liveboot-demo}
+rm -rf "$demo"; mkdir -p "$demo/images"
+pids=()
+cleanup() { $keep || { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }; }
+trap cleanup EXIT
+
+# A stand-in "live image" (the simulated BMC reads it with ranged GETs, like an iDRAC) and its short name.
+head -c 4194304 /dev/urandom > "$demo/images/ubuntu-22.04-liveboot.iso"
+ln -s ubuntu-22.04-liveboot.iso "$demo/images/u22"
+ssh-keygen -q -t ed25519 -N "" -C "admin@gatekeeper" -f "$demo/testbed-key"
+ssh-keygen -q -t ed25519 -N "" -C "alice@slice" -f "$demo/slice-key"
+port=$(( 20000 + RANDOM % 20000 ))
+
+"$bin/idrac-sim" --nodes 4 --inventory "$demo/liveboot.yaml" --images-folder "$demo/images" \
+  --images-port "$port" --keys-file "$demo/testbed-key.pub" --ssh-delay 2 > "$demo/sim.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q ready "$demo/sim.log" 2>/dev/null && break; sleep 0.1; done
+"$bin/liveboot" serve --config "$demo/liveboot.yaml" --host 127.0.0.1 > "$demo/serve.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+
+export LIVEBOOT_CONFIG="$demo/liveboot.yaml"
+lb() { echo; echo "\$ lb $*"; "$bin/liveboot" "$@"; }
+lb status all
+lb images
+lb liveboot w3 -i u22 --key "$demo/slice-key.pub" --wait
+lb status w3
+lb biosget w3 'profile|usb'
+lb biosset w3 SysProfile=PerfOptimized
+lb queueget w3
+lb biosset w3 SysProfile=Fastest || true
+lb diskboot w3
+lb wait w3
+lb status w3 --bmc
+
+if $keep; then
+  echo; echo "Simulator and vmedia server left running (pids ${pids[*]})."
+  echo "Try: LIVEBOOT_CONFIG=$demo/liveboot.yaml $bin/liveboot status all"
+fi

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: installs what the tests use, builds, tests.
+# Usage: deploy/test.sh [extra `swift test` arguments, e.g. --filter SeedTests]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System tools the tests drive: the seed's independent readers (isoinfo, xorriso, blkid, bsdtar, 7z, pycdlib) and
+# cloud-init's schema check, ping (status probe), openssl (a TLS BMC), ssh-keygen (key fingerprints).
+need=()
+command -v isoinfo >/dev/null || need+=(genisoimage)
+command -v xorriso >/dev/null || need+=(xorriso)
+command -v blkid >/dev/null || need+=(util-linux)
+command -v bsdtar >/dev/null || need+=(libarchive-tools)
+command -v 7z >/dev/null || need+=(p7zip-full)
+command -v cloud-init >/dev/null || need+=(cloud-init)
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v openssl >/dev/null || need+=(openssl)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+python3 -c "import pycdlib" 2>/dev/null || python3 -m pip install -q pycdlib
+
+# Build everything first (the integration tests run the `liveboot` binary), then test.
+swift build --build-tests
+log=$(mktemp)
+set +e
+swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1)
+rm -f "$log"
+if [[ $summary =~ Executed\ ([0-9]+)\ tests?,\ with\ ([0-9]+)\ failure ]]; then
+  total=${BASH_REMATCH[1]}; failed=${BASH_REMATCH[2]}
+  echo "tests: $((total - failed)) passed, $failed failed"
+fi
+exit "$status"

@@ -91,7 +91,38 @@ extension LivebootCommand {
 
     struct VMedia: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "vmedia", abstract: "List, insert or eject virtual media.",
+            commandName: "vmedia", abstract: "List, insert or eject virtual media; check a media URL.",
+            subcommands: [Slots.self, Check.self], defaultSubcommand: Slots.self)
+    }
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Play the iDRAC's HTTP client against URLs and say whether a BMC could mount them.",
+            discussion: "HEAD, then ranged GETs on one keep-alive connection (the start, the ISO volume descriptor, the last bytes); checks the status line, the header block size (< 1024 bytes), Accept-Ranges, Content-Range and body lengths.")
+        @OptionGroup var output: JSONOption
+        @Argument(help: "http:// URLs.") var urls: [String]
+
+        func run() async throws {
+            var reports: [VmediaCheck.Report] = []
+            for url in urls { reports.append(await VmediaCheck.run(url)) }
+            if output.json {
+                try Output.json(reports)
+            } else {
+                for report in reports {
+                    Output.out("\(report.url): " + (report.ok ? "OK, a BMC can mount it" : "NOT mountable by an iDRAC")
+                        + (report.size.map { " (\($0) bytes)" } ?? ""))
+                    for finding in report.findings {
+                        Output.out("  \(finding.ok ? "ok  " : "FAIL") \(finding.check): \(finding.detail)")
+                    }
+                }
+            }
+            if reports.contains(where: { !$0.ok }) { throw ExitCode(1) }
+        }
+    }
+
+    struct Slots: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "slots", abstract: "List, insert or eject virtual media (the default: `lb vmedia w3`).",
             discussion: "Without --insert or --eject, lists the slots. --insert takes an image name or an http(s) URL.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: JSONOption

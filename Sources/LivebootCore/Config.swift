@@ -44,6 +44,9 @@ public struct ImagesConfig: Sendable {
         self.folder = folder
     }
 
+    /// `http://ip:port` — the vmedia server itself.
+    public var serverURL: String { "\(proto)://\(ip):\(port)" }
+
     /// `http://ip:port/path` — what `liveboot serve` (or nginx) serves `folder` as.
     public var baseURL: String {
         let trimmed = path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))

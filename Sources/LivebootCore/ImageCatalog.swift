@@ -77,7 +77,7 @@ public struct ImageCatalog: Sendable {
     }
 }
 
-/// Writes seeds into `<images>/seeds/<content id>.iso`, where the vmedia server serves them.
+/// Writes seeds into `<images>/seeds/<content id>.iso`, which `liveboot serve` serves as `/seeds/<content id>.iso`.
 public struct SeedPublisher: Sendable {
     public let config: ImagesConfig
 
@@ -96,6 +96,6 @@ public struct SeedPublisher: Sendable {
             _ = try? FileManager.default.removeItem(at: file)
             try FileManager.default.moveItem(at: temporary, to: file)
         }
-        return config.baseURL + "/seeds/\(id).iso"
+        return config.serverURL + "/seeds/\(id).iso"
     }
 }

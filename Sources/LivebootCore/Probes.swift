@@ -116,6 +116,14 @@ public enum Probes {
 /// (the iDRAC's httpfs2 client gives up otherwise, and the node then hangs at boot).
 public enum MediaURLCheck {
     public static func check(_ url: String, timeout: Duration = .seconds(10)) async throws {
+        // Plain HTTP: the full check the iDRAC's client would pass (status line, header size, ranges).
+        if url.hasPrefix("http://") {
+            let report = await VmediaCheck.run(url)
+            if let problem = report.firstProblem {
+                throw LivebootError.imageNotServed(url: url, reason: "\(problem.check): \(problem.detail)")
+            }
+            return
+        }
         guard let parsed = URL(string: url), parsed.host != nil, ["http", "https"].contains(parsed.scheme ?? "") else {
             throw LivebootError.imageNotServed(url: url, reason: "not an http(s) URL")
         }

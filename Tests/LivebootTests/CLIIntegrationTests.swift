@@ -204,7 +204,7 @@ final class CLIIntegrationTests: XCTestCase {
         let boot = try XCTUnwrap(state.boots.last)
         XCTAssertEqual(boot.mode, "live")
         XCTAssertTrue(boot.image?.hasSuffix("/images/ubuntu-22.04-liveboot.iso") == true, "\(boot)")
-        XCTAssertTrue(boot.seed?.contains("/images/seeds/cidata-") == true, "\(boot)")
+        XCTAssertTrue(boot.seed?.contains(":\(testbed.imagesPort)/seeds/cidata-") == true, "\(boot)")
         // Root accepts the testbed's key and the slice's key, read from the seed the BMC fetched.
         XCTAssertEqual(Set(boot.authorizedKeys), [testbed.testbedKey, testbed.sliceKey])
         XCTAssertEqual(boot.hostname, "w1-live")

@@ -1,0 +1,92 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOPosix
+
+/// `GET|HEAD /<images.path>/<name>.iso` and `/seeds/<id>.iso`: what the iDRAC's httpfs2 client reads.
+///
+/// Its constraints (from the public record of its behaviour): status line `HTTP/1.1 `, `HEAD` first answered 200 with
+/// `Content-Length` and `Accept-Ranges: bytes`; each read a single `Range` answered 206 with `Content-Range`; the
+/// whole header block within the first 1024 bytes — so these routes send a short, fixed set of headers.
+public struct VmediaController: Sendable {
+    public let images: MediaLibrary
+    public let seeds: MediaLibrary
+    let fileIO = NonBlockingFileIO(threadPool: .singleton)
+    /// Read size per chunk: 256 KiB keeps memory per connection constant and syscalls few.
+    static let chunk = 256 * 1024
+
+    public init(images: MediaLibrary, seeds: MediaLibrary) {
+        self.images = images
+        self.seeds = seeds
+    }
+
+    public func addRoutes<Context: RequestContext>(to router: Router<Context>, imagesPath: String) {
+        let base = imagesPath.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        for (path, library) in [("/\(base)/{name}", images), ("/seeds/{name}", seeds)] {
+            router.on(RouterPath(path), method: .get) { request, context in
+                try await serve(request, name: context.parameters.get("name") ?? "", from: library)
+            }
+            router.on(RouterPath(path), method: .head) { request, context in
+                try await serve(request, name: context.parameters.get("name") ?? "", from: library)
+            }
+        }
+    }
+
+    func serve(_ request: Request, name: String, from library: MediaLibrary) async throws -> Response {
+        guard let file = library.lookup(name) else { return Response(status: .notFound) }
+        var headers: HTTPFields = [
+            .acceptRanges: "bytes",
+            .eTag: file.validators.etag,
+            .lastModified: file.lastModifiedHeader,
+        ]
+        let rangeHeader = request.headers[.range]
+        let outcome = Conditional.evaluate(
+            ifMatch: request.headers[.ifMatch], ifUnmodifiedSince: request.headers[.ifUnmodifiedSince],
+            ifNoneMatch: request.headers[.ifNoneMatch], ifModifiedSince: request.headers[.ifModifiedSince],
+            ifRange: request.headers[.ifRange], hasRange: rangeHeader != nil, validators: file.validators)
+        let range: RangeDecision
+        switch outcome {
+        case .notModified: return Response(status: .notModified, headers: headers)
+        case .preconditionFailed: return Response(status: .preconditionFailed, headers: [.contentLength: "0"])
+        case .proceed(let honourRange): range = honourRange ? ByteRange.decide(rangeHeader, size: file.size) : .whole
+        }
+        let slice: ClosedRange<Int>?
+        let status: HTTPResponse.Status
+        switch range {
+        case .unsatisfiable:
+            headers[.contentRange] = "bytes */\(file.size)"
+            headers[.contentLength] = "0"
+            return Response(status: .rangeNotSatisfiable, headers: headers)
+        case .whole:
+            status = .ok
+            slice = file.size > 0 ? 0...(file.size - 1) : nil
+        case .partial(let r):
+            status = .partialContent
+            slice = r
+            headers[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound)/\(file.size)"
+        }
+        headers[.contentType] = "application/octet-stream"
+        headers[.contentLength] = String(slice?.count ?? 0)
+        if request.method == .head || slice == nil {
+            return Response(status: status, headers: headers, body: ResponseBody())
+        }
+        let fileIO = self.fileIO, path = file.path
+        return Response(status: status, headers: headers, body: ResponseBody(contentLength: slice!.count) { writer in
+            try await fileIO.withFileHandle(path: path, mode: .read) { handle in
+                var offset = slice!.lowerBound
+                let end = slice!.upperBound + 1
+                while offset < end {
+                    let count = min(Self.chunk, end - offset)
+                    let buffer = try await fileIO.read(fileHandle: handle, fromOffset: Int64(offset), byteCount: count,
+                                                       allocator: ByteBufferAllocator())
+                    // The file shrank under us: stop rather than send a short body as if it were whole.
+                    guard buffer.readableBytes > 0 else { throw HTTPError(.internalServerError) }
+                    try await writer.write(buffer)
+                    offset += buffer.readableBytes
+                }
+            }
+            try await writer.finish(nil)
+        })
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import LivebootCore
+import XCTest
+
+/// `liveboot serve`'s vmedia routes over real sockets, read byte-exactly as the iDRAC's client reads them.
+final class VmediaServerTests: XCTestCase {
+    var testbed: Testbed!
+    static let bigSize = 64 << 20
+
+    override func setUp() async throws {
+        testbed = try Testbed()
+        // 64 MiB of position-dependent bytes, so any misplaced range shows.
+        var block = [UInt8](repeating: 0, count: 1 << 20)
+        let handle = try FileHandle(forWritingTo: {
+            let url = testbed.imagesFolder.appendingPathComponent("big.iso")
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+            return url
+        }())
+        for b in 0..<(Self.bigSize >> 20) {
+            for i in block.indices { block[i] = Self.byte(at: b << 20 | i) }
+            handle.write(Data(block))
+        }
+        try handle.close()
+        try await testbed.startImageServer()
+    }
+
+    override func tearDown() async throws {
+        await testbed.stop()
+    }
+
+    static func byte(at position: Int) -> UInt8 { UInt8(truncatingIfNeeded: (position &* 2_654_435_761) >> 13) }
+
+    func connect() async throws -> RawHTTPConnection {
+        try await RawHTTPConnection.connect(host: "127.0.0.1", port: testbed.imagesPort)
+    }
+
+    func testHeadAnswersWhatTheIDRACNeeds() async throws {
+        let connection = try await connect()
+        let head = try await connection.request("HEAD", "/images/big.iso")
+        await connection.close()
+        XCTAssertEqual(head.statusLine, "HTTP/1.1 200 OK")
+        XCTAssertEqual(head.header("Content-Length"), String(Self.bigSize))
+        XCTAssertEqual(head.header("Accept-Ranges"), "bytes")
+        XCTAssertNotNil(head.header("ETag"))
+        XCTAssertNotNil(head.header("Last-Modified"))
+        XCTAssertLessThan(head.headerBytes, 1024)
+        XCTAssertTrue(head.body.isEmpty)
+    }
+
+    func testRandomRangesAreByteExactOverOneKeptAliveConnection() async throws {
+        let connection = try await connect()
+        var rng = SeedPropertyTests.SplitMix(state: 42)
+        for round in 0..<1000 {
+            let length = round % 10 == 0 ? Int.random(in: 1...(1 << 20), using: &rng) : Int.random(in: 1...65536, using: &rng)
+            let start = Int.random(in: 0...(Self.bigSize - length), using: &rng)
+            let end = start + length - 1
+            let answer = try await connection.request("GET", "/images/big.iso", headers: [("Range", "bytes=\(start)-\(end)")])
+            XCTAssertEqual(answer.status, 206)
+            XCTAssertEqual(answer.header("Content-Range"), "bytes \(start)-\(end)/\(Self.bigSize)")
+            XCTAssertEqual(answer.header("Content-Length"), String(length))
+            XCTAssertEqual(answer.header("Accept-Ranges"), "bytes")
+            XCTAssertLessThan(answer.headerBytes, 1024)
+            XCTAssertEqual(answer.body.count, length)
+            // Spot-check bytes along the slice (every byte for small ones).
+            let step = max(1, length / 512)
+            for i in stride(from: 0, to: length, by: step) where answer.body[i] != Self.byte(at: start + i) {
+                XCTFail("byte \(start + i) differs in round \(round)")
+                break
+            }
+            if answer.body.last != Self.byte(at: end) { XCTFail("last byte of \(start)-\(end) differs") }
+        }
+        await connection.close()
+    }
+
+    func testSuffixOpenAndUnsatisfiableRanges() async throws {
+        let connection = try await connect()
+        let suffix = try await connection.request("GET", "/images/big.iso", headers: [("Range", "bytes=-5")])
+        XCTAssertEqual(suffix.status, 206)
+        XCTAssertEqual(suffix.header("Content-Range"), "bytes \(Self.bigSize - 5)-\(Self.bigSize - 1)/\(Self.bigSize)")
+        XCTAssertEqual(suffix.body, (Self.bigSize - 5..<Self.bigSize).map(Self.byte(at:)))
+        let open = try await connection.request("GET", "/images/big.iso", headers: [("Range", "bytes=\(Self.bigSize - 3)-")])
+        XCTAssertEqual(open.body, (Self.bigSize - 3..<Self.bigSize).map(Self.byte(at:)))
+        let past = try await connection.request("GET", "/images/big.iso", headers: [("Range", "bytes=\(Self.bigSize)-")])
+        XCTAssertEqual(past.status, 416)
+        XCTAssertEqual(past.header("Content-Range"), "bytes */\(Self.bigSize)")
+        XCTAssertEqual(past.header("Content-Length"), "0")
+        // Malformed: ignored, whole entity (HEAD to keep the test small).
+        let malformed = try await connection.request("HEAD", "/images/big.iso", headers: [("Range", "bytes=5-1")])
+        XCTAssertEqual(malformed.status, 200)
+        let several = try await connection.request("HEAD", "/images/big.iso", headers: [("Range", "bytes=0-1,10-11")])
+        XCTAssertEqual(several.status, 200)
+        XCTAssertEqual(several.header("Content-Length"), String(Self.bigSize))
+        await connection.close()
+    }
+
+    func testConditionalRequests() async throws {
+        let connection = try await connect()
+        let head = try await connection.request("HEAD", "/images/big.iso")
+        let etag = try XCTUnwrap(head.header("ETag"))
+        let modified = try XCTUnwrap(head.header("Last-Modified"))
+        let notModified = try await connection.request("GET", "/images/big.iso", headers: [("If-None-Match", etag)])
+        XCTAssertEqual(notModified.status, 304)
+        XCTAssertTrue(notModified.body.isEmpty)
+        let sinceDate = try await connection.request("GET", "/images/big.iso", headers: [("If-Modified-Since", modified)])
+        XCTAssertEqual(sinceDate.status, 304)
+        let sameRange = try await connection.request("GET", "/images/big.iso", headers: [("Range", "bytes=0-9"), ("If-Range", etag)])
+        XCTAssertEqual(sameRange.status, 206)
+        let staleRange = try await connection.request("HEAD", "/images/big.iso", headers: [("Range", "bytes=0-9"), ("If-Range", "\"stale\"")])
+        XCTAssertEqual(staleRange.status, 200, "a stale If-Range gets the whole, current entity")
+        let failed = try await connection.request("GET", "/images/big.iso", headers: [("If-Match", "\"stale\"")])
+        XCTAssertEqual(failed.status, 412)
+        await connection.close()
+    }
+
+    func testShortNamesAndSeeds() async throws {
+        try FileManager.default.createDirectory(at: testbed.imagesFolder.appendingPathComponent("seeds"), withIntermediateDirectories: true)
+        try Data("seed".utf8).write(to: testbed.imagesFolder.appendingPathComponent("seeds/cidata-0123.iso"))
+        let connection = try await connect()
+        let short = try await connection.request("HEAD", "/images/u22.iso")
+        XCTAssertEqual(short.status, 200)
+        XCTAssertEqual(short.header("Content-Length"), String(300 * 1024))
+        let seed = try await connection.request("GET", "/seeds/cidata-0123.iso")
+        XCTAssertEqual(seed.body, Array("seed".utf8))
+        await connection.close()
+    }
+
+    /// Nothing outside the folders, nothing but .iso names, and a 404 that says nothing more.
+    func testConfinement() async throws {
+        let outside = testbed.directory.appendingPathComponent("secret.iso")
+        try Data("secret".utf8).write(to: outside)
+        try FileManager.default.createSymbolicLink(atPath: testbed.imagesFolder.appendingPathComponent("escape.iso").path,
+                                                   withDestinationPath: outside.path)
+        try Data("hidden".utf8).write(to: testbed.imagesFolder.appendingPathComponent(".hidden.iso"))
+        try Data("text".utf8).write(to: testbed.imagesFolder.appendingPathComponent("notes.txt"))
+        let attempts = ["/images/escape.iso", "/images/../secret.iso", "/images/..%2Fsecret.iso", "/images/%2e%2e%2fsecret.iso",
+                        "/images/.hidden.iso", "/images/notes.txt", "/images/big.iso%00.txt", "/seeds/../images/big.iso",
+                        "/images//etc/passwd", "/images/big.ISO", "/seeds/big.iso", "/images/seeds"]
+        let connection = try await connect()
+        for path in attempts {
+            let answer = try await connection.request("GET", path)
+            XCTAssertEqual(answer.status, 404, path)
+            XCTAssertFalse(String(decoding: answer.body, as: UTF8.self).contains("secret"), path)
+            XCTAssertNil(answer.header("ETag"), path)
+        }
+        await connection.close()
+    }
+
+    func testVmediaCheckCommandJudgesServers() async throws {
+        let good = try await CLI.run(["vmedia", "check", "http://127.0.0.1:\(testbed.imagesPort)/images/big.iso"])
+        XCTAssertEqual(good.status, 0, good.all)
+        XCTAssertTrue(good.stdout.contains("OK, a BMC can mount it (\(Self.bigSize) bytes)"), good.stdout)
+        XCTAssertTrue(good.stdout.contains("GET bytes=\(Self.bigSize - 512)-\(Self.bigSize - 1)"), good.stdout)
+        let missing = try await CLI.run(["vmedia", "check", "--json", "http://127.0.0.1:\(testbed.imagesPort)/images/nope.iso"])
+        XCTAssertEqual(missing.status, 1)
+        let reports = try JSONDecoder().decode([VmediaCheck.Report].self, from: Data(missing.stdout.utf8))
+        XCTAssertEqual(reports.first?.firstProblem?.check, "HEAD Accept-Ranges")
+        let closed = try await CLI.run(["vmedia", "check", "http://127.0.0.1:1/x.iso"])
+        XCTAssertTrue(closed.stdout.contains("connection refused"), closed.stdout)
+    }
+}

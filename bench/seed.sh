@@ -8,8 +8,8 @@ config=${CONFIG:-release}
 for tool in hyperfine:hyperfine genisoimage:genisoimage; do
   command -v "${tool%%:*}" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${tool#*:}" >/dev/null; }
 done
-swift build -c "$config" --product liveboot >/dev/null
-bin=$(swift build -c "$config" --show-bin-path)
+swift build -c "$config" --scratch-path ".build-$config" --product liveboot >/dev/null
+bin=$(swift build -c "$config" --scratch-path ".build-$config" --show-bin-path)
 work=$(mktemp -d /tmp/liveboot-seed-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 ssh-keygen -q -t ed25519 -N "" -C admin@gatekeeper -f "$work/admin"

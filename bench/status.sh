@@ -9,9 +9,9 @@ config=${CONFIG:-release}
 command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
 command -v ping >/dev/null || { apt-get update -qq && apt-get install -y -qq iputils-ping >/dev/null; }
 
-swift build -c "$config" --product liveboot >/dev/null
-swift build -c "$config" --product idrac-sim >/dev/null
-bin=$(swift build -c "$config" --show-bin-path)
+swift build -c "$config" --scratch-path ".build-$config" --product liveboot >/dev/null
+swift build -c "$config" --scratch-path ".build-$config" --product idrac-sim >/dev/null
+bin=$(swift build -c "$config" --scratch-path ".build-$config" --show-bin-path)
 work=$(mktemp -d /tmp/liveboot-bench.XXXXXX)
 mkdir -p "$work/images"
 head -c 1048576 /dev/zero > "$work/images/live.iso"

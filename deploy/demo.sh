@@ -36,14 +36,16 @@ port=$(( 20000 + RANDOM % 20000 ))
   --images-port "$port" --keys-file "$demo/testbed-key.pub" --ssh-delay 2 > "$demo/sim.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q ready "$demo/sim.log" 2>/dev/null && break; sleep 0.1; done
-"$bin/liveboot" serve --config "$demo/liveboot.yaml" --host 127.0.0.1 > "$demo/serve.log" 2>&1 &
+"$bin/liveboot" serve --config "$demo/liveboot.yaml" --host 127.0.0.1 --status-interval 5 > "$demo/serve.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 
 export LIVEBOOT_CONFIG="$demo/liveboot.yaml"
 lb() { echo; echo "\$ lb $*"; "$bin/liveboot" "$@"; }
+echo "The dashboard: http://127.0.0.1:$port/  (vmedia: http://127.0.0.1:$port/images/…, seeds: /seeds/…)"
 lb status all
 lb images
+lb vmedia check "http://127.0.0.1:$port/images/u22.iso"
 lb liveboot w3 -i u22 --key "$demo/slice-key.pub" --wait
 lb status w3
 lb biosget w3 'profile|usb'
@@ -57,4 +59,5 @@ lb status w3 --bmc
 if $keep; then
   echo; echo "Simulator and vmedia server left running (pids ${pids[*]})."
   echo "Try: LIVEBOOT_CONFIG=$demo/liveboot.yaml $bin/liveboot status all"
+  echo "Dashboard: http://127.0.0.1:$port/"
 fi

@@ -36,14 +36,25 @@ extension LivebootCommand {
         @OptionGroup var global: GlobalOptions
         @Option(name: .long, help: "Address to listen on (default: 0.0.0.0).") var host = "0.0.0.0"
         @Option(name: .long, help: "Port (default: the config's images.port).") var port: Int?
+        @Option(name: .long, help: "Templates folder (default: /usr/share/liveboot/Templates, else ./Templates).")
+        var templates: String?
+        @Option(name: .long, help: "Static assets folder (default: /usr/share/liveboot/Public, else ./Public).")
+        var publicFolder: String?
+        @Option(name: .long, help: "Seconds between two status rounds of the dashboard.") var statusInterval = 60
 
         func run() async throws {
             let liveboot: Liveboot
             do { liveboot = try global.load() } catch { throw fail(error) }
             var logger = global.makeLogger()
             logger.logLevel = global.verbose ? .debug : .info
-            let app = LivebootServer.buildApplication(config: liveboot.config, host: host,
-                                                      port: port ?? liveboot.config.images.port, logger: logger)
+            let options = ServeOptions(host: host, port: port ?? liveboot.config.images.port,
+                                       templatesFolder: templates ?? ServeOptions.defaultFolder("Templates"),
+                                       publicFolder: publicFolder ?? ServeOptions.defaultFolder("Public"),
+                                       statusInterval: .seconds(max(5, statusInterval)))
+            let app: any ApplicationProtocol
+            do {
+                app = try await LivebootServer.buildApplication(config: liveboot.config, options: options, logger: logger)
+            } catch { throw fail(error) }
             try await app.runService()
         }
     }

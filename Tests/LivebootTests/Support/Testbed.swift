@@ -51,14 +51,21 @@ final class Testbed: @unchecked Sendable {
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
-    func startImageServer() async throws {
-        let config = try LivebootConfig.parse("""
-            images: {proto: http, ip: 127.0.0.1, port: 0, path: images, absolute-path: \(imagesFolder.path)}
-            """, path: directory.appendingPathComponent("server.yaml").path)
+    /// The server reads `configPath` when it exists (the dashboard shows its nodes), else serves images only.
+    func startImageServer(statusInterval: Duration = .seconds(60)) async throws {
+        let config = FileManager.default.fileExists(atPath: configPath)
+            ? try LivebootConfig.load(path: configPath)
+            : try LivebootConfig.parse("""
+                images: {proto: http, ip: 127.0.0.1, port: 0, path: images, absolute-path: \(imagesFolder.path)}
+                """, path: directory.appendingPathComponent("server.yaml").path)
         let (stream, continuation) = AsyncStream<Int>.makeStream()
-        let app = LivebootServer.buildApplication(config: config, host: "127.0.0.1", port: 0,
-                                                  logger: Logger(label: "test-vmedia"),
-                                                  onServerRunning: { continuation.yield($0); continuation.finish() })
+        let options = ServeOptions(host: "127.0.0.1", port: 0,
+                                   templatesFolder: Fixtures.packageRoot.appendingPathComponent("Templates").path,
+                                   publicFolder: Fixtures.packageRoot.appendingPathComponent("Public").path,
+                                   statusInterval: statusInterval)
+        let app = try await LivebootServer.buildApplication(config: config, options: options,
+                                                            logger: Logger(label: "test-vmedia"),
+                                                            onServerRunning: { continuation.yield($0); continuation.finish() })
         let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test-vmedia")))
         serverGroup = group
         serverTask = Task { try await group.run() }

@@ -1,0 +1,63 @@
+import AsyncHTTPClient
+import Foundation
+import IDRACSimulator
+import XCTest
+
+/// `GET /` of `liveboot serve`: the read-only dashboard, fed by the background status rounds.
+final class DashboardTests: XCTestCase {
+    var testbed: Testbed!
+
+    override func setUp() async throws { testbed = try Testbed() }
+    override func tearDown() async throws { await testbed.stop() }
+
+    func fetch(_ path: String) async throws -> (Int, String, String?) {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(testbed.imagesPort)\(path)"),
+                                                            timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), String(buffer: body), response.headers.first(name: "Content-Type"))
+    }
+
+    func testDashboardShowsEveryNodeAndNoSecret() async throws {
+        try await testbed.start([("w1", .fast), ("w2", .fast)], serveImages: false)
+        // w3's BMC is down: its row says so, the others still render.
+        var yaml = try String(contentsOfFile: testbed.configPath, encoding: .utf8)
+        yaml = yaml.replacingOccurrences(of: "nodes:\n", with: "nodes:\n  w3: {hostname: \"127.0.0.1:1\", drac: \"http://127.0.0.1:1\", drac-password: topsecret}\n")
+        try yaml.write(toFile: testbed.configPath, atomically: true, encoding: .utf8)
+        try await testbed.startImageServer(statusInterval: .seconds(1))
+        var page = ""
+        for _ in 0..<100 {
+            let (status, body, type) = try await fetch("/")
+            XCTAssertEqual(status, 200)
+            XCTAssertEqual(type, "text/html; charset=utf-8")
+            page = body
+            if page.contains(">w3<") && page.contains(">w1<") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        XCTAssertTrue(page.contains("<th scope=\"row\">w1</th>"), page)
+        XCTAssertTrue(page.contains("<th scope=\"row\">w2</th>"), page)
+        XCTAssertTrue(page.contains("<span class=\"badge ok\">On</span>"), page)
+        XCTAssertTrue(page.contains("SysProfile=PerfPerWattOptimizedDapc"), page)
+        XCTAssertTrue(page.contains("is unreachable: connection refused"), page)
+        XCTAssertTrue(page.contains("ubuntu-22.04-liveboot.iso"), "the image catalogue is listed")
+        XCTAssertFalse(page.contains("topsecret") || page.contains(Testbed.password), "a BMC password is on the page")
+        let (cssStatus, css, _) = try await fetch("/public/liveboot.css")
+        XCTAssertEqual(cssStatus, 200)
+        XCTAssertTrue(css.contains(".badge"))
+    }
+
+    func testPageEscapesWhatBMCsSay() async throws {
+        try await testbed.start([("w1", .fast)], serveImages: false)
+        var yaml = try String(contentsOfFile: testbed.configPath, encoding: .utf8)
+        yaml = yaml.replacingOccurrences(of: "status:\n  bios: [SysProfile, ProcCStates]", with: "status:\n  bios: [\"<script>x</script>\"]")
+        try yaml.write(toFile: testbed.configPath, atomically: true, encoding: .utf8)
+        try await testbed.startImageServer(statusInterval: .seconds(1))
+        var page = ""
+        for _ in 0..<100 {
+            page = try await fetch("/").1
+            if page.contains(">w1<") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        XCTAssertFalse(page.contains("<script>x</script>"), page)
+        XCTAssertTrue(page.contains("&lt;script&gt;"), page)
+    }
+}

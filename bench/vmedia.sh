@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Benchmark: `liveboot serve` vs nginx (sendfile on) on the same files, both on loopback, one run:
+#   wrk random 1 MiB and 32 KiB Range GETs over 10 and 64 connections, and 64 concurrent full-ISO streams of a
+#   2 GiB sparse file; req/s, MB/s, p99 latency, the ratio ours/nginx, and our server's peak RSS.
+# Usage: bench/vmedia.sh [SECONDS=10]   (CONFIG=debug for a debug build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-10}
+config=${CONFIG:-release}
+missing=()
+command -v nginx >/dev/null || missing+=(nginx)
+command -v wrk >/dev/null || missing+=(wrk)
+if [ ${#missing[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; fi
+
+swift build -c "$config" --scratch-path ".build-$config" --product liveboot >/dev/null
+bin=$(swift build -c "$config" --scratch-path ".build-$config" --show-bin-path)
+work=$(mktemp -d /tmp/liveboot-vmedia-bench.XXXXXX)
+mkdir -p "$work/images" "$work/nginx"
+# 1 GiB of real bytes for the ranged reads (in the page cache after the first pass for both servers alike),
+# and a 2 GiB sparse file for the full streams.
+head -c 1073741824 /dev/urandom > "$work/images/live.iso"
+truncate -s 2G "$work/images/sparse.iso"
+ours=$(( 20000 + RANDOM % 10000 )); theirs=$(( ours + 1 ))
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; nginx -c "$work/nginx/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$work"' EXIT
+
+cat > "$work/liveboot.yaml" <<YAML
+images: {proto: http, ip: 127.0.0.1, port: $ours, path: images, absolute-path: $work/images}
+YAML
+"$bin/liveboot" serve --config "$work/liveboot.yaml" --host 127.0.0.1 > "$work/serve.log" 2>&1 &
+server=$!; pids+=($server)
+
+cat > "$work/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  server {
+    listen 127.0.0.1:$theirs;
+    location /images/ { alias $work/images/; }
+  }
+}
+NGINX
+nginx -c "$work/nginx/nginx.conf"
+for port in $ours $theirs; do
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+done
+
+for size in 1048576 32768; do
+  cat > "$work/range-$size.lua" <<LUA
+math.randomseed(os.time())
+request = function()
+  local start = math.random(0, 1073741824 - $size)
+  return wrk.format("GET", "/images/live.iso", { ["Range"] = "bytes=" .. start .. "-" .. (start + $size - 1) })
+end
+LUA
+done
+cat "$work/images/live.iso" > /dev/null  # warm the page cache for both
+
+run() {  # name port connections script-or-path
+  local out
+  if [[ $4 == *.lua ]]; then
+    out=$(wrk -t2 -c"$3" -d"${duration}s" --latency -s "$4" "http://127.0.0.1:$2/images/live.iso")
+  else
+    out=$(wrk -t2 -c"$3" -d"${duration}s" --latency "http://127.0.0.1:$2$4")
+  fi
+  echo "$out" > "$work/$1.txt"
+}
+
+declare -a cases=("range1M-c10:10:$work/range-1048576.lua" "range1M-c64:64:$work/range-1048576.lua"
+                  "range32K-c10:10:$work/range-32768.lua" "range32K-c64:64:$work/range-32768.lua"
+                  "stream2G-c64:64:/images/sparse.iso")
+for case in "${cases[@]}"; do
+  IFS=: read -r name connections target <<<"$case"
+  run "ours-$name" "$ours" "$connections" "$target"
+  run "nginx-$name" "$theirs" "$connections" "$target"
+done
+rss=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
+
+python3 - "$work" "$rss" <<'PY'
+import re, sys, os
+work, rss = sys.argv[1], int(sys.argv[2])
+def parse(path):
+    text = open(path).read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    m = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", text)
+    mb = float(m.group(1)) * {"B": 1e-6, "KB": 1e-3, "MB": 1, "GB": 1e3}.get(m.group(2), 1)
+    p = re.search(r"99%\s+([\d.]+)(\w+)", text)
+    p99 = float(p.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}.get(p.group(2), 1) if p else float("nan")
+    return rps, mb, p99
+print(f"{'case':14} {'ours req/s':>11} {'nginx req/s':>12} {'ours MB/s':>10} {'nginx MB/s':>11} {'ours p99':>9} {'nginx p99':>10} {'ratio':>6}")
+for name in ["range1M-c10", "range1M-c64", "range32K-c10", "range32K-c64", "stream2G-c64"]:
+    o, n = parse(f"{work}/ours-{name}.txt"), parse(f"{work}/nginx-{name}.txt")
+    ratio = (o[1] / n[1]) if n[1] else float("nan")
+    print(f"{name:14} {o[0]:11.0f} {n[0]:12.0f} {o[1]:10.0f} {n[1]:11.0f} {o[2]:8.1f}ms {n[2]:8.1f}ms {ratio:6.2f}")
+print(f"liveboot serve peak RSS: {rss/1024:.0f} MB")
+PY

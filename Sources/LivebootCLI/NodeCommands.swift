@@ -58,13 +58,10 @@ extension LivebootCommand {
             abstract: "Power nodes off: GracefulShutdown, then ForceOff if still on after the timeout.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: NodeArguments
-        @Flag(name: .shortAndLong, help: "ForceOff at once, no graceful shutdown.")
-        var force = false
-        @Option(name: .long, help: "Seconds to wait for a graceful shutdown before ForceOff.")
-        var gracefulTimeout: Int?
+        @OptionGroup var shutdown: ShutdownOptions
 
         func run() async throws {
-            try await powerCommand(global, target, .off, graceful: !force, timeout: gracefulTimeout)
+            try await powerCommand(global, target, .off, graceful: !shutdown.force, timeout: shutdown.gracefulTimeout)
         }
     }
 
@@ -72,15 +69,20 @@ extension LivebootCommand {
         static let configuration = CommandConfiguration(abstract: "Power nodes off (as `off` does), then on.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: NodeArguments
-        @Flag(name: .shortAndLong, help: "ForceOff at once, no graceful shutdown.")
-        var force = false
-        @Option(name: .long, help: "Seconds to wait for a graceful shutdown before ForceOff.")
-        var gracefulTimeout: Int?
+        @OptionGroup var shutdown: ShutdownOptions
 
         func run() async throws {
-            try await powerCommand(global, target, .reboot, graceful: !force, timeout: gracefulTimeout)
+            try await powerCommand(global, target, .reboot, graceful: !shutdown.force, timeout: shutdown.gracefulTimeout)
         }
     }
+}
+
+/// How `off` and `reboot` shut a node down.
+struct ShutdownOptions: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "ForceOff at once, no graceful shutdown.")
+    var force = false
+    @Option(name: .long, help: "Seconds to wait for a graceful shutdown before ForceOff.")
+    var gracefulTimeout: Int?
 }
 
 func powerCommand(_ global: GlobalOptions, _ target: NodeArguments, _ action: PowerAction, graceful: Bool,

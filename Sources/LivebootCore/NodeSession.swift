@@ -48,18 +48,19 @@ extension Liveboot {
 
 /// Totals Redfish requests across nodes, for `--stats` and the benchmark.
 public final class RequestCounter: Sendable {
-    private let total = Mutex(0)
+    private let total = Locked(0)
     public init() {}
     public func add(_ n: Int) { total.withLock { $0 += n } }
     public var value: Int { total.withLock { $0 } }
 }
 
-/// A small lock-protected box (Synchronization.Mutex needs macOS 15; this runs everywhere).
-final class Mutex<Value: Sendable>: @unchecked Sendable {
+/// A small lock-protected box for hot paths where an actor hop per call is too much (Synchronization.Mutex needs
+/// macOS 15; this runs everywhere).
+public final class Locked<Value: Sendable>: @unchecked Sendable {
     private var value: Value
     private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R {
+    public init(_ value: Value) { self.value = value }
+    public func withLock<R>(_ body: (inout Value) -> R) -> R {
         lock.lock()
         defer { lock.unlock() }
         return body(&value)

@@ -1,4 +1,5 @@
 import Foundation
+import LivebootCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -67,17 +68,5 @@ public final class MediaLibrary: Sendable {
         let validators = Validators(etag: etag, lastModified: modified)
         return MediaFile(path: real, size: Int(info.st_size), validators: validators,
                          lastModifiedHeader: validators.lastModifiedHeader, checkedAt: now)
-    }
-}
-
-/// A lock-protected value (the server's hot path: no actor hop per request).
-final class Locked<Value: Sendable>: @unchecked Sendable {
-    private var value: Value
-    private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
     }
 }

@@ -14,6 +14,10 @@ public struct Node: Sendable, Hashable, CustomStringConvertible, CustomReflectab
     /// Secret: never printed, logged or put in `--json`.
     let password: String?
     public let caFile: String?
+    /// The system's `Id` when the BMC manages several (blade chassis, sushy-tools with many VMs).
+    public let systemID: String?
+    /// Forces an adapter instead of detecting the vendor (`dell`, `generic` …).
+    public let vendor: Vendor?
 
     /// Printing a node never shows its password (string interpolation, `dump`, debug logs).
     public var description: String { "\(name) (BMC \(bmc), host \(host):\(sshPort))" }
@@ -107,8 +111,17 @@ public struct LivebootConfig: Sendable {
                 ?? node.dracPassword ?? environment["LIVEBOOT_DRAC_PASSWORD"] ?? secrets.password
             let username = node.dracUsername ?? secrets.nodes[name]?.username ?? environment["LIVEBOOT_DRAC_USERNAME"]
                 ?? secrets.username ?? "root"
+            var vendor: Vendor?
+            if let forced = node.vendor {
+                guard let known = Vendor(rawValue: forced.lowercased()) else {
+                    throw LivebootError.configInvalid(path: path, reason: "node \(name): unknown vendor \(forced) "
+                        + "(known: \(Vendor.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                vendor = known
+            }
             nodes.append(Node(name: name, host: host, sshPort: port, bmc: BMCEndpoint.normalize(drac),
-                              username: username, password: password, caFile: node.dracCAFile.map(resolve)))
+                              username: username, password: password, caFile: node.dracCAFile.map(resolve),
+                              systemID: node.system, vendor: vendor))
         }
         nodes.sort { NodeSelection.naturalLess($0.name, $1.name) }
 
@@ -263,8 +276,11 @@ struct RawNode: Decodable {
     var dracUsername: String?
     var dracPassword: String?
     var dracCAFile: String?
+    var system: String?
+    var vendor: String?
     enum CodingKeys: String, CodingKey {
         case hostname, drac, dracUsername = "drac-username", dracPassword = "drac-password", dracCAFile = "drac-ca-file"
+        case system, vendor
     }
 }
 

@@ -7,7 +7,8 @@ import Redfish
 /// `Liveboot.withSession`, so no session is ever left behind on the BMC.
 public struct NodeSession: Sendable {
     public let node: Node
-    public let idrac: IDRAC
+    /// The adapter for the BMC that answered: Dell's, or the standard Redfish one.
+    public let bmc: any BMC
     public let discovery: Discovery
 
     public var system: ComputerSystem { discovery.system }
@@ -25,10 +26,10 @@ extension Liveboot {
         var logger = self.logger
         logger[metadataKey: "node"] = "\(node.name)"
         let client = try RedfishClient(endpoint: endpoint, logger: logger)
-        let idrac = IDRAC(client: client)
         do {
-            let discovery = try await idrac.connect()
-            let result = try await body(NodeSession(node: node, idrac: idrac, discovery: discovery))
+            let discovery = try await BMCConnector.discover(client, systemID: node.systemID, vendor: node.vendor)
+            let bmc: any BMC = discovery.vendor == .dell ? IDRAC(client: client) : GenericBMC(client: client, vendor: discovery.vendor)
+            let result = try await body(NodeSession(node: node, bmc: bmc, discovery: discovery))
             await finish(client)
             return result
         } catch {

@@ -339,10 +339,15 @@ public struct Bios: Decodable, Sendable {
     public let actions: Actions?
     public let settings: SettingsLink?
 
-    /// `@Redfish.Settings`: where pending values are written.
+    /// `@Redfish.Settings`: where pending values are written, and when they may apply.
     public struct SettingsLink: Decodable, Sendable {
         public let settingsObject: Link?
-        enum CodingKeys: String, CodingKey { case settingsObject = "SettingsObject" }
+        public let supportedApplyTimes: [String]?
+        /// Sent back as `If-Match` when writing, where the BMC gives one.
+        public let etag: String?
+        enum CodingKeys: String, CodingKey {
+            case settingsObject = "SettingsObject", supportedApplyTimes = "SupportedApplyTimes", etag = "ETag"
+        }
     }
 
     public var resetBiosAction: Action? { actions?.named("Bios.ResetBios") }

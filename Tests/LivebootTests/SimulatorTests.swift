@@ -28,6 +28,11 @@ final class SimulatorTests: XCTestCase {
         return await try XCTUnwrap(node).state()
     }
 
+    func testDellIsDetectedFromTheServiceRoot() async throws {
+        let discovery = try await BMCConnector.discover(client)
+        XCTAssertEqual(discovery.vendor, .dell)
+    }
+
     func testRequestsWithoutSessionAreRefused() async throws {
         do {
             _ = try await client.get(ComputerSystem.self, at: "/redfish/v1/Systems/System.Embedded.1")
@@ -38,7 +43,7 @@ final class SimulatorTests: XCTestCase {
     }
 
     func testSessionIsCreatedAndDeleted() async throws {
-        let discovery = try await idrac.connect()
+        let discovery = try await BMCConnector.discover(client)
         XCTAssertEqual(discovery.system.id, "System.Embedded.1")
         var state = try await nodeState()
         XCTAssertEqual(state.sessions, 1)
@@ -48,7 +53,7 @@ final class SimulatorTests: XCTestCase {
     }
 
     func testExpandedCollectionMatchesMemberByMember() async throws {
-        _ = try await idrac.connect()
+        _ = try await BMCConnector.discover(client)
         let expanded = try await client.members(VirtualMedia.self, of: "/redfish/v1/Systems/System.Embedded.1/VirtualMedia", expand: true)
         let oneByOne = try await client.members(VirtualMedia.self, of: "/redfish/v1/Systems/System.Embedded.1/VirtualMedia", expand: false)
         XCTAssertEqual(expanded.map(\.odataID), oneByOne.map(\.odataID))
@@ -57,7 +62,7 @@ final class SimulatorTests: XCTestCase {
 
     /// Like an iDRAC, InsertMedia reads the URL first, and refuses one it cannot read.
     func testInsertMediaOfAnUnreachableURLFailsWithRAC0904() async throws {
-        let discovery = try await idrac.connect()
+        let discovery = try await BMCConnector.discover(client)
         let slot = try await idrac.virtualMediaSlots(discovery)[0]
         do {
             try await idrac.insert("http://127.0.0.1:1/nothing.iso", into: slot)
@@ -71,7 +76,7 @@ final class SimulatorTests: XCTestCase {
     }
 
     func testResetRefusesValuesTheBMCDoesNotAllowWithoutSendingThem() async throws {
-        let discovery = try await idrac.connect()
+        let discovery = try await BMCConnector.discover(client)
         let before = try await nodeState().requests
         do {
             try await idrac.reset(discovery.system, type: "Explode")
@@ -85,7 +90,7 @@ final class SimulatorTests: XCTestCase {
     }
 
     func testBootPatchIsReadBack() async throws {
-        let discovery = try await idrac.connect()
+        let discovery = try await BMCConnector.discover(client)
         let (how, readBack) = try await idrac.setBootOnce(.cd, on: discovery.system)
         XCTAssertEqual(how, "standard Boot override")
         XCTAssertEqual(readBack?.boot?.bootSourceOverrideTarget, "Cd")

@@ -24,10 +24,10 @@ extension Liveboot {
             throw LivebootError.badArgument("pattern `\(pattern)` is not a valid regular expression: \(error)")
         }
         return try await withSession(node) { session in
-            let bios = try await session.idrac.bios(of: session.system)
+            let bios = try await session.bmc.bios(of: session.system)
             let pending: [String: AttributeValue]
             if let settings = bios.settings?.settingsObject {
-                pending = (try? await session.idrac.client.get(Bios.self, at: settings.id).attributes) ?? [:]
+                pending = (try? await session.bmc.client.get(Bios.self, at: settings.id).attributes) ?? [:]
             } else {
                 pending = [:]
             }
@@ -51,10 +51,10 @@ extension Liveboot {
         }
         guard !pairs.isEmpty else { throw LivebootError.badArgument("nothing to set: give NAME=VALUE pairs") }
         return try await withSession(node) { session in
-            let bios = try await session.idrac.bios(of: session.system)
-            let registry = try await session.idrac.biosRegistry(bios)
+            let bios = try await session.bmc.bios(of: session.system)
+            let registry = try await session.bmc.biosRegistry(bios)
             let values = try BiosValidator(registry: registry).validate(pairs)
-            let job = try await session.idrac.setPendingBios(Dictionary(uniqueKeysWithValues: values.map { ($0.0, $0.1) }),
+            let job = try await session.bmc.setPendingBios(Dictionary(uniqueKeysWithValues: values.map { ($0.0, $0.1) }),
                                                             bios: bios)
             return BiosChange(node: node.name, applied: values.map { NamedValue(name: $0.0, value: $0.1.description) },
                               jobID: job)
@@ -63,7 +63,7 @@ extension Liveboot {
 
     public func biosReset(_ node: Node) async throws {
         try await withSession(node) { session in
-            try await session.idrac.resetBios(try await session.idrac.bios(of: session.system))
+            try await session.bmc.resetBios(try await session.bmc.bios(of: session.system))
         }
     }
 }

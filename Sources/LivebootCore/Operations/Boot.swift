@@ -31,25 +31,25 @@ extension Liveboot {
         progress("seed \(seedURL) (\(keyCount) key\(keyCount == 1 ? "" : "s"))")
 
         let bootOnce = try await withSession(node) { session in
-            let slots = try await session.idrac.virtualMediaSlots(session.discovery)
+            let slots = try await session.bmc.virtualMediaSlots(session.discovery)
             let (liveSlot, seedSlot) = try chooseSlots(slots, node: node)
             for (slot, url) in [(liveSlot, image.url), (seedSlot, seedURL)] {
                 if slot.isInserted {
                     progress("slot \(slot.id): ejecting \(slot.image ?? "media")")
-                    try await session.idrac.eject(slot)
+                    try await session.bmc.eject(slot)
                 }
                 progress("slot \(slot.id) ← \(url)")
-                try await session.idrac.insert(url, into: slot)
+                try await session.bmc.insert(url, into: slot)
             }
             // Read back: the iDRAC answers 204 to InsertMedia before it has mounted the URL.
-            let after = try await session.idrac.virtualMediaSlots(session.discovery)
+            let after = try await session.bmc.virtualMediaSlots(session.discovery)
             for (slot, url) in [(liveSlot, image.url), (seedSlot, seedURL)] {
                 let now = after.first { $0.odataID == slot.odataID }
                 guard now?.isInserted == true, now?.image == url else {
                     throw LivebootError.mediaNotInserted(node: node.name, slot: slot.id, expected: url, found: now?.image)
                 }
             }
-            let (how, readBack) = try await session.idrac.setBootOnce(.cd, on: session.system, progress: progress)
+            let (how, readBack) = try await session.bmc.setBootOnce(.cd, on: session.system, progress: progress)
             progress("one-time boot on virtual CD (\(how))")
             try await powerCycle(session, knownPower: readBack?.powerState, progress: progress)
             return how
@@ -72,13 +72,13 @@ extension Liveboot {
     /// Disk boot: eject every slot, one-time boot to the disk, power cycle.
     public func diskboot(_ node: Node, progress: @escaping ProgressHandler = { _ in }) async throws {
         try await withSession(node) { session in
-            for slot in try await session.idrac.virtualMediaSlots(session.discovery) where slot.isInserted {
+            for slot in try await session.bmc.virtualMediaSlots(session.discovery) where slot.isInserted {
                 progress("slot \(slot.id): ejecting \(slot.image ?? "media")")
-                try await session.idrac.eject(slot)
+                try await session.bmc.eject(slot)
             }
             let allowed = session.system.boot?.allowableTargets ?? []
-            let target: IDRAC.BootTarget = allowed.isEmpty || allowed.contains("Hdd") ? .hdd : .none
-            let (_, readBack) = try await session.idrac.setBootOnce(target, on: session.system, progress: progress)
+            let target: BootTarget = allowed.isEmpty || allowed.contains("Hdd") ? .hdd : .none
+            let (_, readBack) = try await session.bmc.setBootOnce(target, on: session.system, progress: progress)
             progress(target == .hdd ? "one-time boot on the disk" : "boot override cleared")
             try await powerCycle(session, knownPower: readBack?.powerState, progress: progress)
         }

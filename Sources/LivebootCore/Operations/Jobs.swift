@@ -30,7 +30,7 @@ extension Liveboot {
     /// The iDRAC job queue; finished jobs only with `all`.
     public func jobs(_ node: Node, all: Bool) async throws -> NodeJobs {
         try await withSession(node) { session in
-            let jobs = try await session.idrac.jobs(session.discovery)
+            let jobs = try await session.bmc.jobs(session.discovery)
             return NodeJobs(node: node.name, jobs: (all ? jobs : jobs.filter { !$0.isFinished }).map(JobSummary.init))
         }
     }
@@ -41,7 +41,7 @@ extension Liveboot {
             throw LivebootError.badArgument("\"\(jobID)\" is not a job id (JID_…)")
         }
         try await withSession(node) { session in
-            try await session.idrac.deleteJobs(session.discovery, jobID: jobID ?? "JID_CLEARALL")
+            try await session.bmc.deleteJobs(session.discovery, jobID: jobID ?? "JID_CLEARALL")
         }
     }
 
@@ -49,7 +49,7 @@ extension Liveboot {
 
     public func vmediaList(_ node: Node) async throws -> [SlotStatus] {
         try await withSession(node) { session in
-            try await session.idrac.virtualMediaSlots(session.discovery).map(SlotStatus.init)
+            try await session.bmc.virtualMediaSlots(session.discovery).map(SlotStatus.init)
         }
     }
 
@@ -57,13 +57,13 @@ extension Liveboot {
     public func vmediaInsert(_ node: Node, slot slotID: String, url: String) async throws -> SlotStatus {
         try await MediaURLCheck.check(url)
         return try await withSession(node) { session in
-            let slots = try await session.idrac.virtualMediaSlots(session.discovery)
+            let slots = try await session.bmc.virtualMediaSlots(session.discovery)
             guard let slot = slots.first(where: { $0.id == slotID }) else {
                 throw LivebootError.badArgument("\(node.name) has no slot \(slotID); slots: \(slots.map(\.id).joined(separator: ", "))")
             }
-            if slot.isInserted { try await session.idrac.eject(slot) }
-            try await session.idrac.insert(url, into: slot)
-            let now = try await session.idrac.refresh(slot)
+            if slot.isInserted { try await session.bmc.eject(slot) }
+            try await session.bmc.insert(url, into: slot)
+            let now = try await session.bmc.refresh(slot)
             guard now.image == url else {
                 throw LivebootError.mediaNotInserted(node: node.name, slot: slot.id, expected: url, found: now.image)
             }
@@ -74,13 +74,13 @@ extension Liveboot {
     /// Ejects one slot, or every inserted slot when `slotID` is nil.
     public func vmediaEject(_ node: Node, slot slotID: String?) async throws -> [SlotStatus] {
         try await withSession(node) { session in
-            let slots = try await session.idrac.virtualMediaSlots(session.discovery)
+            let slots = try await session.bmc.virtualMediaSlots(session.discovery)
             let chosen = slotID.map { id in slots.filter { $0.id == id } } ?? slots.filter(\.isInserted)
             if let slotID, chosen.isEmpty {
                 throw LivebootError.badArgument("\(node.name) has no slot \(slotID); slots: \(slots.map(\.id).joined(separator: ", "))")
             }
-            for slot in chosen where slot.isInserted { try await session.idrac.eject(slot) }
-            return try await session.idrac.virtualMediaSlots(session.discovery).map(SlotStatus.init)
+            for slot in chosen where slot.isInserted { try await session.bmc.eject(slot) }
+            return try await session.bmc.virtualMediaSlots(session.discovery).map(SlotStatus.init)
         }
     }
 }

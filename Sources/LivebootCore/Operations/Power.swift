@@ -28,7 +28,7 @@ extension Liveboot {
     }
 
     func currentPower(_ session: NodeSession) async throws -> PowerState {
-        try await session.idrac.refresh(session.system).powerState ?? .unknown("unknown")
+        try await session.bmc.refresh(session.system).powerState ?? .unknown("unknown")
     }
 
     func powerOn(_ session: NodeSession, progress: ProgressHandler) async throws -> String {
@@ -59,7 +59,7 @@ extension Liveboot {
     /// Posts a reset; a 409 (conflict) counts as success when the node is already in `satisfiedBy`.
     func reset(_ session: NodeSession, _ type: String, satisfiedBy wanted: PowerState) async throws {
         do {
-            try await session.idrac.reset(session.system, type: type)
+            try await session.bmc.reset(session.system, type: type)
         } catch let error as RedfishError where error.status == 409 {
             guard try await currentPower(session) == wanted else { throw error }
         }
@@ -93,7 +93,7 @@ extension Liveboot {
         default:
             progress("power cycle (ForceRestart)")
             do {
-                try await session.idrac.reset(session.system, type: "ForceRestart")
+                try await session.bmc.reset(session.system, type: "ForceRestart")
             } catch let error as RedfishError where error.status == 409 {
                 // Went off since it was read (409: not in a state to restart): power it on instead.
                 progress("power On")

@@ -46,9 +46,9 @@ extension Liveboot {
         do {
             let wanted = config.statusBios
             let found = try await withSession(node) { session in
-                async let bios = wanted.isEmpty ? nil : session.idrac.bios(of: session.system)
-                async let slots = session.idrac.virtualMediaSlots(session.discovery)
-                async let manager: Manager? = verbose ? session.idrac.manager(of: session.system) : nil
+                async let bios = wanted.isEmpty ? nil : session.bmc.bios(of: session.system)
+                async let slots = session.bmc.virtualMediaSlots(session.discovery)
+                async let manager: Manager? = verbose ? session.bmc.manager(of: session.system) : nil
                 return (try await bios, try await slots, session.system, try await manager)
             }
             let (bios, slots, system, manager) = found

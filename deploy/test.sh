@@ -23,6 +23,12 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 python3 -c "import pycdlib" 2>/dev/null || python3 -m pip install -q pycdlib
+# OpenStack's sushy-tools Redfish emulator (the generic-BMC tests start it with its fake driver), in a venv of the
+# checkout's own (.build-venv is git-ignored).
+if [ ! -x .build-venv/bin/sushy-emulator ]; then
+  python3 -m venv .build-venv
+  .build-venv/bin/pip install -q sushy-tools
+fi
 
 # Build everything first (the integration tests run the `liveboot` binary), then test.
 swift build --build-tests

@@ -104,7 +104,7 @@ enum StatusFormatter {
     static func block(_ status: NodeStatus, showBMC: Bool) -> String {
         var lines = ["\(status.node):"]
         func field(_ name: String, _ value: String) {
-            lines.append("  " + name.padding(toLength: 14, withPad: " ", startingAt: 0) + value)
+            lines.append("  " + name.padding(toLength: max(14, name.count + 1), withPad: " ", startingAt: 0) + value)
         }
         if let error = status.error {
             field("BMC", "ERROR \(error)")
@@ -116,7 +116,7 @@ enum StatusFormatter {
             field("power", status.power ?? "unknown")
             for value in status.bios { field(value.name, value.value) }
             for slot in status.vmedia { field("vmedia \(slot.id)", slot.display) }
-            if let boot = status.bootOverride { field("boot once", boot) }
+            if let boot = status.bootOverride { field("boot override", boot) }
         }
         var probes = "PING: \(status.ping)  SSH: \(status.ssh)"
         if case .unavailable(let why) = status.ping { probes += "  (ping: \(why))" }

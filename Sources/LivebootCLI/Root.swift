@@ -22,6 +22,11 @@ public struct LivebootCommand: AsyncParsableCommand {
         ])
 
     public init() {}
+
+    /// Writes to a closed pipe must fail, not kill the process mid-operation (a BMC session would stay open).
+    public static func ignoreBrokenPipes() {
+        signal(SIGPIPE, SIG_IGN)
+    }
 }
 
 /// Options every command takes.
@@ -63,16 +68,15 @@ struct JSONOption: ParsableArguments {
 enum Output {
     private static let lock = NSLock()
 
-    static func out(_ text: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
-    }
+    static func out(_ text: String) { write(text, to: .standardOutput) }
+    static func err(_ text: String) { write(text, to: .standardError) }
 
-    static func err(_ text: String) {
+    /// A closed pipe (`lb status all | head`) is not an error worth a crash: the rest of the output is dropped.
+    /// SIGPIPE is ignored at start (see `Entry`) so that the write fails instead of killing the process.
+    private static func write(_ text: String, to handle: FileHandle) {
         lock.lock()
         defer { lock.unlock() }
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        try? handle.write(contentsOf: Data((text + "\n").utf8))
     }
 
     static func json<T: Encodable>(_ value: T) throws {

@@ -83,6 +83,15 @@ public struct SeedPublisher: Sendable {
 
     public init(config: ImagesConfig) { self.config = config }
 
+    /// A 3½-inch 1.44 MB floppy: BMCs (and qemu) want exactly this size for a floppy image.
+    public static let floppySize = 1_474_560
+
+    public static func floppyImage(_ iso: Data) -> Data {
+        var padded = iso
+        if padded.count < floppySize { padded.append(Data(count: floppySize - padded.count)) }
+        return padded
+    }
+
     /// Publishes the bytes under their content id (so re-publishing the same seed is a no-op) and returns
     /// the URL the BMC will read.
     public func publish(_ image: Data, id: String) throws -> String {

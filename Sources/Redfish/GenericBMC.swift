@@ -126,12 +126,18 @@ public struct GenericBMC: BMC {
         struct Body: Encodable { let Boot: Redfish.Boot }
         try await client.patch(system.odataID, body: Body(Boot: wanted))
         let readBack = try await refresh(system)
+        let enabled = readBack.boot?.bootSourceOverrideEnabled
+        // sushy-tools (and some generic BMCs) accept `Once` and report `Continuous`: the node then boots the CD until
+        // `diskboot` sets the disk, which is what liveboot does anyway — accepted, and said.
         guard readBack.boot?.bootSourceOverrideTarget == wanted.bootSourceOverrideTarget,
-              target == .none || readBack.boot?.bootSourceOverrideEnabled == "Once" else {
+              target == .none || enabled == "Once" || enabled == "Continuous" else {
             throw RedfishError.invalidResponse(
                 bmc: bmc, method: "PATCH", path: system.odataID,
                 reason: "the boot override reads back as \(readBack.boot?.bootSourceOverrideTarget ?? "nothing")/"
                     + "\(readBack.boot?.bootSourceOverrideEnabled ?? "nothing"), not \(target.rawValue)/Once")
+        }
+        if target != .none && enabled == "Continuous" {
+            return ("standard Boot override; the BMC keeps it Continuous until `diskboot`", readBack)
         }
         return ("standard Boot override", readBack)
     }

@@ -171,13 +171,19 @@ public actor RedfishClient {
         try decode(type, from: try await send("GET", path), method: "GET", path: path)
     }
 
-    /// Fetches a collection's members, in one `$expand` request when the service supports it.
+    /// Fetches a collection's members, in one `$expand` request when the service supports it. A service that
+    /// advertises `$expand` and then answers with bare links (seen on emulators and some BMC builds) gets its
+    /// members fetched one by one from that same answer.
     public func members<T: Decodable & Sendable>(_ type: T.Type, of collection: String, expand: Bool) async throws -> [T] {
+        let links: [Link]
         if expand {
             let path = collection + (collection.contains("?") ? "&" : "?") + "$expand=.($levels=1)"
-            return try await get(ExpandedCollection<T>.self, at: path).members
+            let response = try await send("GET", path)
+            if let expanded = try? JSONDecoder().decode(ExpandedCollection<T>.self, from: response.body) { return expanded.members }
+            links = try decode(ResourceCollection.self, from: response, method: "GET", path: path).members
+        } else {
+            links = try await get(ResourceCollection.self, at: collection).members
         }
-        let links = try await get(ResourceCollection.self, at: collection).members
         return try await withThrowingTaskGroup(of: (Int, T).self) { group in
             for (index, link) in links.enumerated() {
                 group.addTask { (index, try await self.get(T.self, at: link.id)) }

@@ -2,6 +2,9 @@ import ArgumentParser
 import LivebootCLI
 
 @main
-struct Entry: AsyncMainProtocol {
-    typealias Command = LivebootCommand
+struct Entry {
+    static func main() async {
+        LivebootCommand.ignoreBrokenPipes()
+        await LivebootCommand.main()
+    }
 }

@@ -449,6 +449,22 @@ final class CLIIntegrationTests: XCTestCase {
         XCTAssertTrue(w2.jobs.isEmpty)
     }
 
+    /// `lb status all | head -1`: the closed pipe ends the output, not the process with a crash.
+    func testClosedStdoutIsNotACrash() async throws {
+        try await testbed.start()
+        let process = Process()
+        process.executableURL = try CLI.binary
+        process.arguments = ["status", "--config", testbed.configPath, "all"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try pipe.fileHandleForReading.close()
+        try process.run()
+        for _ in 0..<600 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        XCTAssertEqual(process.terminationReason, .exit, "killed by a signal")
+        XCTAssertEqual(process.terminationStatus, 0)
+    }
+
     // MARK: images, version, TLS
 
     func testImagesAndVersion() async throws {

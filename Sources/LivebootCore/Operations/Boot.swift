@@ -25,14 +25,20 @@ extension Liveboot {
     public func liveboot(_ node: Node, image: ResolvedImage, extraKeys: [SSHPublicKey] = [], wait: Bool,
                          bootID: String? = nil, progress: @escaping ProgressHandler = { _ in }) async throws -> LivebootResult {
         let seed = try self.seed(for: node, extraKeys: extraKeys, bootID: bootID ?? Self.newBootID(for: node))
-        let seedURL = try SeedPublisher(config: config.images).publish(seed.image, id: "cidata-\(seed.contentID)")
-        try await MediaURLCheck.check(seedURL)
+        let publisher = SeedPublisher(config: config.images)
         let keyCount = Set((config.testbedKeys + extraKeys).map(\.blob)).count
-        progress("seed \(seedURL) (\(keyCount) key\(keyCount == 1 ? "" : "s"))")
 
         let bootOnce = try await withSession(node) { session in
             let slots = try await session.bmc.virtualMediaSlots(session.discovery)
             let (liveSlot, seedSlot) = try chooseSlots(slots, node: node)
+            // A floppy-only second slot (generic BMCs: Cd + Floppy) gets the same ISO padded to a 1.44 MB floppy:
+            // cloud-init finds LABEL=cidata on /dev/fd0 all the same.
+            let floppy = !seedSlot.canHoldCD && seedSlot.mediaTypes.contains("Floppy")
+            let seedURL = floppy
+                ? try publisher.publish(SeedPublisher.floppyImage(seed.image), id: "cidata-\(seed.contentID)-floppy")
+                : try publisher.publish(seed.image, id: "cidata-\(seed.contentID)")
+            try await MediaURLCheck.check(seedURL)
+            progress("seed \(seedURL) (\(keyCount) key\(keyCount == 1 ? "" : "s")\(floppy ? ", as a floppy image" : ""))")
             for (slot, url) in [(liveSlot, image.url), (seedSlot, seedURL)] {
                 if slot.isInserted {
                     progress("slot \(slot.id): ejecting \(slot.image ?? "media")")
@@ -52,9 +58,10 @@ extension Liveboot {
             let (how, readBack) = try await session.bmc.setBootOnce(.cd, on: session.system, progress: progress)
             progress("one-time boot on virtual CD (\(how))")
             try await powerCycle(session, knownPower: readBack?.powerState, progress: progress)
-            return how
+            return (how: how, seedURL: seedURL)
         }
-        var result = LivebootResult(node: node.name, image: image.name, seed: seedURL, keys: keyCount, bootOnce: bootOnce)
+        var result = LivebootResult(node: node.name, image: image.name, seed: bootOnce.seedURL, keys: keyCount,
+                                    bootOnce: bootOnce.how)
         if wait {
             result.sshAfterSeconds = try await waitForSSH(node, progress: progress)
         }

@@ -37,6 +37,17 @@ public struct NodeStatus: Codable, Sendable {
 }
 
 extension Liveboot {
+    /// The Bios resource, or nil on a BMC without one (sushy-tools' fake driver, some OpenBMC builds): the rest of
+    /// the status is still worth showing.
+    func optionalBios(_ session: NodeSession) async throws -> Bios? {
+        do {
+            return try await session.bmc.bios(of: session.system)
+        } catch let error as RedfishError {
+            if case .notSupported = error { return nil }
+            throw error
+        }
+    }
+
     /// Power, chosen BIOS attributes, vmedia slots, boot override, ping and ssh. The probes and the BMC calls run
     /// concurrently; after discovery, Bios and VirtualMedia are fetched together.
     public func status(_ node: Node, verbose: Bool = false) async -> NodeStatus {
@@ -46,7 +57,7 @@ extension Liveboot {
         do {
             let wanted = config.statusBios
             let found = try await withSession(node) { session in
-                async let bios = wanted.isEmpty ? nil : session.bmc.bios(of: session.system)
+                async let bios = wanted.isEmpty ? nil : optionalBios(session)
                 async let slots = session.bmc.virtualMediaSlots(session.discovery)
                 async let manager: Manager? = verbose ? session.bmc.manager(of: session.system) : nil
                 return (try await bios, try await slots, session.system, try await manager)
@@ -58,7 +69,8 @@ extension Liveboot {
                 status.bootOverride = "\(target) (\(enabled))"
             }
             status.bios = wanted.map { name in
-                NamedValue(name: name, value: bios?.attributes[name]?.description ?? "(not on this BMC)")
+                NamedValue(name: name, value: bios == nil ? "(this BMC has no BIOS resource)"
+                                                          : bios?.attributes[name]?.description ?? "(not on this BMC)")
             }
             status.vmedia = slots.map(SlotStatus.init)
             status.vendor = system.manufacturer

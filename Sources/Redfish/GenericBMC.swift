@@ -175,7 +175,8 @@ public struct GenericBMC: BMC {
         }
         let onReset = (bios.settings?.supportedApplyTimes ?? []).contains("OnReset")
         let response = try await client.patch(settings.id, body: Body(applyTime: onReset ? ApplyTime(ApplyTime: "OnReset") : nil,
-                                                                       attributes: attributes), ifMatch: bios.settings?.etag)
+                                                                       attributes: attributes),
+                                          ifMatch: bios.settings?.etag.flatMap { $0.isEmpty ? nil : $0 })
         return response.location.map { String(RedfishClient.path(of: $0).split(separator: "/").last ?? "") }
     }
 

@@ -42,6 +42,9 @@ public struct CidataISO: Sendable {
     public let volumeID: String
     public let files: [File]
     public let timestamp: Date
+    /// The timestamp in both ISO 9660 forms, computed once (a Calendar per directory record cost most of the time).
+    let recordingDate: [UInt8]
+    let volumeDate: [UInt8]
 
     public init(volumeID: String = "cidata", files: [File], timestamp: Date) throws {
         guard files.count <= 16 else { throw Failure.tooManyFiles(files.count) }
@@ -56,6 +59,13 @@ public struct CidataISO: Sendable {
         self.volumeID = volumeID
         self.files = files.sorted { $0.name < $1.name }
         self.timestamp = timestamp
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: timestamp)
+        recordingDate = [UInt8(max(0, min(255, c.year! - 1900))), UInt8(c.month!), UInt8(c.day!), UInt8(c.hour!),
+                         UInt8(c.minute!), UInt8(c.second!), 0]
+        let digits = String(format: "%04d%02d%02d%02d%02d%02d00", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
+        volumeDate = Array(digits.utf8) + [0]
     }
 
     // MARK: Layout
@@ -227,24 +237,6 @@ public struct CidataISO: Sendable {
         put(volumeDate, 864)
         d[881] = 1
         return d
-    }
-
-    var utc: DateComponents {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: timestamp)
-    }
-
-    var recordingDate: [UInt8] {
-        let c = utc
-        return [UInt8(max(0, min(255, c.year! - 1900))), UInt8(c.month!), UInt8(c.day!), UInt8(c.hour!),
-                UInt8(c.minute!), UInt8(c.second!), 0]
-    }
-
-    var volumeDate: [UInt8] {
-        let c = utc
-        let digits = String(format: "%04d%02d%02d%02d%02d%02d00", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
-        return Array(digits.utf8) + [0]
     }
 
     static func ucs2(_ s: String) -> [UInt8] { s.utf16.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] } }

@@ -15,6 +15,7 @@ if [ ${#missing[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninter
 swift build -c "$config" --scratch-path ".build-$config" --product liveboot >/dev/null
 bin=$(swift build -c "$config" --scratch-path ".build-$config" --show-bin-path)
 work=$(mktemp -d /tmp/liveboot-vmedia-bench.XXXXXX)
+chmod 755 "$work"  # nginx's workers run as nobody
 mkdir -p "$work/images" "$work/nginx"
 # 1 GiB of real bytes for the ranged reads (in the page cache after the first pass for both servers alike),
 # and a 2 GiB sparse file for the full streams.
@@ -79,6 +80,11 @@ for case in "${cases[@]}"; do
   IFS=: read -r name connections target <<<"$case"
   run "ours-$name" "$ours" "$connections" "$target"
   run "nginx-$name" "$theirs" "$connections" "$target"
+  echo "$name $(awk '/VmHWM/ {print $2}' "/proc/$server/status")" >> "$work/rss.txt"
+done
+# Every answer must have been a 2xx: a 403/404 would make a server look fast.
+for f in "$work"/*.txt; do
+  if grep -q "Non-2xx" "$f"; then echo "$(basename "$f"): $(grep Non-2xx "$f")"; fi
 done
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 
@@ -98,5 +104,6 @@ for name in ["range1M-c10", "range1M-c64", "range32K-c10", "range32K-c64", "stre
     o, n = parse(f"{work}/ours-{name}.txt"), parse(f"{work}/nginx-{name}.txt")
     ratio = (o[1] / n[1]) if n[1] else float("nan")
     print(f"{name:14} {o[0]:11.0f} {n[0]:12.0f} {o[1]:10.0f} {n[1]:11.0f} {o[2]:8.1f}ms {n[2]:8.1f}ms {ratio:6.2f}")
-print(f"liveboot serve peak RSS: {rss/1024:.0f} MB")
+print(f"liveboot serve peak RSS: {rss/1024:.0f} MB; after each case: " +
+      ", ".join(f"{n} {int(k)//1024} MB" for n, k in (l.split() for l in open(f"{work}/rss.txt"))))
 PY

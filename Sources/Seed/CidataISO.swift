@@ -74,15 +74,18 @@ public struct CidataISO: Sendable {
     static let primaryLPath = 19, primaryMPath = 20, jolietLPath = 21, jolietMPath = 22
     static let primaryRoot = 23, jolietRoot = 24, continuationSector = 25, firstData = 26
 
-    var dataSectors: [Int] {
+    /// Where each file's data starts, and the image size: derived from the files, computed once.
+    var dataSectors: [Int] { layout.starts }
+    var totalSectors: Int { layout.total }
+    private var layout: (starts: [Int], total: Int) {
         var next = Self.firstData
-        return files.map { file in
+        let starts = files.map { file in
             defer { next += Self.sectors(file.contents.count) }
             return next
         }
+        return (starts, next)
     }
 
-    var totalSectors: Int { Self.firstData + files.reduce(0) { $0 + Self.sectors($1.contents.count) } }
 
     static func sectors(_ bytes: Int) -> Int { max(1, (bytes + sector - 1) / sector) }
 
@@ -110,6 +113,7 @@ public struct CidataISO: Sendable {
     // MARK: Writing
 
     public func bytes() -> Data {
+        let starts = dataSectors
         var image = [UInt8](repeating: 0, count: totalSectors * Self.sector)
         func put(_ bytes: [UInt8], at offset: Int) { image.replaceSubrange(offset..<offset + bytes.count, with: bytes) }
         func sectorOffset(_ n: Int) -> Int { n * Self.sector }
@@ -126,7 +130,7 @@ public struct CidataISO: Sendable {
         put(Self.extensionReference, at: sectorOffset(Self.continuationSector))
         put(primaryDir, at: sectorOffset(Self.primaryRoot))
         put(jolietDir, at: sectorOffset(Self.jolietRoot))
-        for (file, sector) in zip(files, dataSectors) {
+        for (file, sector) in zip(files, starts) {
             put([UInt8](file.contents), at: sectorOffset(sector))
         }
         return Data(image)
@@ -159,9 +163,11 @@ public struct CidataISO: Sendable {
         records += record(extent: own, size: Self.sector, flags: 2, identifier: [0], systemUse: dotSystemUse)
         records += record(extent: own, size: Self.sector, flags: 2, identifier: [1], systemUse: dotdotSystemUse)
         var entries: [(identifier: [UInt8], file: File, sector: Int)] = []
+        let names = joliet ? [] : primaryNames
+        let starts = dataSectors
         for (index, file) in files.enumerated() {
-            let identifier = joliet ? Self.ucs2(file.name) : Array(primaryNames[index].utf8)
-            entries.append((identifier, file, dataSectors[index]))
+            let identifier = joliet ? Self.ucs2(file.name) : Array(names[index].utf8)
+            entries.append((identifier, file, starts[index]))
         }
         // ECMA-119 9.3: records sorted by identifier bytes.
         entries.sort { $0.identifier.lexicographicallyPrecedes($1.identifier) }

@@ -32,7 +32,14 @@ public struct Seed: Sendable {
 
     /// First 16 hex digits of the image's SHA-256: the published file name and the HTTP ETag.
     public var contentID: String {
-        SHA256.hash(data: image).map { String(format: "%02x", $0) }.joined().prefix(16).description
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(16)
+        for byte in SHA256.hash(data: image).prefix(8) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 }
 

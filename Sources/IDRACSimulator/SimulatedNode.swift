@@ -29,6 +29,11 @@ public struct SimulatorBehaviour: Sendable, Codable {
     public var legacyJobServiceOnly = false
     /// Polls during which the SCP import task stays Running.
     public var taskPolls = 2
+    /// One virtual-media slot only (iDRAC 10 style).
+    public var singleSlot = false
+    /// The NoCloud URL the live image's kernel command line carries (`ds=nocloud;s=…`): a live boot with no seed
+    /// slot reads its keys from there, as cloud-init would.
+    public var noCloudURL: String?
 
     public init() {}
 }
@@ -113,6 +118,7 @@ public actor SimulatedNode {
         self.name = name
         self.behaviour = behaviour
         slots = behaviour.legacyVirtualMedia ? [("CD", nil), ("RemovableDisk", nil)] : [("1", nil), ("2", nil)]
+        if behaviour.singleSlot { slots = [slots[0]] }
         bios = Dictionary(uniqueKeysWithValues: BiosCatalogue.attributes.map { ($0.name, $0.defaultValue) })
         sshBanner = SSHBannerServer(port: sshPort)
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3), read: .seconds(30)))
@@ -318,9 +324,13 @@ public actor SimulatedNode {
         scpBootOnce = false
         let record: BootRecord
         if live {
-            let seed = slots.count > 1 ? slots[1].image : nil
+            let seed = slots.count > 1 ? slots[1].image : behaviour.noCloudURL
             let (keys, hostname) = seed.flatMap { seedContents[$0] } ?? ([], nil)
             record = BootRecord(mode: "live", image: slots[0].image, seed: seed, authorizedKeys: keys, hostname: hostname)
+            if slots.count == 1, let url = behaviour.noCloudURL {
+                let recorded = boots.count
+                Task { await self.readNoCloud(url, into: recorded) }
+            }
         } else {
             record = BootRecord(mode: "disk", image: nil, seed: nil, authorizedKeys: [], hostname: nil)
         }
@@ -415,6 +425,15 @@ public actor SimulatedNode {
             offset = last + 1
         }
         return whole ? collected : nil
+    }
+
+    /// What cloud-init does with `ds=nocloud;s=URL`: GET `URL` + `user-data`.
+    func readNoCloud(_ url: String, into index: Int) async {
+        guard let response = try? await http.execute(HTTPClientRequest(url: url + "user-data"), timeout: .seconds(10)),
+              response.status == .ok, let body = try? await response.body.collect(upTo: 1 << 20), index < boots.count else { return }
+        let (keys, hostname) = Self.keys(fromUserData: Data(body.readableBytesView))
+        let old = boots[index]
+        boots[index] = BootRecord(mode: old.mode, image: old.image, seed: old.seed, authorizedKeys: keys, hostname: hostname)
     }
 
     static func keys(fromUserData data: Data) -> ([String], String?) {

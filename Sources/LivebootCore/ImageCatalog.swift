@@ -1,4 +1,5 @@
 import Foundation
+import Seed
 
 /// A bootable image resolved to a file inside the images folder, and the URL the BMC reads it from.
 public struct ResolvedImage: Sendable, Hashable {
@@ -106,5 +107,19 @@ public struct SeedPublisher: Sendable {
             try FileManager.default.moveItem(at: temporary, to: file)
         }
         return config.serverURL + "/seeds/\(id).iso"
+    }
+
+    /// For BMCs with a single virtual-media slot: the seed's files for cloud-init's NoCloud HTTP source, at the
+    /// node's stable URL `<server>/seed/<node>/` (the live image carries `ds=nocloud;s=<that URL>`).
+    public func publishNoCloud(_ seed: Seed, node: String) throws -> String {
+        let directory = URL(fileURLWithPath: config.folder).appendingPathComponent("seeds/nocloud/\(node)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for (name, text) in [("user-data", seed.userData), ("meta-data", seed.metaData)] {
+            let temporary = directory.appendingPathComponent(".\(name).\(UUID().uuidString).tmp")
+            try Data(text.utf8).write(to: temporary)
+            _ = try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+            try FileManager.default.moveItem(at: temporary, to: directory.appendingPathComponent(name))
+        }
+        return config.serverURL + "/seed/\(node)/"
     }
 }

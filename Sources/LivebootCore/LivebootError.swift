@@ -44,8 +44,7 @@ public enum LivebootError: Error, Sendable, CustomStringConvertible, Equatable {
         case .badKey(let source, let reason): "ssh key in \(source): \(reason)"
         case .badArgument(let text): text
         case .slotsMissing(let node, let found):
-            "\(node): a live boot needs two virtual-media slots (live image + seed), the BMC offers \(found); "
-                + "seeds over HTTP for single-slot BMCs are not supported yet"
+            "\(node): the BMC offers no virtual-media slot that takes a CD image (\(found) slot\(found == 1 ? "" : "s") found)"
         case .mediaNotInserted(let node, let slot, let expected, let found):
             "\(node): slot \(slot) should hold \(expected) but holds \(found ?? "nothing") after InsertMedia"
         case .powerTimeout(let node, let wanted, let last):

@@ -182,3 +182,27 @@ public struct VmediaCheck: Sendable {
                                 detail: response.header("Accept-Ranges") ?? "missing"))
     }
 }
+
+/// Checks that cloud-init's NoCloud HTTP source answers: `<url>meta-data` and `<url>user-data` with 200.
+public enum NoCloudCheck {
+    public static func check(_ url: String) async throws {
+        guard let parsed = URL(string: url), let host = parsed.host, parsed.scheme == "http" else {
+            throw LivebootError.imageNotServed(url: url, reason: "an http:// URL is needed")
+        }
+        do {
+            let connection = try await RawHTTPConnection.connect(host: host, port: parsed.port ?? 80)
+            defer { Task { await connection.close() } }
+            for file in ["meta-data", "user-data"] {
+                // URL.path drops the trailing slash, so the file's URL is built from the string.
+                let answer = try await connection.request("GET", URL(string: url + file)?.path ?? "/")
+                guard answer.status == 200 else {
+                    throw LivebootError.imageNotServed(url: url + file, reason: "GET answered \(answer.status)")
+                }
+            }
+        } catch let error as LivebootError {
+            throw error
+        } catch {
+            throw LivebootError.imageNotServed(url: url, reason: "\(error)")
+        }
+    }
+}

@@ -54,6 +54,7 @@ public enum LivebootServer {
             images: MediaLibrary(folder: config.images.folder, resolvesShortNames: true),
             seeds: MediaLibrary(folder: config.images.folder + "/seeds", resolvesShortNames: false))
         vmedia.addRoutes(to: router, imagesPath: config.images.path)
+        NoCloudController(folder: config.images.folder + "/seeds/nocloud").addRoutes(to: router)
         DashboardController(board: board, templates: templates, catalog: liveboot.catalog,
                             refreshSeconds: Int(options.statusInterval.components.seconds))
             .addRoutes(to: router)

@@ -312,6 +312,39 @@ final class CLIIntegrationTests: XCTestCase {
         XCTAssertTrue(vmedia.stdout.contains("w1: vmedia CD: http://"), vmedia.stdout)
     }
 
+    /// iDRAC 10 / generic single-slot BMCs: the live image in the one slot, the seed over HTTP (NoCloud).
+    func testSingleSlotBMCGetsItsSeedOverHTTP() async throws {
+        try await testbed.startImageServer()
+        let url = "http://127.0.0.1:\(testbed.imagesPort)/seed/w1/"
+        try await testbed.simulator.addNode(name: "w1", behaviour: SimulatorBehaviour.fast.with {
+            $0.singleSlot = true
+            $0.noCloudURL = url
+        })
+        try await testbed.writeConfig()
+        let result = try await testbed.lb("liveboot", "w1", "-i", "u22", "--key", testbed.slicePub, "--wait")
+        XCTAssertEqual(result.status, 0, result.all)
+        XCTAssertTrue(result.stdout.contains("single virtual-media slot: seed served over HTTP at \(url)"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("ds=nocloud;s=\(url)"), result.stdout)
+        try await Task.sleep(for: .milliseconds(300))
+        let state = try await testbed.state("w1")
+        XCTAssertEqual(state.slots.count, 1)
+        let boot = try XCTUnwrap(state.boots.last)
+        XCTAssertEqual(boot.mode, "live")
+        XCTAssertEqual(boot.seed, url)
+        XCTAssertEqual(Set(boot.authorizedKeys), [testbed.testbedKey, testbed.sliceKey])
+        // Only a node's own seed files are served.
+        let connection = try await RawHTTPConnection.connect(host: "127.0.0.1", port: testbed.imagesPort)
+        let meta = try await connection.request("GET", "/seed/w1/meta-data")
+        XCTAssertEqual(meta.status, 200)
+        XCTAssertTrue(String(decoding: meta.body, as: UTF8.self).contains("instance-id: liveboot-w1-"))
+        for path in ["/seed/w1/../../images/u22.iso", "/seed/..%2F..%2Fimages/user-data", "/seed/w2/user-data", "/seed/w1/passwd",
+                     "/seed/.w1/user-data"] {
+            let answer = try await connection.request("GET", path)
+            XCTAssertEqual(answer.status, 404, path)
+        }
+        await connection.close()
+    }
+
     // MARK: vmedia and cidata
 
     func testVmediaInsertAndEject() async throws {

@@ -31,15 +31,26 @@ extension Liveboot {
         let bootOnce = try await withSession(node) { session in
             let slots = try await session.bmc.virtualMediaSlots(session.discovery)
             let (liveSlot, seedSlot) = try chooseSlots(slots, node: node)
-            // A floppy-only second slot (generic BMCs: Cd + Floppy) gets the same ISO padded to a 1.44 MB floppy:
-            // cloud-init finds LABEL=cidata on /dev/fd0 all the same.
-            let floppy = !seedSlot.canHoldCD && seedSlot.mediaTypes.contains("Floppy")
-            let seedURL = floppy
-                ? try publisher.publish(SeedPublisher.floppyImage(seed.image), id: "cidata-\(seed.contentID)-floppy")
-                : try publisher.publish(seed.image, id: "cidata-\(seed.contentID)")
-            try await MediaURLCheck.check(seedURL)
-            progress("seed \(seedURL) (\(keyCount) key\(keyCount == 1 ? "" : "s")\(floppy ? ", as a floppy image" : ""))")
-            for (slot, url) in [(liveSlot, image.url), (seedSlot, seedURL)] {
+            var media: [(VirtualMedia, String)] = [(liveSlot, image.url)]
+            let seedURL: String
+            if let seedSlot {
+                // A floppy-only second slot (generic BMCs: Cd + Floppy) gets the same ISO padded to a 1.44 MB
+                // floppy: cloud-init finds LABEL=cidata on /dev/fd0 all the same.
+                let floppy = !seedSlot.canHoldCD && seedSlot.mediaTypes.contains("Floppy")
+                seedURL = floppy
+                    ? try publisher.publish(SeedPublisher.floppyImage(seed.image), id: "cidata-\(seed.contentID)-floppy")
+                    : try publisher.publish(seed.image, id: "cidata-\(seed.contentID)")
+                try await MediaURLCheck.check(seedURL)
+                progress("seed \(seedURL) (\(keyCount) key\(keyCount == 1 ? "" : "s")\(floppy ? ", as a floppy image" : ""))")
+                media.append((seedSlot, seedURL))
+            } else {
+                // One slot (iDRAC 10, many generic BMCs): the seed goes over HTTP to cloud-init's NoCloud source.
+                seedURL = try publisher.publishNoCloud(seed, node: node.name)
+                try await NoCloudCheck.check(seedURL)
+                progress("single virtual-media slot: seed served over HTTP at \(seedURL) (\(keyCount) key\(keyCount == 1 ? "" : "s")); "
+                    + "the image must boot with ds=nocloud;s=\(seedURL)")
+            }
+            for (slot, url) in media {
                 if slot.isInserted {
                     progress("slot \(slot.id): ejecting \(slot.image ?? "media")")
                     try await session.bmc.eject(slot)
@@ -49,7 +60,7 @@ extension Liveboot {
             }
             // Read back: the iDRAC answers 204 to InsertMedia before it has mounted the URL.
             let after = try await session.bmc.virtualMediaSlots(session.discovery)
-            for (slot, url) in [(liveSlot, image.url), (seedSlot, seedURL)] {
+            for (slot, url) in media {
                 let now = after.first { $0.odataID == slot.odataID }
                 guard now?.isInserted == true, now?.image == url else {
                     throw LivebootError.mediaNotInserted(node: node.name, slot: slot.id, expected: url, found: now?.image)
@@ -68,12 +79,12 @@ extension Liveboot {
         return result
     }
 
-    /// The live image goes in the first CD-capable slot, the seed in the next slot.
-    func chooseSlots(_ slots: [VirtualMedia], node: Node) throws -> (VirtualMedia, VirtualMedia) {
-        guard let live = slots.first(where: \.canHoldCD), let seed = slots.first(where: { $0.odataID != live.odataID }) else {
+    /// The live image goes in the first CD-capable slot, the seed in the next slot if there is one.
+    func chooseSlots(_ slots: [VirtualMedia], node: Node) throws -> (VirtualMedia, VirtualMedia?) {
+        guard let live = slots.first(where: \.canHoldCD) else {
             throw LivebootError.slotsMissing(node: node.name, found: slots.count)
         }
-        return (live, seed)
+        return (live, slots.first(where: { $0.odataID != live.odataID }))
     }
 
     /// Disk boot: eject every slot, one-time boot to the disk, power cycle.

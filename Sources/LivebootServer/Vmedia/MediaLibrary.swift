@@ -32,8 +32,11 @@ public final class MediaLibrary: Sendable {
         self.resolvesShortNames = resolvesShortNames
     }
 
-    static func isServable(_ name: String) -> Bool {
-        guard name.count <= 255, name.hasSuffix(".iso"), let first = name.unicodeScalars.first, first != "." else { return false }
+    static func isServable(_ name: String) -> Bool { name.hasSuffix(".iso") && isPlainName(name) }
+
+    /// `[A-Za-z0-9._-]`, not starting with a dot, at most 255 characters: never a path.
+    static func isPlainName(_ name: String) -> Bool {
+        guard name.count <= 255, let first = name.unicodeScalars.first, first != "." else { return false }
         return name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
             || $0 == "." || $0 == "_" || $0 == "-" }
     }

@@ -17,6 +17,20 @@ final class DashboardTests: XCTestCase {
         return (Int(response.status.code), String(buffer: body), response.headers.first(name: "Content-Type"))
     }
 
+    /// The page once the first background status round shows these nodes (within 10 s).
+    func waitForPage(showing nodes: [String]) async throws -> String {
+        var page = ""
+        for _ in 0..<100 {
+            let (status, body, type) = try await fetch("/")
+            XCTAssertEqual(status, 200)
+            XCTAssertEqual(type, "text/html; charset=utf-8")
+            page = body
+            if nodes.allSatisfy({ page.contains(">\($0)<") }) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return page
+    }
+
     func testDashboardShowsEveryNodeAndNoSecret() async throws {
         try await testbed.start([("w1", .fast), ("w2", .fast)], serveImages: false)
         // w3's BMC is down: its row says so, the others still render.
@@ -24,15 +38,7 @@ final class DashboardTests: XCTestCase {
         yaml = yaml.replacingOccurrences(of: "nodes:\n", with: "nodes:\n  w3: {hostname: \"127.0.0.1:1\", drac: \"http://127.0.0.1:1\", drac-password: topsecret}\n")
         try yaml.write(toFile: testbed.configPath, atomically: true, encoding: .utf8)
         try await testbed.startImageServer(statusInterval: .seconds(1))
-        var page = ""
-        for _ in 0..<100 {
-            let (status, body, type) = try await fetch("/")
-            XCTAssertEqual(status, 200)
-            XCTAssertEqual(type, "text/html; charset=utf-8")
-            page = body
-            if page.contains(">w3<") && page.contains(">w1<") { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        let page = try await waitForPage(showing: ["w1", "w3"])
         XCTAssertTrue(page.contains("<th scope=\"row\">w1</th>"), page)
         XCTAssertTrue(page.contains("<th scope=\"row\">w2</th>"), page)
         XCTAssertTrue(page.contains("<span class=\"badge ok\">On</span>"), page)
@@ -51,12 +57,7 @@ final class DashboardTests: XCTestCase {
         yaml = yaml.replacingOccurrences(of: "status:\n  bios: [SysProfile, ProcCStates]", with: "status:\n  bios: [\"<script>x</script>\"]")
         try yaml.write(toFile: testbed.configPath, atomically: true, encoding: .utf8)
         try await testbed.startImageServer(statusInterval: .seconds(1))
-        var page = ""
-        for _ in 0..<100 {
-            page = try await fetch("/").1
-            if page.contains(">w1<") { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        let page = try await waitForPage(showing: ["w1"])
         XCTAssertFalse(page.contains("<script>x</script>"), page)
         XCTAssertTrue(page.contains("&lt;script&gt;"), page)
     }

@@ -75,22 +75,15 @@ final class GenericFixtureTests: XCTestCase {
         }
     }
 
-    func testHPEiLO5() async throws {
-        let found = try await discover("generic-hpe-ilo5-dl360-gen10_hpe-ilo-redfish-emulator")
-        XCTAssertEqual(found.vendor, .hpe)
-        XCTAssertNotNil(found.power)
-        XCTAssertTrue(found.reset)
-        XCTAssertFalse(found.slots.isEmpty, "\(found)")
-        XCTAssertGreaterThan(found.biosAttributes ?? 0, 100, "\(found)")
-    }
-
-    func testHPEiLO7() async throws {
-        let found = try await discover("generic-hpe-ilo7-dl380a-gen12_hpe-ilo-redfish-emulator")
-        XCTAssertEqual(found.vendor, .hpe)
-        XCTAssertNotNil(found.power)
-        XCTAssertTrue(found.reset)
-        XCTAssertFalse(found.slots.isEmpty, "\(found)")
-        XCTAssertGreaterThan(found.biosAttributes ?? 0, 100, "\(found)")
+    func testHPEiLO5AndiLO7() async throws {
+        for name in ["generic-hpe-ilo5-dl360-gen10_hpe-ilo-redfish-emulator", "generic-hpe-ilo7-dl380a-gen12_hpe-ilo-redfish-emulator"] {
+            let found = try await discover(name)
+            XCTAssertEqual(found.vendor, .hpe, name)
+            XCTAssertNotNil(found.power, name)
+            XCTAssertTrue(found.reset, name)
+            XCTAssertFalse(found.slots.isEmpty, "\(name): \(found)")
+            XCTAssertGreaterThan(found.biosAttributes ?? 0, 100, "\(name): \(found)")
+        }
     }
 
     func testPublicRackmount1() async throws {

@@ -73,13 +73,18 @@ final class GenericRedfishTests: XCTestCase {
         XCTAssertEqual(boot["BootSourceOverrideTarget"] as? String, "Hdd")
     }
 
-    func testPowerOffAndOn() async throws {
+    func testPowerOffOnAndReboot() async throws {
         let off = try await testbed.lb("off", "vm1", "--force")
         XCTAssertEqual(off.status, 0, off.all)
         var power = try await sushy.power()
         XCTAssertEqual(power, "Off")
         let on = try await testbed.lb("on", "vm1")
         XCTAssertEqual(on.status, 0, on.all)
+        power = try await sushy.power()
+        XCTAssertEqual(power, "On")
+        let reboot = try await testbed.lb("reboot", "vm1", "--force")
+        XCTAssertEqual(reboot.status, 0, reboot.all)
+        XCTAssertTrue(reboot.stdout.contains("forced Off, then powered On"), reboot.stdout)
         power = try await sushy.power()
         XCTAssertEqual(power, "On")
     }

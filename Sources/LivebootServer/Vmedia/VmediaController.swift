@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -33,6 +36,26 @@ public struct VmediaController: Sendable {
                 try await serve(request, name: context.parameters.get("name") ?? "", from: library)
             }
         }
+    }
+
+    /// One blocking open/pread/close, run on the thread pool.
+    static func readSmall(_ path: String, _ range: ClosedRange<Int>) throws -> ByteBuffer {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw HTTPError(.notFound) }
+        defer { close(fd) }
+        var buffer = ByteBufferAllocator().buffer(capacity: range.count)
+        let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: range.count) { pointer in
+            var done = 0
+            while done < range.count {
+                let n = pread(fd, pointer.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
+                if n <= 0 { break }
+                done += n
+            }
+            return done
+        }
+        // The file shrank under us: fail rather than send a short body as if it were whole.
+        guard read == range.count else { throw HTTPError(.internalServerError) }
+        return buffer
     }
 
     func serve(_ request: Request, name: String, from library: MediaLibrary) async throws -> Response {
@@ -73,11 +96,16 @@ public struct VmediaController: Sendable {
         if request.method == .head || slice == nil {
             return Response(status: status, headers: headers, body: ResponseBody())
         }
-        let fileIO = self.fileIO, path = file.path
-        return Response(status: status, headers: headers, body: ResponseBody(contentLength: slice!.count) { writer in
+        let fileIO = self.fileIO, path = file.path, bytes = slice!
+        // Most iDRAC reads are small ranges: open, pread and close in one trip to the thread pool, not three.
+        if bytes.count <= Self.chunk {
+            let buffer = try await NIOThreadPool.singleton.runIfActive { try Self.readSmall(path, bytes) }
+            return Response(status: status, headers: headers, body: .init(byteBuffer: buffer))
+        }
+        return Response(status: status, headers: headers, body: ResponseBody(contentLength: bytes.count) { writer in
             try await fileIO.withFileHandle(path: path, mode: .read) { handle in
-                var offset = slice!.lowerBound
-                let end = slice!.upperBound + 1
+                var offset = bytes.lowerBound
+                let end = bytes.upperBound + 1
                 while offset < end {
                     let count = min(Self.chunk, end - offset)
                     let buffer = try await fileIO.read(fileHandle: handle, fromOffset: Int64(offset), byteCount: count,

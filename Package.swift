@@ -91,6 +91,7 @@ let package = Package(
             "LivebootCore", "LivebootCLI", "LivebootServer", "IDRACSimulator", "Redfish", "DellIDRAC", "Seed",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ]
 )

@@ -6,27 +6,34 @@ import LivebootServer
 
 extension LivebootCommand {
     struct Images: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the bootable images and their short names.")
+        static let configuration = CommandConfiguration(
+            abstract: "List the bootable images, their short names and OS (images.yaml), and what cannot be served.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: JSONOption
+        @Flag(name: .long, help: "Also the SHA-256 of each image (computed once, then cached by size and mtime).")
+        var checksums = false
 
         func run() async throws {
-            let entries: [CatalogEntry]
+            let scan: CatalogScan
             let liveboot: Liveboot
             do {
                 liveboot = try global.load()
-                entries = try liveboot.catalog.list()
+                scan = try liveboot.catalog.scan(checksums: checksums)
             } catch { throw fail(error) }
-            if output.json { return try Output.json(entries) }
+            if output.json { return try Output.json(scan) }
             Output.out("images in \(liveboot.config.images.folder), served as \(liveboot.config.images.baseURL)/")
-            let width = (entries.map(\.name.count).max() ?? 4) + 2
-            for entry in entries {
+            let width = (scan.entries.map(\.name.count).max() ?? 4) + 2
+            for entry in scan.entries {
                 let size = ByteCountFormatter.string(fromByteCount: entry.size, countStyle: .binary)
+                let os = [entry.os, entry.version].compactMap { $0 }.joined(separator: " ")
                 let short = entry.shortNames.isEmpty ? "" : "  (" + entry.shortNames.joined(separator: ", ") + ")"
                 Output.out("  " + entry.name.padding(toLength: width, withPad: " ", startingAt: 0)
-                    + size.padding(toLength: 11, withPad: " ", startingAt: 0) + short)
+                    + size.padding(toLength: 11, withPad: " ", startingAt: 0)
+                    + (os.isEmpty ? "" : os.padding(toLength: 14, withPad: " ", startingAt: 0)) + short
+                    + (entry.sha256.map { "  sha256:\($0)" } ?? ""))
             }
-            if entries.isEmpty { Output.out("  (none)") }
+            if scan.entries.isEmpty { Output.out("  (none)") }
+            for skipped in scan.ignored { Output.out("  ignored: \(skipped.name) — \(skipped.reason)") }
         }
     }
 

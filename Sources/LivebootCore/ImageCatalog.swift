@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import Seed
+import Yams
 
 /// A bootable image resolved to a file inside the images folder, and the URL the BMC reads it from.
 public struct ResolvedImage: Sendable, Hashable {
@@ -15,6 +17,22 @@ public struct CatalogEntry: Sendable, Codable, Hashable {
     public let shortNames: [String]
     public let size: Int64
     public let modified: Date
+    /// From `images.yaml` beside the images, when it says.
+    public var os: String?
+    public var version: String?
+    public var description: String?
+    /// Computed once per (size, mtime) and cached in `.liveboot-checksums.json`; nil unless asked for.
+    public var sha256: String?
+}
+
+/// What a scan of the images folder found: servable images, and files that cannot be served, with why.
+public struct CatalogScan: Sendable, Codable {
+    public let entries: [CatalogEntry]
+    public let ignored: [Ignored]
+    public struct Ignored: Sendable, Codable, Hashable {
+        public let name: String
+        public let reason: String
+    }
 }
 
 /// The images folder: ISOs and short-name symlinks (`u22 -> ubuntu-22.04-liveboot.iso`).
@@ -55,26 +73,61 @@ public struct ImageCatalog: Sendable {
     }
 
     /// The folder's ISOs with the short names that point at them; the `seeds/` subfolder is not listed.
-    public func list() throws -> [CatalogEntry] {
+    public func list() throws -> [CatalogEntry] { try scan(checksums: false).entries }
+
+    /// The images, their metadata from `images.yaml`, optionally their SHA-256 (cached), and what was ignored.
+    public func scan(checksums: Bool) throws -> CatalogScan {
         let fm = FileManager.default
         let entries = try fm.contentsOfDirectory(atPath: folder.path).sorted()
         var files: [String: (size: Int64, modified: Date)] = [:]
         var links: [String: [String]] = [:]
-        for entry in entries where !entry.hasPrefix(".") {
+        var ignored: [CatalogScan.Ignored] = []
+        for entry in entries where !entry.hasPrefix(".") && entry != "seeds" && entry != "images.yaml" {
             let url = folder.appendingPathComponent(entry)
             let attributes = try fm.attributesOfItem(atPath: url.path)
             if attributes[.type] as? FileAttributeType == .typeSymbolicLink {
                 let target = url.resolvingSymlinksInPath()
-                guard target.deletingLastPathComponent().path == folder.path else { continue }
+                guard target.deletingLastPathComponent().path == folder.path else {
+                    ignored.append(.init(name: entry, reason: "a link that leads outside the images folder"))
+                    continue
+                }
                 links[target.lastPathComponent, default: []].append(entry.hasSuffix(".iso") ? String(entry.dropLast(4)) : entry)
-            } else if attributes[.type] as? FileAttributeType == .typeRegular, Self.isServableName(entry) {
+            } else if attributes[.type] as? FileAttributeType == .typeRegular {
+                guard Self.isServableName(entry) else {
+                    ignored.append(.init(name: entry, reason: "the name must match [A-Za-z0-9._-]+ and end in .iso"))
+                    continue
+                }
                 files[entry] = ((attributes[.size] as? NSNumber)?.int64Value ?? 0, attributes[.modificationDate] as? Date ?? .distantPast)
             }
         }
-        return files.keys.sorted().map { name in
-            CatalogEntry(name: name, shortNames: Array(Set(links[name] ?? [])).sorted(), size: files[name]!.size,
-                         modified: files[name]!.modified)
+        let metadata = loadMetadata()
+        var sums = checksums ? ChecksumCache(folder: folder) : nil
+        let listed = try files.keys.sorted().map { name in
+            let file = files[name]!
+            var entry = CatalogEntry(name: name, shortNames: Array(Set(links[name] ?? [])).sorted(), size: file.size,
+                                     modified: file.modified)
+            if let meta = metadata[name] {
+                entry.os = meta.os
+                entry.version = meta.version
+                entry.description = meta.description
+            }
+            entry.sha256 = try sums?.sha256(of: name, size: file.size, modified: file.modified)
+            return entry
         }
+        sums?.save()
+        return CatalogScan(entries: listed, ignored: ignored)
+    }
+
+    /// `images.yaml`: `<file name>: {os: ubuntu, version: "22.04", description: …}`.
+    struct Metadata: Decodable {
+        let os: String?
+        let version: String?
+        let description: String?
+    }
+
+    func loadMetadata() -> [String: Metadata] {
+        guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent("images.yaml").path) else { return [:] }
+        return (try? YAMLDecoder().decode([String: Metadata].self, from: String(decoding: data, as: UTF8.self))) ?? [:]
     }
 }
 
@@ -121,5 +174,44 @@ public struct SeedPublisher: Sendable {
             try FileManager.default.moveItem(at: temporary, to: directory.appendingPathComponent(name))
         }
         return config.serverURL + "/seed/\(node)/"
+    }
+}
+
+/// SHA-256 of images, computed once per (size, modification time) and kept in `<images>/.liveboot-checksums.json`:
+/// hashing a 2 GiB ISO takes seconds, and the catalogue is listed often.
+struct ChecksumCache {
+    struct Entry: Codable {
+        let size: Int64
+        let modified: Double
+        let sha256: String
+    }
+
+    let file: URL
+    var entries: [String: Entry]
+    var changed = false
+
+    init(folder: URL) {
+        file = folder.appendingPathComponent(".liveboot-checksums.json")
+        entries = (FileManager.default.contents(atPath: file.path)).flatMap { try? JSONDecoder().decode([String: Entry].self, from: $0) } ?? [:]
+    }
+
+    mutating func sha256(of name: String, size: Int64, modified: Date) throws -> String {
+        if let cached = entries[name], cached.size == size, cached.modified == modified.timeIntervalSince1970 {
+            return cached.sha256
+        }
+        let handle = try FileHandle(forReadingFrom: file.deletingLastPathComponent().appendingPathComponent(name))
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        entries[name] = Entry(size: size, modified: modified.timeIntervalSince1970, sha256: digest)
+        changed = true
+        return digest
+    }
+
+    /// Best effort: a read-only images folder just means no cache.
+    func save() {
+        guard changed, let data = try? JSONEncoder().encode(entries) else { return }
+        try? data.write(to: file, options: .atomic)
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import IDRACSimulator
 import LivebootCore
@@ -502,13 +503,31 @@ final class CLIIntegrationTests: XCTestCase {
 
     func testImagesAndVersion() async throws {
         try await testbed.start()
-        let images = try await testbed.lb("images", "--json")
+        try "ubuntu-22.04-liveboot.iso: {os: ubuntu, version: \"22.04\", description: live-server, unattended}\n"
+            .write(to: testbed.imagesFolder.appendingPathComponent("images.yaml"), atomically: true, encoding: .utf8)
+        try Data("x".utf8).write(to: testbed.imagesFolder.appendingPathComponent("bad name.iso"))
+        let images = try await testbed.lb("images", "--json", "--checksums")
         XCTAssertEqual(images.status, 0, images.all)
-        let entries = try JSONDecoder().decode([CatalogEntry].self, from: Data(images.stdout.utf8),
-                                               strategy: .iso8601)
+        let scan = try JSONDecoder().decode(CatalogScan.self, from: Data(images.stdout.utf8), strategy: .iso8601)
+        let entries = scan.entries
         XCTAssertEqual(entries.map(\.name), ["ubuntu-22.04-liveboot.iso"])
         XCTAssertEqual(entries.first?.shortNames, ["u22"])
         XCTAssertEqual(entries.first?.size, 300 * 1024)
+        XCTAssertEqual(entries.first?.os, "ubuntu")
+        XCTAssertEqual(entries.first?.version, "22.04")
+        XCTAssertEqual(scan.ignored.map(\.name), ["bad name.iso"])
+        // The checksum is the file's, and it is recomputed when the file changes (size or mtime).
+        let iso = testbed.imagesFolder.appendingPathComponent("ubuntu-22.04-liveboot.iso")
+        let expected = SHA256.hash(data: try Data(contentsOf: iso)).map { String(format: "%02x", $0) }.joined()
+        XCTAssertEqual(entries.first?.sha256, expected)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: testbed.imagesFolder.appendingPathComponent(".liveboot-checksums.json").path))
+        try Data("changed".utf8).write(to: iso)
+        let again = try await testbed.lb("images", "--json", "--checksums")
+        let changed = try JSONDecoder().decode(CatalogScan.self, from: Data(again.stdout.utf8), strategy: .iso8601)
+        XCTAssertEqual(changed.entries.first?.sha256, SHA256.hash(data: Data("changed".utf8)).map { String(format: "%02x", $0) }.joined())
+        let text = try await testbed.lb("images")
+        XCTAssertTrue(text.stdout.contains("ubuntu 22.04"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("ignored: bad name.iso — the name must match"), text.stdout)
         let version = try await CLI.run(["version"])
         XCTAssertTrue(version.stdout.hasPrefix("liveboot "), version.stdout)
     }

@@ -45,6 +45,9 @@ public struct CidataISO: Sendable {
     /// The timestamp in both ISO 9660 forms, computed once (a Calendar per directory record cost most of the time).
     let recordingDate: [UInt8]
     let volumeDate: [UInt8]
+    /// Where each file's data starts (in sorted order), and the image size in sectors: fixed by the files.
+    let dataSectors: [Int]
+    let totalSectors: Int
 
     public init(volumeID: String = "cidata", files: [File], timestamp: Date) throws {
         guard files.count <= 16 else { throw Failure.tooManyFiles(files.count) }
@@ -59,6 +62,12 @@ public struct CidataISO: Sendable {
         self.volumeID = volumeID
         self.files = files.sorted { $0.name < $1.name }
         self.timestamp = timestamp
+        var next = Self.firstData
+        dataSectors = self.files.map { file in
+            defer { next += Self.sectors(file.contents.count) }
+            return next
+        }
+        totalSectors = next
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: timestamp)
@@ -73,18 +82,6 @@ public struct CidataISO: Sendable {
     static let pvdSector = 16, svdSector = 17, terminatorSector = 18
     static let primaryLPath = 19, primaryMPath = 20, jolietLPath = 21, jolietMPath = 22
     static let primaryRoot = 23, jolietRoot = 24, continuationSector = 25, firstData = 26
-
-    /// Where each file's data starts, and the image size: derived from the files, computed once.
-    var dataSectors: [Int] { layout.starts }
-    var totalSectors: Int { layout.total }
-    private var layout: (starts: [Int], total: Int) {
-        var next = Self.firstData
-        let starts = files.map { file in
-            defer { next += Self.sectors(file.contents.count) }
-            return next
-        }
-        return (starts, next)
-    }
 
 
     static func sectors(_ bytes: Int) -> Int { max(1, (bytes + sector - 1) / sector) }
@@ -113,7 +110,6 @@ public struct CidataISO: Sendable {
     // MARK: Writing
 
     public func bytes() -> Data {
-        let starts = dataSectors
         var image = [UInt8](repeating: 0, count: totalSectors * Self.sector)
         func put(_ bytes: [UInt8], at offset: Int) { image.replaceSubrange(offset..<offset + bytes.count, with: bytes) }
         func sectorOffset(_ n: Int) -> Int { n * Self.sector }
@@ -130,7 +126,7 @@ public struct CidataISO: Sendable {
         put(Self.extensionReference, at: sectorOffset(Self.continuationSector))
         put(primaryDir, at: sectorOffset(Self.primaryRoot))
         put(jolietDir, at: sectorOffset(Self.jolietRoot))
-        for (file, sector) in zip(files, starts) {
+        for (file, sector) in zip(files, dataSectors) {
             put([UInt8](file.contents), at: sectorOffset(sector))
         }
         return Data(image)
@@ -164,10 +160,9 @@ public struct CidataISO: Sendable {
         records += record(extent: own, size: Self.sector, flags: 2, identifier: [1], systemUse: dotdotSystemUse)
         var entries: [(identifier: [UInt8], file: File, sector: Int)] = []
         let names = joliet ? [] : primaryNames
-        let starts = dataSectors
         for (index, file) in files.enumerated() {
             let identifier = joliet ? Self.ucs2(file.name) : Array(names[index].utf8)
-            entries.append((identifier, file, starts[index]))
+            entries.append((identifier, file, dataSectors[index]))
         }
         // ECMA-119 9.3: records sorted by identifier bytes.
         entries.sort { $0.identifier.lexicographicallyPrecedes($1.identifier) }

@@ -58,6 +58,19 @@ public struct ImagesConfig: Sendable {
     }
 }
 
+/// The web portal's settings (`portal:` in the config).
+public struct PortalConfig: Sendable {
+    /// The SQLite database; relative paths are read from the config's folder.
+    public var database: String = "/var/lib/liveboot/portal.sqlite"
+    public var sessionHours: Double = 12
+    /// Set when the portal is reached over TLS (a terminating proxy): cookies get `Secure`.
+    public var secureCookies = false
+    /// bcrypt cost of new password hashes.
+    public var bcryptCost: Int = 12
+
+    public init() {}
+}
+
 /// Delays that differ between a real BMC (seconds) and the simulator (milliseconds).
 public struct Timing: Sendable {
     public var pollInterval: Duration = .seconds(2)
@@ -83,6 +96,7 @@ public struct LivebootConfig: Sendable {
     /// The admins' extension of every seed's user-data (`user-data-fragment:`), validated at load.
     public let userDataFragment: UserDataFragment?
     public var timing: Timing
+    public var portal = PortalConfig()
 
     /// `--config`, else `LIVEBOOT_CONFIG`, else the default path.
     public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LivebootConfig {
@@ -165,8 +179,20 @@ public struct LivebootConfig: Sendable {
             timing.retries = t.retries ?? timing.retries
             timing.backoff = d(t.backoff) ?? timing.backoff
         }
+        var portal = PortalConfig()
+        if let p = raw.portal {
+            portal.database = resolve(p.database ?? portal.database)
+            portal.sessionHours = p.sessionHours ?? portal.sessionHours
+            portal.secureCookies = p.secureCookies ?? portal.secureCookies
+            if let cost = p.bcryptCost {
+                guard (4...31).contains(cost) else {
+                    throw LivebootError.configInvalid(path: path, reason: "portal.bcrypt-cost must be between 4 and 31")
+                }
+                portal.bcryptCost = cost
+            }
+        }
         return LivebootConfig(path: path, nodes: nodes, statusBios: raw.status?.bios ?? ["SysProfile", "ProcCStates"],
-                              images: images, testbedKeys: keys, userDataFragment: fragment, timing: timing)
+                              images: images, testbedKeys: keys, userDataFragment: fragment, timing: timing, portal: portal)
     }
 
     /// Keys from a file: the original's `sopnode-keys.yaml` (`authorized_keys: [...]`) or a plain
@@ -262,9 +288,10 @@ struct RawConfig: Decodable {
     var secretsFile: String?
     var userDataFragment: String?
     var timing: RawTiming?
+    var portal: RawPortal?
 
     enum CodingKeys: String, CodingKey {
-        case nodes, status, images, timing
+        case nodes, status, images, timing, portal
         case authorizedKeys = "authorized-keys", authorizedKeysFile = "authorized-keys-file", secretsFile = "secrets-file"
         case userDataFragment = "user-data-fragment"
     }
@@ -281,6 +308,16 @@ struct RawNode: Decodable {
     enum CodingKeys: String, CodingKey {
         case hostname, drac, dracUsername = "drac-username", dracPassword = "drac-password", dracCAFile = "drac-ca-file"
         case system, vendor
+    }
+}
+
+struct RawPortal: Decodable {
+    var database: String?
+    var sessionHours: Double?
+    var secureCookies: Bool?
+    var bcryptCost: Int?
+    enum CodingKeys: String, CodingKey {
+        case database, sessionHours = "session-hours", secureCookies = "secure-cookies", bcryptCost = "bcrypt-cost"
     }
 }
 

@@ -3,6 +3,8 @@ import Hummingbird
 import LivebootCore
 import Logging
 import Mustache
+import PortalStore
+import ServiceLifecycle
 
 /// How `liveboot serve` runs: where it listens, where its templates and assets are.
 public struct ServeOptions: Sendable {
@@ -31,39 +33,98 @@ public struct ServeOptions: Sendable {
 public enum LivebootServer {
     public struct MissingTemplate: Error, CustomStringConvertible {
         let folder: String
-        public var description: String { "no dashboard.mustache in \(folder) (set --templates to the Templates folder)" }
+        let name: String
+        public var description: String { "no \(name).mustache in \(folder) (set --templates to the Templates folder)" }
     }
 
+    static let requiredTemplates = ["dashboard", "node-rows", "login", "node", "slices", "slice", "leases", "admin", "account", "error"]
+
     /// The one seam used by `main` and by the tests.
-    /// - Parameter onServerRunning: called with the bound port (tests bind port 0).
+    /// - Parameters:
+    ///   - database: the portal's storage; nil opens the config's `portal.database`.
+    ///   - onServerRunning: called with the bound port (tests bind port 0).
     public static func buildApplication(config: LivebootConfig, options: ServeOptions, logger: Logger,
+                                        database: PortalDatabase? = nil,
                                         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         async throws -> some ApplicationProtocol {
+        let parts = try await buildParts(config: config, options: options, logger: logger, database: database)
+        return Application(router: parts.router,
+                           configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
+                           services: parts.services,
+                           onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? options.port) },
+                           logger: logger)
+    }
+
+    /// The router and the background services, apart: handler tests drive the router alone.
+    static func buildParts(config: LivebootConfig, options: ServeOptions, logger: Logger, database: PortalDatabase?)
+        async throws -> (router: Router<PortalRequestContext>, services: [any Service], runner: OperationRunner) {
         // Templates load once, at start, and a missing one stops the start.
         let templates = try await MustacheLibrary(directory: options.templatesFolder)
-        guard templates.getTemplate(named: "dashboard") != nil else { throw MissingTemplate(folder: options.templatesFolder) }
+        for name in requiredTemplates where templates.getTemplate(named: name) == nil {
+            throw MissingTemplate(folder: options.templatesFolder, name: name)
+        }
+        let pages = PageRenderer(library: templates)
+        let store = try database ?? PortalDatabase(path: config.portal.database, bcryptCost: UInt8(config.portal.bcryptCost))
+        try await store.syncNodes(config.nodes.map(\.name))
 
         let liveboot = Liveboot(config: config, logger: logger)
         let board = StatusBoard()
-        let router = Router()
+        let runner = OperationRunner(liveboot: liveboot, operations: store, board: board, logger: logger)
+        let actions = PortalActions(users: store, slices: store, leases: store, operations: store, audit: store,
+                                    runner: runner, liveboot: liveboot, rules: .init())
+        let settings = PortalSettings(sessionLifetime: .seconds(Int64(config.portal.sessionHours * 3600)),
+                                      secureCookies: config.portal.secureCookies)
+        let throttle = LoginThrottle()
+
+        let router = Router(context: PortalRequestContext.self)
         // One line per request at debug level only: a boot is thousands of ranged GETs on the vmedia routes.
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: PublicAssets(files: FileMiddleware(options.publicFolder, urlBasePath: "/public",
                                                                  searchForIndexHtml: false, logger: logger)))
+        // What the BMCs fetch: no login, no cookies, short headers.
         let vmedia = VmediaController(
             images: MediaLibrary(folder: config.images.folder, resolvesShortNames: true),
             seeds: MediaLibrary(folder: config.images.folder + "/seeds", resolvesShortNames: false))
         vmedia.addRoutes(to: router, imagesPath: config.images.path)
         NoCloudController(folder: config.images.folder + "/seeds/nocloud").addRoutes(to: router)
-        DashboardController(board: board, templates: templates, catalog: liveboot.catalog,
-                            refreshSeconds: Int(options.statusInterval.components.seconds))
-            .addRoutes(to: router)
         router.get("/healthz") { _, _ in "ok\n" }
-        return Application(router: router,
-                           configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
-                           services: [StatusRefresher(liveboot: liveboot, board: board, interval: options.statusInterval, logger: logger)],
-                           onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? options.port) },
-                           logger: logger)
+
+        // The portal: identified callers; everything but the login page and the token endpoint needs a login.
+        let portal = router.group()
+            .add(middleware: PortalErrors(pages: pages))
+            .add(middleware: Authenticator(sessions: store, users: store))
+        let account = AccountController(users: store, sessions: store, audit: store, throttle: throttle, pages: pages, settings: settings)
+        let api = APIController(actions: actions, board: board, throttle: throttle)
+        account.addPublicRoutes(to: portal)
+        api.addPublicRoutes(to: portal)
+        let members = portal.group().add(middleware: RequireLogin())
+        account.addRoutes(to: members, slices: store)
+        DashboardController(board: board, pages: pages, catalog: liveboot.catalog, leases: store, operations: store,
+                            refreshSeconds: Int(options.statusInterval.components.seconds)).addRoutes(to: members)
+        NodeController(actions: actions, board: board, pages: pages).addRoutes(to: members)
+        SliceController(actions: actions, pages: pages).addRoutes(to: members)
+        LeaseController(actions: actions, pages: pages).addRoutes(to: members)
+        AdminController(actions: actions, pages: pages).addRoutes(to: members)
+        api.addRoutes(to: members)
+
+        // Operations cut short by a previous stop are marked so, and their nodes probed again.
+        let interrupted = try await store.interruptRunningOperations(at: Date())
+        if !interrupted.isEmpty { logger.warning("operations interrupted by the last stop", metadata: ["nodes": "\(interrupted)"]) }
+        let services: [any Service] = [
+            StatusRefresher(liveboot: liveboot, board: board, interval: options.statusInterval, logger: logger),
+            OperationDrain(runner: runner),
+        ]
+        return (router, services, runner)
+    }
+}
+
+/// On graceful shutdown, lets running operations finish their current BMC call rather than cutting them mid-request.
+struct OperationDrain: Service {
+    let runner: OperationRunner
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await runner.cancelAll()
     }
 }
 

@@ -1,35 +1,28 @@
 import Foundation
 import Hummingbird
 import LivebootCore
-import Mustache
+import PortalStore
 
-/// `GET /`: the read-only node dashboard.
+/// `GET /`: every node with its last status, lease holder and last operation; `GET /fragments/nodes` gives the
+/// table's rows alone, which the page's script fetches to refresh itself without a reload.
 struct DashboardController: Sendable {
     let board: StatusBoard
-    let templates: MustacheLibrary
+    let pages: PageRenderer
     let catalog: ImageCatalog
+    let leases: any LeaseRepository
+    let operations: any OperationRepository
     let refreshSeconds: Int
 
-    func addRoutes<Context: RequestContext>(to router: Router<Context>) {
-        router.get("/") { _, _ in try await render() }
+    func addRoutes(to group: RouterGroup<PortalRequestContext>) {
+        group.get("/") { _, context in try pages.render(try await page(context), "dashboard") }
+        group.get("/fragments/nodes") { _, context in try pages.render(try await page(context), "node-rows") }
     }
 
-    func render() async throws -> HTML {
-        let page = DashboardPage(statuses: await board.statuses, updatedAt: await board.updatedAt,
-                                 images: (try? catalog.list()) ?? [], refreshSeconds: refreshSeconds)
-        guard let html = templates.render(page, withTemplate: "dashboard") else { throw HTTPError(.internalServerError) }
-        return HTML(html)
-    }
-}
-
-/// A rendered page.
-struct HTML: ResponseGenerator {
-    let text: String
-    init(_ text: String) { self.text = text }
-
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: text)))
+    func page(_ context: PortalRequestContext) async throws -> DashboardPage {
+        DashboardPage(chrome: Chrome(title: "Nodes", identity: context.identity, section: "nodes"),
+                      statuses: await board.statuses, updatedAt: await board.updatedAt,
+                      holders: try await leases.holders(at: Date()), lastOperations: try await operations.lastOperations(),
+                      images: (try? catalog.list()) ?? [], refreshSeconds: refreshSeconds)
     }
 }
 
@@ -47,6 +40,8 @@ struct DashboardPage {
         let sshClass: String
         let bootOnce: String?
         let error: String?
+        let holder: String?
+        let lastOperation: OperationView?
     }
 
     struct Slot {
@@ -58,19 +53,23 @@ struct DashboardPage {
     struct Image {
         let name: String
         let shortNames: String
+        let os: String
         let size: String
     }
 
+    let chrome: Chrome
     let rows: [Row]
     let hasRows: Bool
     let images: [Image]
     let updated: String
     let refreshSeconds: Int
 
-    init(statuses: [NodeStatus], updatedAt: Date?, images: [CatalogEntry], refreshSeconds: Int) {
+    init(chrome: Chrome, statuses: [NodeStatus], updatedAt: Date?, holders: [String: String] = [:],
+         lastOperations: [String: NodeOperation] = [:], images: [CatalogEntry], refreshSeconds: Int) {
         func css(_ probe: ProbeResult) -> String {
             switch probe { case .ok: "ok"; case .ko: "ko"; case .unavailable: "na" }
         }
+        self.chrome = chrome
         rows = statuses.map { status in
             Row(name: status.node, power: status.power ?? "unknown",
                 powerClass: status.power == "On" ? "ok" : status.power == "Off" ? "off" : "na",
@@ -78,15 +77,15 @@ struct DashboardPage {
                 slots: status.vmedia.map { Slot(id: $0.id, image: $0.image.map { URL(string: $0)?.lastPathComponent ?? $0 } ?? "not connected",
                                                 inserted: $0.image != nil) },
                 ping: status.ping.description, pingClass: css(status.ping), ssh: status.ssh.description,
-                sshClass: css(status.ssh), bootOnce: status.bootOverride, error: status.error)
+                sshClass: css(status.ssh), bootOnce: status.bootOverride, error: status.error,
+                holder: holders[status.node], lastOperation: lastOperations[status.node].map(OperationView.init))
         }
         hasRows = !rows.isEmpty
         self.images = images.map {
             Image(name: $0.name, shortNames: $0.shortNames.joined(separator: ", "),
-                  size: ByteCountFormatter.string(fromByteCount: $0.size, countStyle: .binary))
+                  os: [$0.os, $0.version].compactMap { $0 }.joined(separator: " "), size: Format.size($0.size))
         }
-        let formatter = ISO8601DateFormatter()
-        updated = updatedAt.map { formatter.string(from: $0) } ?? "not yet (the first status round is running)"
+        updated = updatedAt.map { Format.date($0) } ?? "not yet (the first status round is running)"
         self.refreshSeconds = refreshSeconds
     }
 }

@@ -4,6 +4,7 @@ import IDRACSimulator
 import LivebootCore
 import LivebootServer
 import Logging
+import PortalStore
 import ServiceLifecycle
 import XCTest
 
@@ -34,6 +35,13 @@ final class Testbed: @unchecked Sendable {
         try (sliceKey + "\n").write(to: directory.appendingPathComponent("slice.pub"), atomically: true, encoding: .utf8)
     }
 
+    /// The portal's database in the test's folder; bcrypt at its cheapest (cost 12 is checked in PortalStoreTests).
+    var portalDatabasePath: String { directory.appendingPathComponent("portal.sqlite").path }
+    var portalYAML: String { "portal: {database: \(portalDatabasePath), bcrypt-cost: 4}\n" }
+
+    /// The portal's storage, opened beside the server (SQLite in WAL mode: both see the same data).
+    func portalDatabase() throws -> PortalDatabase { try PortalDatabase(path: portalDatabasePath, bcryptCost: 4) }
+
     var slicePub: String { directory.appendingPathComponent("slice.pub").path }
 
     /// Starts the vmedia server and the nodes, and writes the configuration.
@@ -47,7 +55,7 @@ final class Testbed: @unchecked Sendable {
     func writeConfig(extraYAML: String = "", imagesPort: Int? = nil) async throws {
         var yaml = await simulator.inventoryYAML(images: ("127.0.0.1", imagesPort ?? self.imagesPort, "images", imagesFolder.path),
                                                  keysFile: directory.appendingPathComponent("testbed-keys").path)
-        yaml += extraYAML
+        yaml += portalYAML + extraYAML
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
@@ -57,6 +65,7 @@ final class Testbed: @unchecked Sendable {
             ? try LivebootConfig.load(path: configPath)
             : try LivebootConfig.parse("""
                 images: {proto: http, ip: 127.0.0.1, port: 0, path: images, absolute-path: \(imagesFolder.path)}
+                \(portalYAML)
                 """, path: directory.appendingPathComponent("server.yaml").path)
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let options = ServeOptions(host: "127.0.0.1", port: 0,

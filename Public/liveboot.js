@@ -1,0 +1,71 @@
+// liveboot pages: small progressive enhancements. Every page works without this script; with it, the node table
+// refreshes itself, buttons ask for confirmation, and an operation's steps stream in live.
+"use strict";
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-confirm]");
+  if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
+});
+
+// The dashboard: fetch the rows again every refresh period, replace them in place.
+const rows = document.getElementById("node-rows");
+if (rows) {
+  const seconds = Math.max(5, Number(rows.dataset.seconds) || 30);
+  setInterval(async () => {
+    try {
+      const answer = await fetch(rows.dataset.refresh, { credentials: "same-origin" });
+      if (answer.ok) rows.innerHTML = await answer.text();
+    } catch (_) { /* the next round will try again */ }
+  }, seconds * 1000);
+}
+
+// A key file chosen in the form is read here, so that what is sent is visible in the text area first.
+const keyForm = document.getElementById("key-form");
+if (keyForm) {
+  const file = keyForm.querySelector("input[type=file]");
+  const text = keyForm.querySelector("textarea");
+  file.addEventListener("change", async () => {
+    if (!file.files.length) return;
+    const content = await file.files[0].text();
+    text.value = (text.value.trim() ? text.value.trim() + "\n" : "") + content.trim();
+    file.value = "";
+  });
+}
+
+// A running operation: Server-Sent Events, one per step, then "done".
+const operation = document.getElementById("operation");
+if (operation && operation.dataset.state === "running") {
+  const steps = document.getElementById("steps");
+  const state = document.getElementById("operation-state");
+  const source = new EventSource(operation.dataset.events);
+  const seen = new Set(Array.from(steps.children).map((li) => li.dataset.id).filter(Boolean));
+  steps.replaceChildren();
+  source.addEventListener("step", (event) => {
+    const step = JSON.parse(event.data);
+    if (step.id && seen.has(String(step.id)) && steps.querySelector(`[data-id="${step.id}"]`)) return;
+    const li = document.createElement("li");
+    li.dataset.id = step.id;
+    if (step.isError || step.message.startsWith("failed:")) li.className = "ko";
+    const time = document.createElement("span");
+    time.className = "t";
+    time.textContent = step.elapsed.toFixed(1) + " s";
+    li.append(time, " " + step.message);
+    steps.append(li);
+  });
+  source.addEventListener("done", (event) => {
+    source.close();
+    const done = JSON.parse(event.data);
+    state.textContent = done.state;
+    state.className = "badge " + ({ succeeded: "ok", failed: "ko", interrupted: "off" }[done.state] || "na");
+    if (done.sshCommand) {
+      const line = document.getElementById("ssh-line");
+      line.querySelector("code").textContent = done.sshCommand;
+      line.hidden = false;
+    } else if (done.message) {
+      const error = document.getElementById("operation-error");
+      error.textContent = done.message;
+      error.hidden = false;
+    }
+    operation.dataset.state = done.state;
+  });
+}

@@ -1,0 +1,221 @@
+import Foundation
+import Hummingbird
+import LivebootCore
+import PortalStore
+
+/// The JSON API under `/api/v1`: what the pages do, for scripts and the CLI (`Authorization: Bearer TOKEN`).
+struct APIController: Sendable {
+    let actions: PortalActions
+    let board: StatusBoard
+    let throttle: LoginThrottle
+
+    struct Credentials: Decodable { let name: String; let password: String }
+    struct TokenAnswer: Encodable { let token: String; let user: PublicUser }
+    struct NodeAnswer: Encodable {
+        let node: String
+        let status: NodeStatus?
+        let holder: String?
+        let lastOperation: NodeOperation?
+    }
+    struct OperationAnswer: Encodable { let operation: NodeOperation; let steps: [OperationStep] }
+    struct ActionBody: Decodable { let image: String? }
+    struct KeysBody: Decodable { let keys: String }
+    struct KeysAnswer: Encodable {
+        struct LineError: Encodable { let line: Int; let message: String }
+        let added: [SliceKey]
+        let duplicates: Int
+        let errors: [LineError]
+    }
+    struct LeaseBody: Decodable { let node: String; let slice: String; let start: String?; let hours: Double }
+    struct SliceAnswer: Encodable { let name: String; let members: [PublicUser]; let keys: [SliceKey] }
+
+    func addPublicRoutes(to group: RouterGroup<PortalRequestContext>) {
+        group.post("/api/v1/token") { request, context in
+            let body = try await Self.decode(Credentials.self, request)
+            let keys = ["ip:" + context.remoteAddress, "user:" + body.name.lowercased()]
+            if let wait = await throttle.retryAfter(keys) {
+                throw HTTPError(.tooManyRequests, headers: [.retryAfter: "\(wait)"], message: "too many failed attempts: retry in \(wait) s")
+            }
+            guard let user = try await actions.users.authenticate(name: body.name, password: body.password) else {
+                await throttle.failed(keys)
+                throw HTTPError(.unauthorized, message: "unknown user or wrong password")
+            }
+            await throttle.succeeded(keys)
+            let token = try await actions.users.issueAPIToken(for: user)
+            try await actions.audit.record(user: user.name, slice: nil, node: nil, action: "new API token", result: "ok")
+            return try JSONAnswer(TokenAnswer(token: token, user: user.publicView))
+        }
+    }
+
+    func addRoutes(to group: RouterGroup<PortalRequestContext>) {
+        group.get("/api/v1/nodes") { _, _ in
+            let holders = try await actions.leases.holders(at: Date())
+            let last = try await actions.operations.lastOperations()
+            let statuses = Dictionary(await board.statuses.map { ($0.node, $0) }, uniquingKeysWith: { a, _ in a })
+            return try JSONAnswer(actions.liveboot.config.nodes.map {
+                NodeAnswer(node: $0.name, status: statuses[$0.name], holder: holders[$0.name], lastOperation: last[$0.name])
+            })
+        }
+        group.get("/api/v1/nodes/:node") { _, context in
+            let node = try actions.node(named: try context.parameters.require("node"))
+            let status = await board.refresh(node, using: actions.liveboot)
+            return try JSONAnswer(NodeAnswer(node: node.name, status: status, holder: try await actions.leases.holders(at: Date())[node.name],
+                                             lastOperation: try await actions.operations.operations(node: node.name, limit: 1).first))
+        }
+        group.post("/api/v1/nodes/:node/:action") { request, context in
+            guard let action = PortalActions.Action(rawValue: try context.parameters.require("action")) else { throw HTTPError(.notFound) }
+            let body = try await Self.decodeIfAny(ActionBody.self, request)
+            let operation = try await actions.start(action, on: try context.parameters.require("node"), image: body?.image,
+                                                    by: try context.requireUser())
+            return try JSONAnswer(operation, status: .accepted, headers: [.location: "/api/v1/operations/\(operation.id!)"])
+        }
+        group.get("/api/v1/operations/:id") { _, context in
+            guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
+            let operation = try await actions.operation(id, for: try context.requireUser())
+            return try JSONAnswer(OperationAnswer(operation: operation, steps: try await actions.operations.steps(of: id)))
+        }
+        group.get("/api/v1/operations/:id/events") { _, context in
+            guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
+            let operation = try await actions.operation(id, for: try context.requireUser())
+            return try await OperationFeed.response(for: operation, runner: actions.runner, operations: actions.operations)
+        }
+        group.get("/api/v1/images") { _, _ in try JSONAnswer(try actions.liveboot.catalog.list()) }
+        group.get("/api/v1/slices") { _, context in
+            let user = try context.requireUser()
+            let slices = user.isAdmin ? try await actions.slices.slices() : try await actions.slices.slices(of: user)
+            var answers: [SliceAnswer] = []
+            for slice in slices {
+                answers.append(SliceAnswer(name: slice.name, members: try await actions.slices.members(of: slice),
+                                           keys: try await actions.slices.keys(of: slice)))
+            }
+            return try JSONAnswer(answers)
+        }
+        group.get("/api/v1/slices/:slice/keys") { _, context in
+            let slice = try await actions.slice(named: try context.parameters.require("slice"), for: try context.requireUser())
+            return try JSONAnswer(try await actions.slices.keys(of: slice))
+        }
+        group.post("/api/v1/slices/:slice/keys") { request, context in
+            // A JSON body `{"keys": "..."}` or the key file itself as text/plain.
+            var request = request
+            let buffer = try await request.collectBody(upTo: FormBody.limit)
+            let text = request.headers[.contentType]?.hasPrefix("application/json") == true
+                ? try JSONDecoder().decode(KeysBody.self, from: Data(buffer: buffer)).keys : String(buffer: buffer)
+            let upload = try await actions.addKeys(text, to: try context.parameters.require("slice"), by: try context.requireUser())
+            return try JSONAnswer(KeysAnswer(added: upload.added, duplicates: upload.duplicates,
+                                             errors: upload.errors.map { .init(line: $0.line, message: $0.message) }),
+                                  status: upload.errors.isEmpty ? .created : .unprocessableContent)
+        }
+        group.delete("/api/v1/slices/:slice/keys/:id") { _, context in
+            guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
+            try await actions.deleteKey(id, from: try context.parameters.require("slice"), by: try context.requireUser())
+            return Response(status: .noContent)
+        }
+        group.get("/api/v1/leases") { _, _ in try JSONAnswer(try await actions.leases.leases(endingAfter: Date())) }
+        group.post("/api/v1/leases") { request, context in
+            let body = try await Self.decode(LeaseBody.self, request)
+            let lease = try await actions.book(node: body.node, slice: body.slice, from: try LeaseController.parseStart(body.start),
+                                               hours: body.hours, by: try context.requireUser())
+            return try JSONAnswer(lease, status: .created)
+        }
+        group.delete("/api/v1/leases/:id") { _, context in
+            guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
+            try await actions.cancelLease(id, by: try context.requireUser())
+            return Response(status: .noContent)
+        }
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+        guard let value = try await decodeIfAny(type, request) else { throw HTTPError(.badRequest, message: "a JSON body is required") }
+        return value
+    }
+
+    static func decodeIfAny<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T? {
+        var request = request
+        let buffer = try await request.collectBody(upTo: FormBody.limit)
+        guard buffer.readableBytes > 0 else { return nil }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
+        } catch {
+            throw HTTPError(.badRequest, message: "malformed JSON body: \(LivebootConfigError.explain(error))")
+        }
+    }
+}
+
+/// A JSON answer with ISO 8601 dates.
+struct JSONAnswer: ResponseGenerator {
+    let data: Data
+    let status: HTTPResponse.Status
+    let headers: HTTPFields
+
+    init(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        data = try encoder.encode(value)
+        self.status = status
+        self.headers = headers
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+enum LivebootConfigError {
+    static func explain(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): "missing \(key.stringValue)"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+        default: "not valid JSON"
+        }
+    }
+}
+
+/// Turns the portal's refusals into statuses: HTML pages get the error page, the API `{"error": "..."}`.
+struct PortalErrors: RouterMiddleware {
+    typealias Context = PortalRequestContext
+    let pages: PageRenderer
+
+    struct ErrorPage {
+        let chrome: Chrome
+        let status: Int
+        let reason: String
+        let message: String
+    }
+
+    struct ErrorAnswer: Encodable { let error: String }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let (status, message, headers) = Self.classify(error)
+            if request.uri.path.hasPrefix("/api/") {
+                return try JSONAnswer(ErrorAnswer(error: message), status: status, headers: headers).response(from: request, context: context)
+            }
+            if status == .notFound && message.isEmpty { throw error }  // unknown routes keep the plain 404
+            var response = try pages.render(ErrorPage(chrome: Chrome(title: status.reasonPhrase, identity: context.identity),
+                                                      status: status.code, reason: status.reasonPhrase, message: message),
+                                            "error", status: status)
+            for field in headers { response.headers.append(field) }
+            return response
+        }
+    }
+
+    static func classify(_ error: any Error) -> (HTTPResponse.Status, String, HTTPFields) {
+        switch error {
+        case let denied as PortalActions.Denied: (denied.status, denied.description, [:])
+        case let store as PortalStoreError:
+            switch store {
+            case .busy, .leaseConflict, .nameTaken: (.conflict, store.description, [:])
+            case .unknownNode: (.notFound, store.description, [:])
+            default: (.badRequest, store.description, [:])
+            }
+        case let http as HTTPError: (http.status, http.body ?? "", http.headers)
+        default: (.internalServerError, "internal error: \(error)", [:])
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import LivebootCore
+import Logging
+import PortalStore
+import Seed
+
+/// What the live page of an operation receives: each step as it happens, then the end.
+enum OperationEvent: Sendable, Equatable {
+    case step(OperationStep)
+    case finished(NodeOperation)
+}
+
+/// Runs node operations in the background of the server, one per node at a time: each step is stored (history,
+/// reloads) and pushed to whoever follows the operation (Server-Sent Events).
+actor OperationRunner {
+    let liveboot: Liveboot
+    let operations: any OperationRepository
+    let board: StatusBoard
+    let logger: Logger
+    private var followers: [Int64: [UUID: AsyncStream<OperationEvent>.Continuation]] = [:]
+    private var tasks: [Int64: Task<Void, Never>] = [:]
+
+    init(liveboot: Liveboot, operations: any OperationRepository, board: StatusBoard, logger: Logger) {
+        self.liveboot = liveboot
+        self.operations = operations
+        self.board = board
+        self.logger = logger
+    }
+
+    /// Records the operation (refused with `busy` if the node has one running) and starts it.
+    func start(_ action: PortalActions.Action, node: Node, image: ResolvedImage?, keys: [SSHPublicKey],
+               user: String, slice: String?) async throws -> NodeOperation {
+        let operation = try await operations.startOperation(NodeOperation(
+            id: nil, node: node.name, kind: action.rawValue, image: image?.name, user: user, slice: slice,
+            state: .running, message: nil, sshCommand: nil, startedAt: Date(), endedAt: nil))
+        let id = operation.id!
+        tasks[id] = Task { await self.run(operation, action: action, node: node, image: image, keys: keys) }
+        return operation
+    }
+
+    /// A stream of the operation's events from now on; the caller reads the stored steps first.
+    func follow(_ id: Int64) -> AsyncStream<OperationEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: OperationEvent.self, bufferingPolicy: .bufferingNewest(256))
+        let key = UUID()
+        followers[id, default: [:]][key] = continuation
+        continuation.onTermination = { _ in Task { await self.unfollow(id, key) } }
+        return stream
+    }
+
+    private func unfollow(_ id: Int64, _ key: UUID) {
+        followers[id]?[key] = nil
+    }
+
+    /// Waits for every running operation (tests).
+    func waitForAll() async {
+        for task in tasks.values { await task.value }
+    }
+
+    /// Server shutdown: stops the running operations, which record themselves as interrupted.
+    func cancelAll() async {
+        let running = Array(tasks.values)
+        for task in running { task.cancel() }
+        for task in running { await task.value }
+    }
+
+    private func publish(_ id: Int64, _ event: OperationEvent) {
+        for continuation in followers[id]?.values ?? [:].values { continuation.yield(event) }
+        if case .finished = event {
+            for continuation in followers[id]?.values ?? [:].values { continuation.finish() }
+            followers[id] = nil
+        }
+    }
+
+    private func step(_ id: Int64, start: ContinuousClock.Instant, _ message: String, isError: Bool = false) async {
+        let elapsed = ContinuousClock.now - start
+        var step = OperationStep(id: nil, operationId: id,
+                                 elapsed: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                                 message: message, isError: isError)
+        let stored = step, operations = self.operations
+        // Stored even when the operation is being cancelled (server stop): GRDB's async writes honour cancellation.
+        do { step = try await Task.detached { try await operations.addStep(stored) }.value } catch { logger.error("cannot store a step of #\(id): \(error)") }
+        publish(id, .step(step))
+    }
+
+    private func run(_ operation: NodeOperation, action: PortalActions.Action, node: Node, image: ResolvedImage?,
+                     keys: [SSHPublicKey]) async {
+        let id = operation.id!
+        let start = ContinuousClock.now
+        // The core reports steps through a synchronous callback; they are stored and published in order.
+        let (steps, sink) = AsyncStream.makeStream(of: String.self)
+        let progress: ProgressHandler = { sink.yield($0) }
+        let relay = Task { for await message in steps { await self.step(id, start: start, message) } }
+
+        var state = OperationState.succeeded
+        var message: String?
+        var sshCommand: String?
+        do {
+            switch action {
+            case .liveboot:
+                guard let image else { throw LivebootError.badArgument("a live boot needs an image") }
+                progress("check image \(image.name)")
+                let checked = try await liveboot.prepareImage(image.name)
+                progress("build seed: \(keys.count) slice key\(keys.count == 1 ? "" : "s") + \(liveboot.config.testbedKeys.count) testbed key\(liveboot.config.testbedKeys.count == 1 ? "" : "s")")
+                let result = try await liveboot.liveboot(node, image: checked, extraKeys: keys, wait: true, progress: progress)
+                sshCommand = "ssh root@\(node.host)" + (node.sshPort == 22 ? "" : " -p \(node.sshPort)")
+                message = "live on \(result.image); ssh answered after \(String(format: "%.1f", result.sshAfterSeconds ?? 0)) s"
+            case .diskboot:
+                try await liveboot.diskboot(node, progress: progress)
+                message = "booting from disk"
+            case .on, .off, .reboot:
+                let power: PowerAction = action == .on ? .on : action == .off ? .off : .reboot
+                message = try await liveboot.power(node, power, progress: progress)
+            }
+        } catch {
+            if Task.isCancelled {
+                state = .interrupted
+                message = "interrupted: the server stopped during the operation"
+            } else {
+                state = .failed
+                message = "\(error)"
+            }
+            progress("failed: \(message!)")
+        }
+        sink.finish()
+        await relay.value
+        let now = Date()
+        do {
+            let operations = self.operations, (finalState, finalMessage, command) = (state, message, sshCommand)
+            try await Task.detached {
+                try await operations.finishOperation(id: id, state: finalState, message: finalMessage, sshCommand: command, at: now)
+            }.value
+        } catch {
+            logger.error("cannot record the end of #\(id): \(error)")
+        }
+        var finished = operation
+        finished.state = state
+        finished.message = message
+        finished.sshCommand = sshCommand
+        finished.endedAt = now
+        publish(id, .finished(finished))
+        tasks[id] = nil
+        // The dashboard shows the node as the operation left it, without waiting for the next round.
+        await board.refresh(node, using: liveboot, minimumAge: .zero)
+    }
+}

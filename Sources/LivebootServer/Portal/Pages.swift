@@ -1,0 +1,103 @@
+import Foundation
+import Hummingbird
+import LivebootCore
+import Mustache
+import PortalStore
+
+/// Renders the `Templates/` pages; a missing template is a server error, not an empty page.
+struct PageRenderer: Sendable {
+    let library: MustacheLibrary
+
+    func render(_ page: some Any, _ template: String, status: HTTPResponse.Status = .ok) throws -> Response {
+        guard let html = library.render(page, withTemplate: template) else {
+            throw HTTPError(.internalServerError, message: "template \(template) is missing")
+        }
+        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location])
+    }
+}
+
+/// What every page's frame (the `layout-top` partial) shows: title, who is logged in, the logout form's token.
+struct Chrome {
+    let title: String
+    let user: String?
+    let isAdmin: Bool
+    let csrf: String?
+    let section: String
+
+    init(title: String, identity: Identity?, section: String = "") {
+        self.title = title
+        user = identity?.user.name
+        isAdmin = identity?.user.isAdmin ?? false
+        csrf = identity?.csrf
+        self.section = section
+    }
+
+    var onNodes: Bool { section == "nodes" }
+    var onSlices: Bool { section == "slices" }
+    var onLeases: Bool { section == "leases" }
+    var onAdmin: Bool { section == "admin" }
+}
+
+enum Format {
+    static func date(_ date: Date?) -> String {
+        guard let date else { return "" }
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        return formatter.string(from: date) + " UTC"
+    }
+
+    static func seconds(_ value: Double) -> String { String(format: "%.1f s", value) }
+
+    static func size(_ bytes: Int64) -> String { ByteCountFormatter.string(fromByteCount: bytes, countStyle: .binary) }
+}
+
+// MARK: Operations as pages show them
+
+struct OperationView {
+    let id: Int64
+    let node: String
+    let kind: String
+    let image: String?
+    let user: String
+    let slice: String?
+    let state: String
+    let stateClass: String
+    let message: String?
+    let sshCommand: String?
+    let started: String
+    let running: Bool
+
+    init(_ operation: NodeOperation) {
+        id = operation.id ?? 0
+        node = operation.node
+        kind = operation.kind
+        image = operation.image
+        user = operation.user
+        slice = operation.slice
+        state = operation.state.rawValue
+        stateClass = switch operation.state { case .succeeded: "ok"; case .failed: "ko"; case .running: "run"; case .interrupted: "off" }
+        message = operation.message
+        sshCommand = operation.sshCommand
+        started = Format.date(operation.startedAt)
+        running = operation.state == .running
+    }
+}
+
+struct StepView {
+    let elapsed: String
+    let message: String
+    let isError: Bool
+
+    init(_ step: OperationStep) {
+        elapsed = Format.seconds(step.elapsed)
+        message = step.message
+        isError = step.isError || step.message.hasPrefix("failed:")
+    }
+}

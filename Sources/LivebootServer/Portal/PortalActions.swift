@@ -1,0 +1,173 @@
+import Foundation
+import Hummingbird
+import LivebootCore
+import PortalStore
+import Seed
+
+/// Every portal action, with its authorization, for both faces of the portal: the HTML controllers and the JSON
+/// API call these and only differ in how they answer.
+struct PortalActions: Sendable {
+    let users: any UserRepository
+    let slices: any SliceRepository
+    let leases: any LeaseRepository
+    let operations: any OperationRepository
+    let audit: any AuditLog
+    let runner: OperationRunner
+    let liveboot: Liveboot
+    let rules: LeaseRules
+
+    /// How far slice members (not admins) may book nodes themselves.
+    struct LeaseRules: Sendable {
+        var maxHours: Double = 8
+        var maxDaysAhead: Double = 14
+    }
+
+    enum Denied: Error, CustomStringConvertible {
+        case notFound(String)
+        case forbidden(String)
+        case invalid(String)
+
+        var description: String {
+            switch self { case .notFound(let m), .forbidden(let m), .invalid(let m): m }
+        }
+
+        var status: HTTPResponse.Status {
+            switch self { case .notFound: .notFound; case .forbidden: .forbidden; case .invalid: .badRequest }
+        }
+    }
+
+    // MARK: Nodes
+
+    func node(named name: String) throws -> Node {
+        guard let node = liveboot.config.nodes.first(where: { $0.name == name }) else {
+            throw Denied.notFound("no node named \(name)")
+        }
+        return node
+    }
+
+    /// The node and the slice acting on it, if `user` may act on it now (the lease check is the database query).
+    func authorize(_ user: User, on name: String) async throws -> (Node, NodeGrant) {
+        let node = try node(named: name)
+        guard let grant = try await leases.grant(node: name, for: user, at: Date()) else {
+            throw Denied.forbidden("\(name) is not leased to any of your slices right now")
+        }
+        return (node, grant)
+    }
+
+    enum Action: String, Sendable, CaseIterable {
+        case liveboot, diskboot, on, off, reboot
+    }
+
+    func start(_ action: Action, on name: String, image: String?, by user: User) async throws -> NodeOperation {
+        let (node, grant) = try await authorize(user, on: name)
+        var keys: [SSHPublicKey] = []
+        var resolved: ResolvedImage?
+        if action == .liveboot {
+            guard let image, !image.isEmpty else { throw Denied.invalid("choose an image") }
+            do { resolved = try liveboot.catalog.resolve(image) } catch { throw Denied.invalid("\(error)") }
+            if let slice = grant.slice {
+                keys = try await slices.keys(of: slice).compactMap { try? SSHPublicKey(line: $0.line) }
+            }
+        }
+        do {
+            let operation = try await runner.start(action, node: node, image: resolved, keys: keys, user: user.name,
+                                                   slice: grant.slice?.name)
+            try await audit.record(user: user.name, slice: grant.slice?.name, node: name,
+                                   action: action.rawValue + (resolved.map { " \($0.name)" } ?? ""), result: "started #\(operation.id!)")
+            return operation
+        } catch let error as PortalStoreError {
+            try await audit.record(user: user.name, slice: grant.slice?.name, node: name, action: action.rawValue, result: "refused: \(error)")
+            throw error
+        }
+    }
+
+    /// An operation, visible to admins and to members of the slice it ran for.
+    func operation(_ id: Int64, for user: User) async throws -> NodeOperation {
+        guard let operation = try await operations.operation(id: id) else { throw Denied.notFound("no operation #\(id)") }
+        if user.isAdmin || operation.user == user.name { return operation }
+        if let sliceName = operation.slice, let slice = try await slices.slice(named: sliceName),
+           try await slices.isMember(user, of: slice) {
+            return operation
+        }
+        throw Denied.forbidden("operation #\(id) belongs to another slice")
+    }
+
+    // MARK: Slices and keys
+
+    /// A slice the user may see and change: admins any, members their own.
+    func slice(named name: String, for user: User) async throws -> Slice {
+        guard let slice = try await slices.slice(named: name) else { throw Denied.notFound("no slice named \(name)") }
+        let member = try await slices.isMember(user, of: slice)
+        guard user.isAdmin || member else {
+            throw Denied.forbidden("you are not a member of slice \(name)")
+        }
+        return slice
+    }
+
+    struct KeyUpload: Sendable {
+        let added: [SliceKey]
+        let duplicates: Int
+        let errors: [(line: Int, message: String)]
+    }
+
+    /// Adds the valid keys of `text` (one key per line, `authorized_keys` style) and reports each bad line.
+    /// Nothing is added when any line is bad: the user fixes the file and sends it again.
+    func addKeys(_ text: String, to sliceName: String, by user: User) async throws -> KeyUpload {
+        let slice = try await slice(named: sliceName, for: user)
+        let parsed = SSHPublicKey.parseMany(text)
+        if parsed.keys.isEmpty && parsed.errors.isEmpty { throw Denied.invalid("no key found: paste or choose a .pub file") }
+        guard parsed.errors.isEmpty else { return KeyUpload(added: [], duplicates: 0, errors: parsed.errors) }
+        let added = try await slices.addKeys(parsed.keys, to: slice, by: user.name)
+        try await audit.record(user: user.name, slice: slice.name, node: nil, action: "add keys",
+                               result: added.map(\.fingerprint).joined(separator: " ").ifEmpty("nothing new"))
+        return KeyUpload(added: added, duplicates: parsed.keys.count - added.count, errors: [])
+    }
+
+    func deleteKey(_ id: Int64, from sliceName: String, by user: User) async throws {
+        let slice = try await slice(named: sliceName, for: user)
+        guard try await slices.deleteKey(id: id, from: slice) else { throw Denied.notFound("no key #\(id) in slice \(sliceName)") }
+        try await audit.record(user: user.name, slice: slice.name, node: nil, action: "delete key #\(id)", result: "ok")
+    }
+
+    // MARK: Leases
+
+    func book(node name: String, slice sliceName: String, from: Date, hours: Double, by user: User) async throws -> Lease {
+        _ = try node(named: name)
+        let slice = try await slice(named: sliceName, for: user)
+        guard hours > 0 else { throw Denied.invalid("a lease must last some time") }
+        if !user.isAdmin {
+            guard hours <= rules.maxHours else { throw Denied.forbidden("slice members may book at most \(Int(rules.maxHours)) hours at a time") }
+            guard from.timeIntervalSinceNow <= rules.maxDaysAhead * 86400 else {
+                throw Denied.forbidden("slice members may book at most \(Int(rules.maxDaysAhead)) days ahead")
+            }
+        }
+        let to = from.addingTimeInterval(hours * 3600)
+        do {
+            let lease = try await leases.book(node: name, for: slice, from: from, to: to, by: user.name)
+            try await audit.record(user: user.name, slice: slice.name, node: name, action: "book lease", result: "#\(lease.id!)")
+            return lease
+        } catch let error as PortalStoreError {
+            try await audit.record(user: user.name, slice: slice.name, node: name, action: "book lease", result: "refused: \(error)")
+            throw error
+        }
+    }
+
+    func cancelLease(_ id: Int64, by user: User) async throws {
+        guard let lease = try await leases.leases(endingAfter: .distantPast).first(where: { $0.id == id }) else {
+            throw Denied.notFound("no lease #\(id)")
+        }
+        _ = try await slice(named: lease.slice, for: user)
+        _ = try await leases.cancelLease(id: id)
+        try await audit.record(user: user.name, slice: lease.slice, node: lease.node, action: "cancel lease #\(id)", result: "ok")
+    }
+
+    // MARK: Administration
+
+    func requireAdmin(_ user: User) throws {
+        guard user.isAdmin else { throw Denied.forbidden("administrators only") }
+    }
+}
+
+extension String {
+    func ifEmpty(_ replacement: String) -> String { isEmpty ? replacement : self }
+}

@@ -1,0 +1,90 @@
+import GRDB
+
+enum Migrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: users, slices, keys, leases, operations, audit") { db in
+            try db.create(table: "user") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("name", .text).notNull().unique()
+                t.column("passwordHash", .text).notNull()
+                t.column("isAdmin", .boolean).notNull().defaults(to: false)
+                t.column("apiTokenHash", .text).unique()
+                t.column("createdAt", .datetime).notNull()
+            }
+            try db.create(table: "slice") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("name", .text).notNull().unique()
+                t.column("createdAt", .datetime).notNull()
+            }
+            try db.create(table: "membership") { t in
+                t.column("userId", .integer).notNull().references("user", onDelete: .cascade)
+                t.column("sliceId", .integer).notNull().references("slice", onDelete: .cascade)
+                t.primaryKey(["userId", "sliceId"])
+            }
+            try db.create(table: "sshKey") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("sliceId", .integer).notNull().indexed().references("slice", onDelete: .cascade)
+                t.column("type", .text).notNull()
+                t.column("line", .text).notNull()
+                t.column("fingerprint", .text).notNull()
+                t.column("comment", .text).notNull()
+                t.column("addedBy", .text).notNull()
+                t.column("addedAt", .datetime).notNull()
+                t.uniqueKey(["sliceId", "fingerprint"])
+            }
+            try db.create(table: "node") { t in
+                t.column("name", .text).primaryKey()
+            }
+            try db.create(table: "lease") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("sliceId", .integer).notNull().references("slice", onDelete: .cascade)
+                t.column("node", .text).notNull().indexed().references("node", onDelete: .cascade)
+                t.column("startsAt", .datetime).notNull()
+                t.column("endsAt", .datetime).notNull()
+                t.column("createdBy", .text).notNull()
+                t.check(sql: "endsAt > startsAt")
+            }
+            try db.create(table: "operation") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("node", .text).notNull().indexed()
+                t.column("kind", .text).notNull()
+                t.column("image", .text)
+                t.column("user", .text).notNull()
+                t.column("slice", .text)
+                t.column("state", .text).notNull()
+                t.column("message", .text)
+                t.column("sshCommand", .text)
+                t.column("startedAt", .datetime).notNull()
+                t.column("endedAt", .datetime)
+            }
+            // At most one running operation per node, whatever the number of server tasks racing to start one.
+            try db.create(index: "operation_one_running_per_node", on: "operation", columns: ["node"],
+                          unique: true, condition: Column("state") == "running")
+            try db.create(table: "operationStep") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("operationId", .integer).notNull().indexed().references("operation", onDelete: .cascade)
+                t.column("elapsed", .double).notNull()
+                t.column("message", .text).notNull()
+                t.column("isError", .boolean).notNull().defaults(to: false)
+            }
+            try db.create(table: "audit") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("at", .datetime).notNull().indexed()
+                t.column("user", .text).notNull()
+                t.column("slice", .text)
+                t.column("node", .text)
+                t.column("action", .text).notNull()
+                t.column("result", .text).notNull()
+            }
+            try db.create(table: "webSession") { t in
+                t.column("tokenHash", .text).primaryKey()
+                t.column("userId", .integer).notNull().references("user", onDelete: .cascade)
+                t.column("csrfToken", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+                t.column("expiresAt", .datetime).notNull()
+            }
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Seed
+
+// The portal talks to storage through these protocols (the SQLite implementation is `PortalDatabase`).
+
+public protocol UserRepository: Sendable {
+    func createUser(name: String, password: String, isAdmin: Bool) async throws -> User
+    func user(named name: String) async throws -> User?
+    func users() async throws -> [User]
+    /// The user if the password matches; bcrypt runs on NIO's thread pool, off the event loops.
+    func authenticate(name: String, password: String) async throws -> User?
+    /// A new API token for the user (the previous one stops working). Returned once, stored hashed.
+    func issueAPIToken(for user: User) async throws -> String
+    func user(apiToken: String) async throws -> User?
+}
+
+public protocol SessionRepository: Sendable {
+    /// A new browser session; returns the cookie's token and the session's CSRF token.
+    func openSession(for user: User, lifetime: Duration) async throws -> (token: String, csrf: String)
+    func session(token: String, now: Date) async throws -> (user: User, csrf: String)?
+    func closeSession(token: String) async throws
+}
+
+public protocol SliceRepository: Sendable {
+    func createSlice(name: String) async throws -> Slice
+    func slice(named name: String) async throws -> Slice?
+    func slices() async throws -> [Slice]
+    func slices(of user: User) async throws -> [Slice]
+    func addMember(_ user: User, to slice: Slice) async throws
+    func members(of slice: Slice) async throws -> [PublicUser]
+    func isMember(_ user: User, of slice: Slice) async throws -> Bool
+    func keys(of slice: Slice) async throws -> [SliceKey]
+    /// Adds keys (a key already in the slice is skipped); returns those added.
+    func addKeys(_ keys: [SSHPublicKey], to slice: Slice, by user: String) async throws -> [SliceKey]
+    func deleteKey(id: Int64, from slice: Slice) async throws -> Bool
+}
+
+/// Who may act on a node now, and with which slice's keys.
+public struct NodeGrant: Sendable, Equatable {
+    public let node: String
+    /// The slice that holds the node now (admins act with it too when there is one).
+    public let slice: Slice?
+}
+
+public protocol LeaseRepository: Sendable {
+    /// Books `node` for `slice`; refuses an overlap naming the slice that holds it.
+    func book(node: String, for slice: Slice, from: Date, to: Date, by user: String) async throws -> Lease
+    func leases(endingAfter date: Date) async throws -> [LeaseView]
+    func cancelLease(id: Int64) async throws -> LeaseView?
+    /// The holder of each node at `now` (node name → slice name).
+    func holders(at now: Date) async throws -> [String: String]
+    /// The node, if `user` may act on it at `now`: admins always; others only when one of their slices holds
+    /// a lease on it covering `now`. One query: the check cannot be skipped by a page that forgets it.
+    func grant(node: String, for user: User, at now: Date) async throws -> NodeGrant?
+    /// Mirrors the configured nodes (leases of removed nodes go with them).
+    func syncNodes(_ names: [String]) async throws
+}
+
+public protocol OperationRepository: Sendable {
+    /// Records a running operation; fails with `PortalStoreError.busy` when the node already has one.
+    func startOperation(_ operation: NodeOperation) async throws -> NodeOperation
+    /// Stores a step; returns it with its id (the order of an operation's steps).
+    func addStep(_ step: OperationStep) async throws -> OperationStep
+    func finishOperation(id: Int64, state: OperationState, message: String?, sshCommand: String?, at: Date) async throws
+    func operation(id: Int64) async throws -> NodeOperation?
+    func steps(of operationID: Int64) async throws -> [OperationStep]
+    func operations(node: String?, limit: Int) async throws -> [NodeOperation]
+    /// The most recent operation of each node.
+    func lastOperations() async throws -> [String: NodeOperation]
+    /// Marks the operations left running by a previous process as interrupted; returns their nodes.
+    func interruptRunningOperations(at date: Date) async throws -> [String]
+}
+
+public protocol AuditLog: Sendable {
+    func record(user: String, slice: String?, node: String?, action: String, result: String) async throws
+    func auditEntries(limit: Int) async throws -> [AuditEntry]
+}
+
+public enum PortalStoreError: Error, Equatable, CustomStringConvertible {
+    case nameTaken(kind: String, name: String)
+    case invalidName(kind: String, name: String)
+    case weakPassword
+    case unknownNode(String)
+    case leaseConflict(node: String, slice: String, from: Date, to: Date)
+    case badWindow
+    case busy(node: String, operation: Int64)
+
+    public var description: String {
+        switch self {
+        case .nameTaken(let kind, let name): "a \(kind) named \(name) already exists"
+        case .invalidName(let kind, let name):
+            "\(kind) name \"\(name)\" is not valid: use 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        case .weakPassword: "the password must have at least 10 characters"
+        case .unknownNode(let node): "no node named \(node)"
+        case .leaseConflict(let node, let slice, let from, let to):
+            "\(node) is already leased to slice \(slice) from \(Self.format(from)) to \(Self.format(to))"
+        case .badWindow: "a lease must end after it starts"
+        case .busy(let node, let operation): "\(node) is busy with operation #\(operation); wait for it to finish"
+        }
+    }
+
+    static func format(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: date)
+    }
+}

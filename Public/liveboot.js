@@ -67,5 +67,11 @@ if (operation && operation.dataset.state === "running") {
       error.hidden = false;
     }
     operation.dataset.state = done.state;
+    // The server probed the node as the operation left it: show that status without reloading the page.
+    fetch(location.href, { credentials: "same-origin" }).then((answer) => answer.text()).then((html) => {
+      const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("status-card");
+      const card = document.getElementById("status-card");
+      if (fresh && card) card.replaceWith(fresh);
+    }).catch(() => {});
   });
 }

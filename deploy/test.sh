@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System tools the tests drive: the seed's independent readers (isoinfo, xorriso, blkid, bsdtar, 7z, pycdlib) and
-# cloud-init's schema check, ping (status probe), openssl (a TLS BMC), ssh-keygen (key fingerprints).
+# cloud-init's schema check, ping (status probe), openssl (a TLS BMC), ssh-keygen (key fingerprints), SQLite's
+# headers (GRDB), and headless Chromium with its WebDriver for the portal's browser test.
 need=()
 command -v isoinfo >/dev/null || need+=(genisoimage)
 command -v xorriso >/dev/null || need+=(xorriso)
@@ -16,6 +17,9 @@ command -v cloud-init >/dev/null || need+=(cloud-init)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v openssl >/dev/null || need+=(openssl)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+[ -e /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
+command -v chromium >/dev/null || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -23,6 +27,8 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 python3 -c "import pycdlib" 2>/dev/null || python3 -m pip install -q pycdlib
+python3 -c "import selenium" 2>/dev/null || python3 -m pip install -q selenium
+command -v ksvalidator >/dev/null || python3 -m pip install -q pykickstart   # validates deploy/images' kickstarts
 # OpenStack's sushy-tools Redfish emulator (the generic-BMC tests start it with its fake driver), in a venv of the
 # checkout's own (.build-venv is git-ignored).
 if [ ! -x .build-venv/bin/sushy-emulator ]; then

@@ -18,7 +18,7 @@ public struct LivebootCommand: AsyncParsableCommand {
         subcommands: [
             Status.self, On.self, Off.self, Reboot.self, LiveBoot.self, Wait.self, DiskBoot.self,
             BiosGet.self, BiosSet.self, BiosReset.self, QueueGet.self, QueueClear.self,
-            VMedia.self, Cidata.self, Images.self, Serve.self, Admin.self, Version.self,
+            VMedia.self, Cidata.self, Images.self, Image.self, Serve.self, Admin.self, Version.self,
         ])
 
     public init() {}

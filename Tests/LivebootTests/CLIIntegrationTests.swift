@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import IDRACSimulator
 import LivebootCore
+import PortalStore
 import XCTest
 
 /// The `liveboot` binary against simulated iDRAC 9s over real HTTP, and the vmedia server over real sockets.
@@ -62,6 +63,38 @@ final class CLIIntegrationTests: XCTestCase {
         let result = try await testbed.lb("status", "w9")
         XCTAssertEqual(result.status, 2)
         XCTAssertTrue(result.stderr.contains("unknown node \"w9\"; known nodes: w1, w2"), result.stderr)
+    }
+
+    /// `lb admin`: the portal's first administrator, members and leases, from the gatekeeper.
+    func testAdminCommandsFillThePortalDatabase() async throws {
+        try await testbed.start(serveImages: false)
+        let passwordFile = testbed.directory.appendingPathComponent("password").path
+        try "a-long-admin-password\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        let added = try await testbed.lb("admin", "add", "ada", "--password-file", passwordFile)
+        XCTAssertEqual(added.status, 0, added.all)
+        let again = try await testbed.lb("admin", "add", "ada", "--password-file", passwordFile)
+        XCTAssertEqual(again.status, 2)
+        XCTAssertTrue(again.stderr.contains("a user named ada already exists"), again.stderr)
+        let noPassword = try await testbed.lb("admin", "add", "eve")  // stdin is empty
+        XCTAssertEqual(noPassword.status, 2, noPassword.all)
+        XCTAssertTrue(noPassword.stderr.contains("no password given"), noPassword.stderr)
+        let member = try await testbed.lb("admin", "user", "bob", "--slice", "radio", "--password-file", passwordFile)
+        XCTAssertEqual(member.status, 0, member.all)
+        let lease = try await testbed.lb("admin", "lease", "w1", "--slice", "radio", "--hours", "2")
+        XCTAssertEqual(lease.status, 0, lease.all)
+        let overlap = try await testbed.lb("admin", "lease", "w1", "--slice", "radio")
+        XCTAssertEqual(overlap.status, 2)
+        XCTAssertTrue(overlap.stderr.contains("w1 is already leased to slice radio"), overlap.stderr)
+        let token = try await testbed.lb("admin", "token", "bob")
+        XCTAssertTrue(token.stdout.hasPrefix("lbt_"), token.all)
+
+        let database = try testbed.portalDatabase()
+        let ada = try await database.authenticate(name: "ada", password: "a-long-admin-password")
+        XCTAssertEqual(ada?.isAdmin, true)
+        let bob = try await database.user(apiToken: token.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        XCTAssertEqual(bob?.name, "bob")
+        let holders = try await database.holders(at: Date())
+        XCTAssertEqual(holders, ["w1": "radio"])
     }
 
     func testUnknownImageTouchesNoNode() async throws {

@@ -248,6 +248,43 @@ final class PortalTests: XCTestCase {
         }
     }
 
+    func testAFailedBootShowsTheBMCsErrorAndBigUploadsAreRefused() async throws {
+        // w3's BMC is down.
+        var yaml = try String(contentsOfFile: testbed.configPath, encoding: .utf8)
+        yaml = yaml.replacingOccurrences(of: "nodes:\n", with: "nodes:\n  w3: {hostname: \"127.0.0.1:1\", drac: \"http://127.0.0.1:1\", drac-password: topsecret}\n")
+        try yaml.write(toFile: testbed.configPath, atomically: true, encoding: .utf8)
+        try await seedPeople()
+        let (password, testbed) = (self.password, self.testbed!)
+        try await makeApp().test(.router) { client in
+            let ada = PortalClient(client)
+            _ = try await ada.login("ada", password)
+            _ = try await ada.get("/nodes/w3")
+            let started = try await ada.post("/nodes/w3/liveboot", [("image", "u22")])
+            assertStatus(started, 303)
+            let id = try XCTUnwrap(started.headers[.location]?.split(separator: "=").last)
+            let events = try await ada.get("/operations/\(id)/events")
+            XCTAssertTrue(events.body.contains(#""state":"failed""#), events.body)
+            XCTAssertTrue(events.body.contains("unreachable"), events.body)
+            let page = try await ada.get("/nodes/w3?operation=\(id)")
+            XCTAssertTrue(page.body.contains("unreachable"), page.body)
+            XCTAssertFalse(page.body.contains("topsecret"), "a BMC password is on the page")
+            let audit = try await testbed.portalDatabase().auditEntries(limit: 10)
+            XCTAssertFalse(audit.contains { $0.result.contains("topsecret") })
+
+            // An unknown image is refused before anything starts; an upload over 256 KiB is refused whole.
+            let unknownImage = try await ada.post("/nodes/w1/liveboot", [("image", "u99")])
+            assertStatus(unknownImage, 400)
+            XCTAssertTrue(unknownImage.body.contains("unknown image"), unknownImage.body)
+            _ = try await ada.get("/slices/radio")
+            let huge = try await ada.post("/slices/radio/keys", [("keys", String(repeating: "x", count: 300 * 1024))])
+            assertStatus(huge, 413)
+            XCTAssertTrue(huge.body.contains("larger than 256 KiB"), huge.body)
+            let radio = try await testbed.portalDatabase().slice(named: "radio")
+            let keys = try await testbed.portalDatabase().keys(of: XCTUnwrap(radio))
+            XCTAssertTrue(keys.isEmpty)
+        }
+    }
+
     func testAnOperationCutByAStopIsMarkedInterrupted() async throws {
         try await seedPeople()
         let (password, testbed) = (self.password, self.testbed!)

@@ -26,7 +26,14 @@ struct Authenticator: RouterMiddleware {
             context.identity = Identity(user: user, means: .session(token: token), csrf: csrf)
             if request.method != .get && request.method != .head {
                 // The body is collected here and handed on, so handlers decode the same bytes.
-                let field = try? await FormBody.decode(CSRFField.self, from: &request)
+                let field: CSRFField?
+                do {
+                    field = try await FormBody.decode(CSRFField.self, from: &request)
+                } catch let error as HTTPError where error.status == .contentTooLarge {
+                    throw error
+                } catch {
+                    field = nil  // not a form (a script's JSON): the header must carry the token
+                }
                 guard let sent = field?._csrf ?? request.headers[.csrfToken], sent.constantTimeEquals(csrf) else {
                     throw HTTPError(.forbidden, message: "missing or wrong CSRF token: reload the page and try again")
                 }

@@ -31,36 +31,49 @@ enum CLI {
     /// Runs `liveboot ARGS` with the given config, killing it after `timeout` seconds.
     static func run(_ arguments: [String], config: String? = nil, environment: [String: String] = [:],
                     timeout: Double = 90) async throws -> CLIResult {
-        let process = Process()
-        process.executableURL = try binary
-        process.arguments = (config.map { ["--config", $0] } ?? []).isEmpty ? arguments : injectConfig(arguments, config!)
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "LIVEBOOT_CONFIG")
         for (k, v) in environment { env[k] = v }
-        process.environment = env
+        return try await Subprocess.run(try binary.path, config.map { injectConfig(arguments, $0) } ?? arguments,
+                                        environment: env, timeout: .milliseconds(Int64(timeout * 1000)))
+    }
+
+    /// `--config` goes after the subcommand name.
+    static func injectConfig(_ arguments: [String], _ config: String) -> [String] {
+        guard let first = arguments.first else { return arguments }
+        if first == "admin", arguments.count >= 2 {  // a command group: after `admin add`, `admin user` …
+            return Array(arguments.prefix(2)) + ["--config", config] + arguments.dropFirst(2)
+        }
+        return [first, "--config", config] + arguments.dropFirst()
+    }
+}
+
+/// A child process with its output collected, polled rather than waited for (no blocking call in async tests).
+enum Subprocess {
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                    currentDirectory: String? = nil, timeout: Duration) async throws -> CLIResult {
+        let process = Process()
+        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         let outData = Drain(out.fileHandleForReading), errData = Drain(err.fileHandleForReading)
         try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = ContinuousClock.now + timeout
         while process.isRunning {
-            if Date() > deadline {
+            if ContinuousClock.now > deadline {
                 process.terminate()
-                XCTFail("liveboot \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
+                XCTFail("\(URL(fileURLWithPath: executable).lastPathComponent) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
                 break
             }
             try await Task.sleep(for: .milliseconds(20))
         }
         process.waitUntilExit()
         return CLIResult(status: process.terminationStatus, stdout: outData.text(), stderr: errData.text())
-    }
-
-    /// `--config` goes after the subcommand name.
-    static func injectConfig(_ arguments: [String], _ config: String) -> [String] {
-        guard let first = arguments.first else { return arguments }
-        return [first, "--config", config] + arguments.dropFirst()
     }
 }
 

@@ -55,12 +55,12 @@ final class Testbed: @unchecked Sendable {
     func writeConfig(extraYAML: String = "", imagesPort: Int? = nil) async throws {
         var yaml = await simulator.inventoryYAML(images: ("127.0.0.1", imagesPort ?? self.imagesPort, "images", imagesFolder.path),
                                                  keysFile: directory.appendingPathComponent("testbed-keys").path)
-        yaml += portalYAML + extraYAML
+        yaml = portalYAML + yaml + extraYAML  // extraYAML may continue the inventory's last block (timing)
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
     /// The server reads `configPath` when it exists (the dashboard shows its nodes), else serves images only.
-    func startImageServer(statusInterval: Duration = .seconds(60)) async throws {
+    func startImageServer(statusInterval: Duration = .seconds(60), port: Int = 0) async throws {
         let config = FileManager.default.fileExists(atPath: configPath)
             ? try LivebootConfig.load(path: configPath)
             : try LivebootConfig.parse("""
@@ -68,7 +68,7 @@ final class Testbed: @unchecked Sendable {
                 \(portalYAML)
                 """, path: directory.appendingPathComponent("server.yaml").path)
         let (stream, continuation) = AsyncStream<Int>.makeStream()
-        let options = ServeOptions(host: "127.0.0.1", port: 0,
+        let options = ServeOptions(host: "127.0.0.1", port: port,
                                    templatesFolder: Fixtures.packageRoot.appendingPathComponent("Templates").path,
                                    publicFolder: Fixtures.packageRoot.appendingPathComponent("Public").path,
                                    statusInterval: statusInterval)
@@ -79,6 +79,14 @@ final class Testbed: @unchecked Sendable {
         serverGroup = group
         serverTask = Task { try await group.run() }
         for await port in stream { imagesPort = port }
+    }
+
+    /// Nodes, then the portal on the port the config gives the BMCs (as `lb serve` runs in production).
+    func startPortal(_ nodes: [(String, SimulatorBehaviour)], statusInterval: Duration = .seconds(2)) async throws {
+        for (name, behaviour) in nodes { try await simulator.addNode(name: name, behaviour: behaviour) }
+        let port = try SushyEmulator.freePort()
+        try await writeConfig(imagesPort: port)
+        try await startImageServer(statusInterval: statusInterval, port: port)
     }
 
     func state(_ node: String) async throws -> SimulatorState {

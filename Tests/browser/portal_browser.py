@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""The portal in a real browser: headless Chromium driven by Selenium (Debian's chromium + chromium-driver).
+
+Logs in, uploads a public key file on the slice page, boots a node live from its page, watches the steps stream in
+(Server-Sent Events) and waits for the ssh line. Saves screenshots of the dashboard and of the node page mid-boot
+and at the end. Exits non-zero with a message on the first thing that is not as a user would see it.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--slice", required=True)
+    parser.add_argument("--node", required=True)
+    parser.add_argument("--image", required=True)
+    parser.add_argument("--key-file", required=True)
+    parser.add_argument("--screenshots", required=True)
+    args = parser.parse_args()
+    os.makedirs(args.screenshots, exist_ok=True)
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    wait = WebDriverWait(driver, 30)
+    shot = lambda name: driver.save_screenshot(os.path.join(args.screenshots, name))
+    try:
+        # Anonymous: sent to the login page.
+        driver.get(args.url + "/")
+        wait.until(EC.url_contains("/login"))
+        driver.find_element(By.NAME, "name").send_keys(args.user)
+        driver.find_element(By.NAME, "password").send_keys(args.password)
+        driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        wait.until(EC.presence_of_element_located((By.ID, "node-rows")))
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-node="{args.node}"]')))
+        check(args.user in driver.find_element(By.CSS_SELECTOR, ".who").text, "the header names the user")
+        shot("dashboard.png")
+
+        # Upload the key file: the page's script reads it into the text area, the form sends it.
+        driver.get(f"{args.url}/slices/{args.slice}")
+        driver.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(os.path.abspath(args.key_file))
+        wait.until(lambda d: "ssh-" in d.find_element(By.NAME, "keys").get_attribute("value"))
+        driver.find_element(By.CSS_SELECTOR, "#key-form button[type=submit]").click()
+        notice = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".flash.ok"))).text
+        check("1 key added" in notice, f"key upload notice: {notice!r}")
+        fingerprint = subprocess.run(["ssh-keygen", "-lf", args.key_file], capture_output=True, text=True, check=True).stdout.split()[1]
+        check(fingerprint in driver.find_element(By.CSS_SELECTOR, "table.keys").text, f"fingerprint {fingerprint} listed")
+
+        # Boot live from the node page; the confirmation dialog is accepted.
+        driver.get(f"{args.url}/nodes/{args.node}")
+        Select(driver.find_element(By.NAME, "image")).select_by_value(args.image)
+        driver.find_element(By.CSS_SELECTOR, "#liveboot-form button[type=submit]").click()
+        WebDriverWait(driver, 5).until(EC.alert_is_present()).accept()
+        wait.until(EC.url_contains("operation="))
+        # Steps stream in while the node boots.
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#steps li")) >= 4)
+        steps = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#steps li")]
+        check(driver.find_element(By.ID, "operation-state").text == "running", f"mid-boot state: {steps}")
+        shot("node-mid-boot.png")
+        ssh = WebDriverWait(driver, 90).until(EC.visibility_of_element_located((By.ID, "ssh-line"))).text
+        check("ssh root@" in ssh, f"ssh line: {ssh!r}")
+        steps = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#steps li")]
+        for expected in ("check image", "build seed", "slot 1 ←", "slot 2 ←", "one-time boot", "ssh answers"):
+            check(any(expected in s for s in steps), f"step {expected!r} in {steps}")
+        check(driver.find_element(By.ID, "operation-state").text == "succeeded", "final state")
+        shot("node-booted.png")
+        print("browser: ok —", ssh, "—", len(steps), "steps")
+    except (TimeoutException, AssertionError) as error:
+        shot("failure.png")
+        print("browser: FAILED:", error or "timeout", "at", driver.current_url, file=sys.stderr)
+        print(driver.find_element(By.TAG_NAME, "body").text[:2000], file=sys.stderr)
+        sys.exit(1)
+    finally:
+        driver.quit()
+
+
+def check(condition, what):
+    if not condition:
+        raise AssertionError(what)
+
+
+if __name__ == "__main__":
+    main()

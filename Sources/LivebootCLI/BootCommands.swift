@@ -22,6 +22,7 @@ extension LivebootCommand {
         var wait = false
         @Option(name: .long, help: "Seconds to wait for ssh (with --wait).")
         var timeout: Int?
+        @OptionGroup var output: JSONOption
 
         func run() async throws {
             let counter = RequestCounter()
@@ -35,10 +36,11 @@ extension LivebootCommand {
             } catch {
                 throw fail(error)
             }
-            let printer = ProgressPrinter(nodes: nodes)
+            // With --json, progress goes to stderr and stdout holds only the results (node → seed, keys, ssh delay).
+            let printer = ProgressPrinter(nodes: nodes, toStderr: output.json)
             let wait = self.wait
             let timeout = self.timeout
-            _ = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
+            let results = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
                 let progress = printer.handler(for: node)
                 progress("live boot on \(image.name)")
                 var result = try await liveboot.liveboot(node, image: image, extraKeys: keys, wait: false, progress: progress)
@@ -50,6 +52,7 @@ extension LivebootCommand {
                               : "booting; `lb wait \(node.name)` waits for ssh")
                 return result
             }
+            if output.json { try Output.json(Dictionary(uniqueKeysWithValues: results.map { ($0.0.name, $0.1) })) }
         }
     }
 

@@ -53,28 +53,37 @@ extension LivebootCommand {
 
     struct Build: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Build a Fedora or Rocky live ISO from deploy/images/ (on a Fedora/Rocky host with livecd-tools).")
+            abstract: "Build a live ISO: Debian (here, from Debian packages), Fedora or Rocky (on a Fedora/Rocky host).",
+            discussion: """
+            debian: debootstrap + live-boot + cloud-init + openssh-server, zstd squashfs, hybrid BIOS/UEFI ISO by \
+            grub-mkrescue; writes debian-12-liveboot.iso and its short name debian12 (needs root, debootstrap, \
+            squashfs-tools, grub-pc-bin, grub-efi-amd64-bin, mtools, xorriso). fedora/rocky: livecd-creator on the \
+            kickstarts of deploy/images. See deploy/images/README.md.
+            """)
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "fedora or rocky.") var family: String
-        @Argument(help: "Release: 37, 43 … for Fedora; 9 for Rocky.") var version: String
+        @Argument(help: "debian, fedora or rocky.") var family: String
+        @Argument(help: "Release number for fedora (37, 43) and rocky (9).") var version: String?
+        @Option(name: .long, help: "Debian release (bookworm, trixie).") var release = "bookworm"
         @Option(name: .shortAndLong, help: "Output folder (default: the config's images folder).") var directory: String?
         @Option(name: .long, help: "Package mirror (default: the distribution's public mirrors).") var mirror: String?
         @Option(name: .long, help: "Folder of the recipes (default: /usr/share/liveboot/images, else deploy/images).")
         var recipes: String?
 
         func validate() throws {
-            guard ["fedora", "rocky"].contains(family) else { throw ValidationError("family must be fedora or rocky") }
+            guard ["debian", "fedora", "rocky"].contains(family) else { throw ValidationError("family must be debian, fedora or rocky") }
+            if family != "debian" && version == nil { throw ValidationError("\(family) needs a release number (e.g. 43, 9)") }
         }
 
         func run() throws {
+            let script = family == "debian" ? "build-debian-live.sh" : "build-live.sh"
             let folder = recipes ?? ["/usr/share/liveboot/images", FileManager.default.currentDirectoryPath + "/deploy/images"]
-                .first { FileManager.default.fileExists(atPath: $0 + "/build-live.sh") } ?? "deploy/images"
-            let script = folder + "/build-live.sh"
-            guard FileManager.default.isExecutableFile(atPath: script) else { throw fail(LivebootError.badArgument("no \(script)")) }
+                .first { FileManager.default.fileExists(atPath: $0 + "/" + script) } ?? "deploy/images"
+            let path = folder + "/" + script
+            guard FileManager.default.isExecutableFile(atPath: path) else { throw fail(LivebootError.badArgument("no \(path)")) }
             let output = directory ?? (try? LivebootConfig.load(path: global.config).images.folder) ?? FileManager.default.currentDirectoryPath
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: script)
-            process.arguments = [family, version, output]
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = family == "debian" ? ["--release", release, output] : [family, version!, output]
             var environment = ProcessInfo.processInfo.environment
             if let mirror { environment["MIRROR"] = mirror }
             process.environment = environment

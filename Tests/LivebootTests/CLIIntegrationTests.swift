@@ -262,6 +262,14 @@ final class CLIIntegrationTests: XCTestCase {
         XCTAssertEqual(wait.status, 0, wait.all)
         let boots = try await testbed.state("w1").boots
         XCTAssertEqual(boots.suffix(2).map(\.mode), ["live", "live"])
+        // For scripts: --json puts only the results on stdout (progress on stderr).
+        let json = try await testbed.lb("liveboot", "w1", "-i", "u22", "--wait", "--json")
+        XCTAssertEqual(json.status, 0, json.all)
+        struct Result: Decodable { let image: String; let keys: Int; let sshAfterSeconds: Double? }
+        let results = try JSONDecoder().decode([String: Result].self, from: Data(json.stdout.utf8))
+        XCTAssertEqual(results["w1"]?.image, "ubuntu-22.04-liveboot.iso")
+        XCTAssertNotNil(results["w1"]?.sshAfterSeconds)
+        XCTAssertTrue(json.stderr.contains("slot 1: ejecting"), json.stderr)
     }
 
     func testLivebootOfAPoweredOffNodePowersItOn() async throws {

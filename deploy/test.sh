@@ -43,6 +43,10 @@ set +e
 swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+# The real boot of a qemu guest over Redfish (deploy/e2e/run, ~12 min, needs root and libvirt): opt-in.
+if [ "${LIVEBOOT_E2E:-0}" = 1 ] && [ "$status" -eq 0 ]; then
+  deploy/e2e/run both | tee -a "$log" || status=1
+fi
 summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1)
 rm -f "$log"
 if [[ $summary =~ Executed\ ([0-9]+)\ tests?,\ with\ ([0-9]+)\ failure ]]; then

@@ -189,11 +189,22 @@ extension LivebootCommand {
                 let keys = try key.flatMap { try LivebootConfig.loadKeys($0) }
                 let bootID = self.bootID ?? Liveboot.newBootID(for: node)
                 if let repeatCount, repeatCount > 0 {
-                    let start = ContinuousClock.now
-                    for _ in 0..<repeatCount { _ = try liveboot.seed(for: node, extraKeys: keys, bootID: bootID) }
-                    let elapsed = ContinuousClock.now - start
-                    let micros = Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12
-                    Output.out(String(format: "%d seeds in-process: %.1f µs per seed", repeatCount, micros / Double(repeatCount)))
+                    // Benchmark (bench/seed.sh). Per boot: a new boot id each time, as successive boots have. Cold:
+                    // a new host name each time too, so that the user-data is rendered anew for every seed.
+                    func measure(_ body: (Int) throws -> Void) rethrows -> Double {
+                        let start = ContinuousClock.now
+                        for index in 0..<repeatCount { try body(index) }
+                        let elapsed = ContinuousClock.now - start
+                        return (Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12)
+                            / Double(repeatCount)
+                    }
+                    let perBoot = try measure { _ = try liveboot.seed(for: node, extraKeys: keys, bootID: "\(bootID)-\($0)") }
+                    let cold = try measure {
+                        _ = try SeedBuilder.build(SeedRequest(hostname: "bench-\($0)-live", keys: liveboot.config.testbedKeys + keys,
+                                                              bootID: "\(bootID)-\($0)", fragment: liveboot.config.userDataFragment))
+                    }
+                    Output.out(String(format: "%d seeds in-process: %.1f µs per seed per boot (new boot id), %.1f µs cold (new user-data)",
+                                      repeatCount, perBoot, cold))
                 }
                 let seed = try liveboot.seed(for: node, extraKeys: keys, bootID: bootID)
                 try seed.image.write(to: URL(fileURLWithPath: output))

@@ -53,9 +53,7 @@ public struct CidataISO: Sendable {
         guard files.count <= 16 else { throw Failure.tooManyFiles(files.count) }
         var seen = Set<String>()
         for file in files {
-            guard file.name.range(of: #"^[a-z0-9][a-z0-9._-]{0,63}$"#, options: .regularExpression) != nil else {
-                throw Failure.invalidName(file.name)
-            }
+            guard Self.isValidName(file.name) else { throw Failure.invalidName(file.name) }
             guard seen.insert(file.name).inserted else { throw Failure.duplicateName(file.name) }
             guard file.contents.count <= Self.maxFileSize else { throw Failure.tooLarge(file.name, file.contents.count) }
         }
@@ -68,13 +66,21 @@ public struct CidataISO: Sendable {
             return next
         }
         totalSectors = next
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: timestamp)
-        recordingDate = [UInt8(max(0, min(255, c.year! - 1900))), UInt8(c.month!), UInt8(c.day!), UInt8(c.hour!),
-                         UInt8(c.minute!), UInt8(c.second!), 0]
-        let digits = String(format: "%04d%02d%02d%02d%02d%02d00", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
-        volumeDate = Array(digits.utf8) + [0]
+        let c = UTCDate(timestamp)
+        recordingDate = [UInt8(max(0, min(255, c.year - 1900))), UInt8(c.month), UInt8(c.day), UInt8(c.hour),
+                         UInt8(c.minute), UInt8(c.second), 0]
+        volumeDate = c.digits + Array("00".utf8) + [0]
+    }
+
+    /// `[a-z0-9][a-z0-9._-]{0,63}`, checked by hand: a regular expression here cost more than writing the image.
+    static func isValidName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard (1...64).contains(bytes.count) else { return false }
+        for (index, byte) in bytes.enumerated() {
+            let alphanumeric = (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
+            guard alphanumeric || (index > 0 && (byte == 0x2E || byte == 0x5F || byte == 0x2D)) else { return false }
+        }
+        return true
     }
 
     // MARK: Layout
@@ -110,7 +116,8 @@ public struct CidataISO: Sendable {
     // MARK: Writing
 
     public func bytes() -> Data {
-        var image = [UInt8](repeating: 0, count: totalSectors * Self.sector)
+        // One zeroed buffer, filled in place: the image is mostly file data and padding.
+        var image = Data(count: totalSectors * Self.sector)
         func put(_ bytes: [UInt8], at offset: Int) { image.replaceSubrange(offset..<offset + bytes.count, with: bytes) }
         func sectorOffset(_ n: Int) -> Int { n * Self.sector }
 
@@ -127,9 +134,10 @@ public struct CidataISO: Sendable {
         put(primaryDir, at: sectorOffset(Self.primaryRoot))
         put(jolietDir, at: sectorOffset(Self.jolietRoot))
         for (file, sector) in zip(files, dataSectors) {
-            put([UInt8](file.contents), at: sectorOffset(sector))
+            let offset = sectorOffset(sector)
+            image.replaceSubrange(offset..<offset + file.contents.count, with: file.contents)
         }
-        return Data(image)
+        return image
     }
 
     /// The RRIP 1.10 `ER` entry. Too long for a directory record (255 bytes at most), it sits in a
@@ -247,3 +255,39 @@ func le32(_ v: Int) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }
 func be32(_ v: Int) -> [UInt8] { le32(v).reversed() }
 func both32(_ v: Int) -> [UInt8] { le32(v) + be32(v) }
 func both16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8), UInt8(v >> 8), UInt8(v & 0xFF)] }
+
+/// A UTC calendar date from a timestamp, by the civil-from-days algorithm (H. Hinnant): Foundation's Calendar
+/// took most of a seed's time, and the ISO needs only these six numbers.
+struct UTCDate {
+    let year, month, day, hour, minute, second: Int
+
+    init(_ date: Date) {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        var days = seconds / 86_400
+        var rest = seconds % 86_400
+        if rest < 0 { rest += 86_400; days -= 1 }
+        hour = rest / 3600
+        minute = rest % 3600 / 60
+        second = rest % 60
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+    }
+
+    /// `YYYYMMDDhhmmss` as ASCII digits (the volume descriptor's dates).
+    var digits: [UInt8] {
+        func padded(_ value: Int, _ width: Int) -> [UInt8] {
+            var out = [UInt8](repeating: 0x30, count: width)
+            var v = value
+            for index in stride(from: width - 1, through: 0, by: -1) { out[index] = UInt8(0x30 + v % 10); v /= 10 }
+            return out
+        }
+        return padded(year, 4) + padded(month, 2) + padded(day, 2) + padded(hour, 2) + padded(minute, 2) + padded(second, 2)
+    }
+}

@@ -29,17 +29,28 @@ public struct Seed: Sendable {
     public let image: Data
     public let userData: String
     public let metaData: String
+    /// 16 hex digits naming the seed (its published file name): a SHA-256 of what determines the image — the two
+    /// files and the writer's version — rather than of the 57 KB image itself (the same value for the same bytes,
+    /// at a fortieth of the hashing).
+    public let contentID: String
 
-    /// First 16 hex digits of the image's SHA-256: the published file name and the HTTP ETag.
-    public var contentID: String {
+    init(image: Data, userData: String, metaData: String) {
+        self.image = image
+        self.userData = userData
+        self.metaData = metaData
+        var hasher = SHA256()
+        hasher.update(data: Data("liveboot-cidata-v1\u{0}".utf8))
+        hasher.update(data: Data(userData.utf8))
+        hasher.update(data: Data("\u{0}".utf8))
+        hasher.update(data: Data(metaData.utf8))
         let digits = Array("0123456789abcdef".utf8)
         var hex: [UInt8] = []
         hex.reserveCapacity(16)
-        for byte in SHA256.hash(data: image).prefix(8) {
+        for byte in hasher.finalize().prefix(8) {
             hex.append(digits[Int(byte >> 4)])
             hex.append(digits[Int(byte & 0x0F)])
         }
-        return String(decoding: hex, as: UTF8.self)
+        contentID = String(decoding: hex, as: UTF8.self)
     }
 }
 
@@ -61,24 +72,39 @@ public enum SeedBuilder {
     /// epoch, and key order is preserved with duplicates removed.
     public static func build(_ request: SeedRequest) throws -> Seed {
         guard !request.keys.isEmpty else { throw Failure.noKeys }
-        guard request.hostname.range(of: #"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$"#, options: .regularExpression) != nil else {
+        guard Self.matches(request.hostname, first: Self.alphanumeric, rest: Self.hostnameCharacters, maxLength: 253) else {
             throw Failure.badHostname(request.hostname)
         }
-        guard request.bootID.range(of: #"^[A-Za-z0-9._-]{1,64}$"#, options: .regularExpression) != nil else {
+        guard Self.matches(request.bootID, first: Self.bootIDCharacters, rest: Self.bootIDCharacters, maxLength: 64) else {
             throw Failure.badBootID(request.bootID)
         }
         var seen = Set<Data>()
         let keys = request.keys.filter { seen.insert($0.blob).inserted }.map(\.line)
-        let userData = try renderUserData(request, keys: keys)
-        let metaData = try Yams.dump(object: [
-            "instance-id": "liveboot-\(request.bootID)",
-            "local-hostname": request.hostname,
-        ] as [String: Any], sortKeys: true)
+        // Successive boots of a node by a slice differ only by their boot id, which is in meta-data alone: the
+        // user-data (the YAML serializer is most of a seed's cost) is rendered once per distinct content.
+        let cacheKey = UserDataCache.Key(hostname: request.hostname, fqdn: request.fqdn, keys: keys, packages: request.packages,
+                                         fragment: request.fragment?.canonicalYAML)
+        let userData = try UserDataCache.shared.value(for: cacheKey) { try renderUserData(request, keys: keys) }
+        // Both values were checked above against character sets that cannot break out of a YAML scalar; the host
+        // name is quoted all the same, since a name like `null`, `true` or `123` would otherwise not be a string.
+        let metaData = "instance-id: liveboot-\(request.bootID)\nlocal-hostname: '\(request.hostname)'\n"
         let iso = try CidataISO(files: [
             .init(name: "meta-data", contents: Data(metaData.utf8)),
             .init(name: "user-data", contents: Data(userData.utf8)),
         ], timestamp: Date(timeIntervalSince1970: 0))
         return Seed(image: iso.bytes(), userData: userData, metaData: metaData)
+    }
+
+    static let alphanumeric = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".utf8)
+    static let hostnameCharacters = alphanumeric.union(".-".utf8)
+    static let bootIDCharacters = alphanumeric.union("._-".utf8)
+
+    /// A hand-written check of `^[first][rest]{0,maxLength-1}$`: the regular expressions it replaces cost more
+    /// than writing the whole ISO.
+    static func matches(_ text: String, first: Set<UInt8>, rest: Set<UInt8>, maxLength: Int) -> Bool {
+        let bytes = Array(text.utf8)
+        guard let head = bytes.first, bytes.count <= maxLength, first.contains(head) else { return false }
+        return bytes.dropFirst().allSatisfy(rest.contains)
     }
 
     static func renderUserData(_ request: SeedRequest, keys: [String]) throws -> String {
@@ -97,6 +123,39 @@ public enum SeedBuilder {
         if !request.packages.isEmpty { document["packages"] = request.packages }
         if let fragment = request.fragment { try fragment.merge(into: &document) }
         return "#cloud-config\n" + (try Yams.dump(object: document, width: -1, sortKeys: true))
+    }
+}
+
+/// Rendered user-data by content, bounded: a testbed has a few hundred nodes × slices at most in use at a time.
+final class UserDataCache: @unchecked Sendable {
+    struct Key: Hashable {
+        let hostname: String
+        let fqdn: String?
+        let keys: [String]
+        let packages: [String]
+        let fragment: String?
+    }
+
+    static let shared = UserDataCache(capacity: 512)
+    let capacity: Int
+    private var values: [Key: String] = [:]
+    private var order: [Key] = []
+    private let lock = NSLock()
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func value(for key: Key, render: () throws -> String) rethrows -> String {
+        lock.lock()
+        if let hit = values[key] { lock.unlock(); return hit }
+        lock.unlock()
+        let rendered = try render()
+        lock.lock()
+        defer { lock.unlock() }
+        if values.updateValue(rendered, forKey: key) == nil {
+            order.append(key)
+            if order.count > capacity { values[order.removeFirst()] = nil }
+        }
+        return rendered
     }
 }
 

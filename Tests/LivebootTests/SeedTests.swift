@@ -1,5 +1,5 @@
 import Foundation
-import Seed
+@testable import Seed
 import XCTest
 import Yams
 
@@ -118,5 +118,51 @@ final class SeedTests: XCTestCase {
         let parsed = SSHPublicKey.parseMany(text)
         XCTAssertEqual(parsed.keys.count, 1)
         XCTAssertEqual(parsed.errors.map(\.line), [4])
+    }
+
+    /// The ISO's dates come from hand-written calendar arithmetic: it must agree with Foundation's Gregorian calendar.
+    func testUTCDateAgreesWithFoundation() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        var generator = SystemRandomNumberGenerator()
+        let samples = [0, -1, 951_782_400, 4_107_542_399] + (0..<500).map { _ in Int.random(in: -2_208_988_800...4_102_444_800, using: &generator) }
+        for seconds in samples {
+            let date = Date(timeIntervalSince1970: TimeInterval(seconds))
+            let ours = UTCDate(date)
+            let theirs = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+            XCTAssertEqual([ours.year, ours.month, ours.day, ours.hour, ours.minute, ours.second],
+                           [theirs.year!, theirs.month!, theirs.day!, theirs.hour!, theirs.minute!, theirs.second!], "\(seconds)")
+        }
+    }
+
+    /// meta-data is two validated scalars; a host name YAML would read as something else stays a string.
+    func testMetaDataHostNamesStayStrings() throws {
+        let key = try SSHPublicKey(line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMXl/wzGybfXj2lMrWlB6k89taQ4ufIbSzJGzgqzivmX a@b")
+        for hostname in ["null", "true", "123", "1e5", "0x1F", "no", "w3-live"] {
+            let seed = try SeedBuilder.build(SeedRequest(hostname: hostname, keys: [key], bootID: "b-\(hostname)"))
+            let meta = try XCTUnwrap(try Yams.load(yaml: seed.metaData) as? [String: Any])
+            XCTAssertEqual(meta["local-hostname"] as? String, hostname, seed.metaData)
+            XCTAssertEqual(meta["instance-id"] as? String, "liveboot-b-\(hostname)", seed.metaData)
+        }
+        XCTAssertThrowsError(try SeedBuilder.build(SeedRequest(hostname: "bad host", keys: [key], bootID: "b")))
+        XCTAssertThrowsError(try SeedBuilder.build(SeedRequest(hostname: "-lead", keys: [key], bootID: "b")))
+        XCTAssertThrowsError(try SeedBuilder.build(SeedRequest(hostname: "w3", keys: [key], bootID: "bad/id")))
+        XCTAssertThrowsError(try SeedBuilder.build(SeedRequest(hostname: "w3", keys: [key], bootID: String(repeating: "b", count: 65))))
+    }
+
+    /// The rendered user-data is reused across boots, but never across different contents.
+    func testUserDataReuseFollowsTheContent() throws {
+        let a = try SSHPublicKey(line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMXl/wzGybfXj2lMrWlB6k89taQ4ufIbSzJGzgqzivmX a@b")
+        let b = try SSHPublicKey(line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICbtH/7W9QWCVVeK5kG54w/15gA7XYpwLddXsGCr9oV6 c@d")
+        let first = try SeedBuilder.build(SeedRequest(hostname: "w3-live", keys: [a], bootID: "1"))
+        let nextBoot = try SeedBuilder.build(SeedRequest(hostname: "w3-live", keys: [a], bootID: "2"))
+        let otherKeys = try SeedBuilder.build(SeedRequest(hostname: "w3-live", keys: [a, b], bootID: "2"))
+        let otherHost = try SeedBuilder.build(SeedRequest(hostname: "w4-live", keys: [a], bootID: "2"))
+        XCTAssertEqual(first.userData, nextBoot.userData)
+        XCTAssertNotEqual(first.contentID, nextBoot.contentID, "a new boot is a new seed")
+        XCTAssertTrue(otherKeys.userData.contains("c@d"))
+        XCTAssertTrue(otherHost.userData.contains("hostname: w4-live"))
+        XCTAssertEqual(try SeedBuilder.renderUserData(SeedRequest(hostname: "w3-live", keys: [a, b], bootID: "x"), keys: [a.line, b.line]),
+                       otherKeys.userData)
     }
 }

@@ -232,7 +232,8 @@ public struct LivebootConfig: Sendable {
         return (String(parts[0]), port)
     }
 
-    static func explain(_ error: any Error) -> String {
+    /// A decoding error as a user can act on it: the path and what was wrong there.
+    public static func explain(_ error: any Error) -> String {
         if case DecodingError.typeMismatch(_, let context) = error {
             return "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
         }

@@ -37,7 +37,7 @@ public final class PortalDatabase: Sendable {
     }
 
     /// 256 random bits, URL-safe base64: session cookies, CSRF and API tokens.
-    static func randomToken() -> String {
+    public static func randomToken() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         return Data(bytes).base64EncodedString()
@@ -255,6 +255,10 @@ extension PortalDatabase: LeaseRepository {
             try LeaseView.fetchAll(db, sql: Self.leaseViewSQL + " WHERE lease.endsAt > ? ORDER BY lease.startsAt, lease.node",
                                    arguments: [date])
         }
+    }
+
+    public func lease(id: Int64) async throws -> LeaseView? {
+        try await writer.read { db in try LeaseView.fetchOne(db, sql: Self.leaseViewSQL + " WHERE lease.id = ?", arguments: [id]) }
     }
 
     public func cancelLease(id: Int64) async throws -> LeaseView? {

@@ -46,6 +46,7 @@ public protocol LeaseRepository: Sendable {
     /// Books `node` for `slice`; refuses an overlap naming the slice that holds it.
     func book(node: String, for slice: Slice, from: Date, to: Date, by user: String) async throws -> Lease
     func leases(endingAfter date: Date) async throws -> [LeaseView]
+    func lease(id: Int64) async throws -> LeaseView?
     func cancelLease(id: Int64) async throws -> LeaseView?
     /// The holder of each node at `now` (node name → slice name).
     func holders(at now: Date) async throws -> [String: String]

@@ -42,6 +42,28 @@ struct DashboardPage {
         let error: String?
         let holder: String?
         let lastOperation: OperationView?
+
+        /// A node's status as the dashboard's row and the node page's status card show it.
+        init(_ status: NodeStatus, holder: String? = nil, lastOperation: NodeOperation? = nil) {
+            func css(_ probe: ProbeResult) -> String {
+                switch probe { case .ok: "ok"; case .ko: "ko"; case .unavailable: "na" }
+            }
+            name = status.node
+            power = status.power ?? "unknown"
+            powerClass = status.power == "On" ? "ok" : status.power == "Off" ? "off" : "na"
+            bios = status.bios.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
+            slots = status.vmedia.map {
+                Slot(id: $0.id, image: $0.image.map { URL(string: $0)?.lastPathComponent ?? $0 } ?? "not connected", inserted: $0.image != nil)
+            }
+            ping = status.ping.description
+            pingClass = css(status.ping)
+            ssh = status.ssh.description
+            sshClass = css(status.ssh)
+            bootOnce = status.bootOverride
+            error = status.error
+            self.holder = holder
+            self.lastOperation = lastOperation.map(OperationView.init)
+        }
     }
 
     struct Slot {
@@ -66,20 +88,8 @@ struct DashboardPage {
 
     init(chrome: Chrome, statuses: [NodeStatus], updatedAt: Date?, holders: [String: String] = [:],
          lastOperations: [String: NodeOperation] = [:], images: [CatalogEntry], refreshSeconds: Int) {
-        func css(_ probe: ProbeResult) -> String {
-            switch probe { case .ok: "ok"; case .ko: "ko"; case .unavailable: "na" }
-        }
         self.chrome = chrome
-        rows = statuses.map { status in
-            Row(name: status.node, power: status.power ?? "unknown",
-                powerClass: status.power == "On" ? "ok" : status.power == "Off" ? "off" : "na",
-                bios: status.bios.map { "\($0.name)=\($0.value)" }.joined(separator: " "),
-                slots: status.vmedia.map { Slot(id: $0.id, image: $0.image.map { URL(string: $0)?.lastPathComponent ?? $0 } ?? "not connected",
-                                                inserted: $0.image != nil) },
-                ping: status.ping.description, pingClass: css(status.ping), ssh: status.ssh.description,
-                sshClass: css(status.ssh), bootOnce: status.bootOverride, error: status.error,
-                holder: holders[status.node], lastOperation: lastOperations[status.node].map(OperationView.init))
-        }
+        rows = statuses.map { Row($0, holder: holders[$0.node], lastOperation: lastOperations[$0.node]) }
         hasRows = !rows.isEmpty
         self.images = images.map {
             Image(name: $0.name, shortNames: $0.shortNames.joined(separator: ", "),

@@ -136,7 +136,9 @@ struct APIController: Sendable {
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
         } catch {
-            throw HTTPError(.badRequest, message: "malformed JSON body: \(LivebootConfigError.explain(error))")
+            var reason = LivebootConfig.explain(error)
+            if case DecodingError.dataCorrupted = error { reason = "not valid JSON" }
+            throw HTTPError(.badRequest, message: "malformed JSON body: \(reason)")
         }
     }
 }
@@ -160,17 +162,6 @@ struct JSONAnswer: ResponseGenerator {
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-}
-
-enum LivebootConfigError {
-    static func explain(_ error: any Error) -> String {
-        switch error {
-        case DecodingError.keyNotFound(let key, _): "missing \(key.stringValue)"
-        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
-            "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
-        default: "not valid JSON"
-        }
     }
 }
 

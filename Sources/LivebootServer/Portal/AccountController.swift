@@ -65,7 +65,7 @@ struct AccountController: Sendable {
     }
 
     func loginPage(next: String?, error: String?, name: String, status: HTTPResponse.Status = .ok) throws -> Response {
-        let csrf = PortalSecrets.token()
+        let csrf = PortalDatabase.randomToken()
         var response = try pages.render(LoginPage(chrome: Chrome(title: "Log in", identity: nil), csrf: csrf,
                                                   next: Self.safeNext(next), error: error, name: name), "login", status: status)
         response.setCookie(settings.cookie(Self.loginCookie, value: csrf, maxAge: 3600, path: "/login"))
@@ -115,12 +115,5 @@ struct PortalSettings: Sendable {
 
     func cookie(_ name: String, value: String, maxAge: Int, path: String = "/") -> Cookie {
         Cookie(name: name, value: value, maxAge: maxAge, path: path, secure: secureCookies, httpOnly: true, sameSite: .strict)
-    }
-}
-
-enum PortalSecrets {
-    static func token() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<4).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
     }
 }

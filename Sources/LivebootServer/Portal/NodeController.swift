@@ -83,8 +83,6 @@ struct NodeController: Sendable {
         if let requested, let asked = try? await actions.operation(requested, for: user), asked.node == name { current = asked }
         var steps: [OperationStep] = []
         if let current { steps = try await actions.operations.steps(of: current.id!) }
-        let row = DashboardPage(chrome: Chrome(title: "", identity: nil), statuses: [status], updatedAt: nil, images: [],
-                                refreshSeconds: 0).rows.first
         let lastImage = history.first { $0.image != nil }?.image
         let images = ((try? actions.liveboot.catalog.list()) ?? []).map { entry in
             NodePage.Image(name: entry.name,
@@ -94,7 +92,7 @@ struct NodeController: Sendable {
         }
         let page = NodePage(
             chrome: Chrome(title: name, identity: context.identity, section: "nodes"),
-            name: name, host: node.host, sshPort: node.sshPort, status: row,
+            name: name, host: node.host, sshPort: node.sshPort, status: DashboardPage.Row(status),
             statusAt: Format.date(known?.at ?? Date()),
             vendor: status.vendor, model: status.model, firmware: status.firmware,
             holder: holders[name], canAct: grant != nil,

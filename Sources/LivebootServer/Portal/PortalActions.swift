@@ -153,7 +153,7 @@ struct PortalActions: Sendable {
     }
 
     func cancelLease(_ id: Int64, by user: User) async throws {
-        guard let lease = try await leases.leases(endingAfter: .distantPast).first(where: { $0.id == id }) else {
+        guard let lease = try await leases.lease(id: id) else {
             throw Denied.notFound("no lease #\(id)")
         }
         _ = try await slice(named: lease.slice, for: user)

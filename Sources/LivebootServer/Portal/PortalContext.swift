@@ -24,7 +24,7 @@ struct PortalRequestContext: RequestContext {
     }
 
     /// Forms and JSON bodies are small; key files are the biggest thing a user sends.
-    var maxUploadSize: Int { 256 * 1024 }
+    var maxUploadSize: Int { FormBody.limit }
 
     func requireUser() throws -> User {
         guard let user = identity?.user else { throw HTTPError(.unauthorized, message: "log in first") }

@@ -122,7 +122,37 @@ public enum SeedBuilder {
         if let fqdn = request.fqdn { document["fqdn"] = fqdn }
         if !request.packages.isEmpty { document["packages"] = request.packages }
         if let fragment = request.fragment { try fragment.merge(into: &document) }
-        return "#cloud-config\n" + (try Yams.dump(object: document, width: -1, sortKeys: true))
+        return "#cloud-config\n" + (try Yams.serialize(node: try YAMLTree.node(document), width: -1, sortKeys: true))
+    }
+}
+
+/// Turns the document into Yams nodes with every string's tag and style decided here, by a character check,
+/// instead of by Yams's resolver: `Yams.dump(object:)` runs its regular-expression resolver twice per string (to
+/// tell `yes`, `1e3` or `null` from a string), which was most of the cost of a seed. Still data through a YAML
+/// serializer: libyaml emits and escapes every scalar.
+enum YAMLTree {
+    static func node(_ value: Any) throws -> Node {
+        switch value {
+        case let text as String: return .scalar(scalar(text))
+        case let mapping as [String: Any]:
+            return .mapping(Node.Mapping(try mapping.sorted { $0.key < $1.key }.map { (.scalar(scalar($0.key)), try node($0.value)) }))
+        case let list as [Any]: return .sequence(Node.Sequence(try list.map(node)))
+        case let other as NodeRepresentable: return try other.represented()  // Bool, Int, Double, Date: explicit tags
+        default: throw YamlError.representer(problem: "cannot represent \(type(of: value)) in user-data")
+        }
+    }
+
+    /// YAML 1.1 words that a plain scalar would turn into booleans or null.
+    static let reserved: Set<String> = ["y", "yes", "n", "no", "true", "false", "on", "off", "null", "~"]
+    static let plainCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-".utf8)
+
+    /// A string stays plain when it starts with a letter, holds only `[A-Za-z0-9_./-]` and is not a reserved word
+    /// (so it cannot read back as a number, a date, a boolean or null); anything else is single-quoted.
+    static func scalar(_ text: String) -> Node.Scalar {
+        let bytes = text.utf8
+        let plain = bytes.first.map { ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A } == true
+            && bytes.allSatisfy(plainCharacters.contains) && !reserved.contains(text.lowercased())
+        return Node.Scalar(text, Tag(.str), plain ? .plain : .singleQuoted)
     }
 }
 

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import LivebootCore
 import XCTest
 
@@ -70,6 +73,50 @@ final class VmediaServerTests: XCTestCase {
             if answer.body.last != Self.byte(at: end) { XCTFail("last byte of \(start)-\(end) differs") }
         }
         await connection.close()
+    }
+
+    /// Ranges the page cache does not hold take the thread-pool path (the non-blocking read finds nothing or part):
+    /// the bytes are the same.
+    func testRangesOutsideThePageCacheAreByteExact() async throws {
+        let path = testbed.imagesFolder.appendingPathComponent("big.iso").path
+        let fd = open(path, O_RDONLY)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        fsync(fd)
+        XCTAssertEqual(posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED)), 0)
+        close(fd)
+        let connection = try await connect()
+        var rng = SeedPropertyTests.SplitMix(state: 7)
+        for _ in 0..<200 {
+            let length = Int.random(in: 1...(256 << 10), using: &rng)
+            let start = Int.random(in: 0...(Self.bigSize - length), using: &rng)
+            let answer = try await connection.request("GET", "/images/big.iso", headers: [("Range", "bytes=\(start)-\(start + length - 1)")])
+            XCTAssertEqual(answer.status, 206)
+            XCTAssertEqual(answer.body.count, length)
+            for i in stride(from: 0, to: length, by: max(1, length / 256)) where answer.body[i] != Self.byte(at: start + i) {
+                XCTFail("byte \(start + i) differs")
+                break
+            }
+            XCTAssertEqual(answer.body.last, Self.byte(at: start + length - 1))
+        }
+        await connection.close()
+    }
+
+    /// A file replaced under its name (a new image, a new inode) is served anew once its cached entry expires.
+    func testAReplacedFileIsServedAnew() async throws {
+        let url = testbed.imagesFolder.appendingPathComponent("swap.iso")
+        try Data(repeating: 0x41, count: 4096).write(to: url)
+        let connection = try await connect()
+        let first = try await connection.request("GET", "/images/swap.iso", headers: [("Range", "bytes=0-3")])
+        XCTAssertEqual(Array(first.body), Array("AAAA".utf8))
+        let fresh = testbed.imagesFolder.appendingPathComponent("swap.new")
+        try Data(repeating: 0x42, count: 8192).write(to: fresh)
+        XCTAssertEqual(rename(fresh.path, url.path), 0)
+        try await Task.sleep(for: .milliseconds(1100))
+        let second = try await connection.request("GET", "/images/swap.iso", headers: [("Range", "bytes=0-3")])
+        await connection.close()
+        XCTAssertEqual(Array(second.body), Array("BBBB".utf8))
+        XCTAssertEqual(second.header("Content-Range"), "bytes 0-3/8192")
+        XCTAssertNotEqual(first.header("ETag"), second.header("ETag"))
     }
 
     func testSuffixOpenAndUnsatisfiableRanges() async throws {

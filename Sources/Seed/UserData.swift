@@ -122,7 +122,8 @@ public enum SeedBuilder {
         if let fqdn = request.fqdn { document["fqdn"] = fqdn }
         if !request.packages.isEmpty { document["packages"] = request.packages }
         if let fragment = request.fragment { try fragment.merge(into: &document) }
-        return "#cloud-config\n" + (try Yams.serialize(node: try YAMLTree.node(document), width: -1, sortKeys: true))
+        // Keys are sorted as the tree is built: the output is stable without the serializer sorting again.
+        return "#cloud-config\n" + (try Yams.serialize(node: try YAMLTree.node(document), width: -1))
     }
 }
 
@@ -151,7 +152,7 @@ enum YAMLTree {
     static func scalar(_ text: String) -> Node.Scalar {
         let bytes = text.utf8
         let plain = bytes.first.map { ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A } == true
-            && bytes.allSatisfy(plainCharacters.contains) && !reserved.contains(text.lowercased())
+            && bytes.allSatisfy(plainCharacters.contains) && (bytes.count > 5 || !reserved.contains(text.lowercased()))
         return Node.Scalar(text, Tag(.str), plain ? .plain : .singleQuoted)
     }
 }

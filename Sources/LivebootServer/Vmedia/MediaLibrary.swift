@@ -4,24 +4,13 @@ import LivebootCore
 import Glibc
 #endif
 
-/// A file the vmedia routes may serve, with its validators and an open descriptor.
+/// A file the vmedia routes may serve, with its validators.
 public struct MediaFile: Sendable {
     public let path: String
     public let size: Int
     public let validators: Validators
     let lastModifiedHeader: String
     let checkedAt: ContinuousClock.Instant
-    /// Opened once per (re)validation and shared by every read until then: a BMC's thousands of small ranged GETs
-    /// then cost one `pread` each instead of open + pread + close.
-    let descriptor: OpenFile
-}
-
-/// A read-only descriptor, closed when the last `MediaFile` holding it goes (a replaced file's readers finish on
-/// the old inode).
-public final class OpenFile: Sendable {
-    let fd: Int32
-    init(fd: Int32) { self.fd = fd }
-    deinit { close(fd) }
 }
 
 /// The files one folder may serve, by name: confined to the folder (symlinks followed, then checked), names
@@ -68,23 +57,19 @@ public final class MediaLibrary: Sendable {
         return nil
     }
 
-    /// The real path must stay under `root` after every symlink is followed, and be a regular file. The validators
-    /// come from the opened descriptor itself, so they describe exactly what reads will return.
+    /// The real path must stay under `root` after every symlink is followed, and be a regular file.
     static func confinedFile(_ path: String, root: String, now: ContinuousClock.Instant) -> MediaFile? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         let real = String(cString: resolved)
         guard real.hasPrefix(root) else { return nil }
-        let fd = open(real, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        let descriptor = OpenFile(fd: fd)
         var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        guard stat(real, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         let mtimeNanos = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
         let etag = "\"\(String(info.st_size, radix: 16))-\(String(mtimeNanos, radix: 16))-\(String(info.st_ino, radix: 16))\""
         let modified = Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))
         let validators = Validators(etag: etag, lastModified: modified)
         return MediaFile(path: real, size: Int(info.st_size), validators: validators,
-                         lastModifiedHeader: validators.lastModifiedHeader, checkedAt: now, descriptor: descriptor)
+                         lastModifiedHeader: validators.lastModifiedHeader, checkedAt: now)
     }
 }

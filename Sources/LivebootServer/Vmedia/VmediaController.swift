@@ -1,4 +1,3 @@
-import CNowaitRead
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -39,28 +38,16 @@ public struct VmediaController: Sendable {
         }
     }
 
-    /// Reads `range` of an open file into one buffer: first without blocking (`preadv2` with `RWF_NOWAIT` answers
-    /// from the page cache or not at all), so that the common case — a BMC re-reading a cached image — costs no
-    /// thread hop; what the cache does not hold is read on NIO's thread pool, never on the caller's thread.
-    static func readSmall(_ file: OpenFile, _ range: ClosedRange<Int>) async throws -> ByteBuffer {
-        var buffer = ByteBufferAllocator().buffer(capacity: range.count)
-        let cached = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: range.count) { pointer in
-            max(0, liveboot_pread_nowait(file.fd, pointer.baseAddress, range.count, Int64(range.lowerBound)))
-        }
-        if cached < range.count {
-            let rest = (range.lowerBound + cached)...range.upperBound
-            let tail = try await NIOThreadPool.singleton.runIfActive { try blockingRead(file, rest) }
-            buffer.writeImmutableBuffer(tail)
-        }
-        return buffer
-    }
-
-    static func blockingRead(_ file: OpenFile, _ range: ClosedRange<Int>) throws -> ByteBuffer {
+    /// One blocking open/pread/close, run on the thread pool.
+    static func readSmall(_ path: String, _ range: ClosedRange<Int>) throws -> ByteBuffer {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw HTTPError(.notFound) }
+        defer { close(fd) }
         var buffer = ByteBufferAllocator().buffer(capacity: range.count)
         let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: range.count) { pointer in
             var done = 0
             while done < range.count {
-                let n = pread(file.fd, pointer.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
+                let n = pread(fd, pointer.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
                 if n <= 0 { break }
                 done += n
             }
@@ -110,9 +97,9 @@ public struct VmediaController: Sendable {
             return Response(status: status, headers: headers, body: ResponseBody())
         }
         let fileIO = self.fileIO, path = file.path, bytes = slice!
-        // Most iDRAC reads are small ranges: one read on the descriptor opened at validation.
+        // Most iDRAC reads are small ranges: open, pread and close in one trip to the thread pool, not three.
         if bytes.count <= Self.chunk {
-            let buffer = try await Self.readSmall(file.descriptor, bytes)
+            let buffer = try await NIOThreadPool.singleton.runIfActive { try Self.readSmall(path, bytes) }
             return Response(status: status, headers: headers, body: .init(byteBuffer: buffer))
         }
         return Response(status: status, headers: headers, body: ResponseBody(contentLength: bytes.count) { writer in

@@ -61,9 +61,11 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // A non-blocking page-cache read (preadv2 + RWF_NOWAIT), which Swift's Glibc module does not expose.
+        .target(name: "CNowaitRead"),
         // `liveboot serve`: the vmedia HTTP source and the web portal, in one process.
         .target(name: "LivebootServer", dependencies: [
-            "LivebootCore", "PortalStore", "Seed",
+            "LivebootCore", "PortalStore", "Seed", "CNowaitRead",
             .product(name: "MultipartKit", package: "multipart-kit"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),

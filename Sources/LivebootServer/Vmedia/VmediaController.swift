@@ -1,3 +1,4 @@
+import CNowaitRead
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -15,10 +16,10 @@ import NIOPosix
 public struct VmediaController: Sendable {
     public let images: MediaLibrary
     public let seeds: MediaLibrary
-    let fileIO = NonBlockingFileIO(threadPool: .singleton)
-    /// Read size per chunk. Measured with bench/vmedia.sh: 256 KiB gives the best ranged throughput; 64 KiB did not
-    /// lower the peak memory of 64 fast full-file streams (≈ 1.4 GB either way, 0.8 GB with MALLOC_ARENA_MAX=2), so
-    /// that memory is not held by our chunks — still open, see the issue notes.
+    /// Read size per chunk. Measured with bench/vmedia.sh: 256 KiB gives the best ranged throughput. The peak memory
+    /// of 64 fast full-file streams is glibc's heap after a fresh 256 KiB allocation per chunk (with
+    /// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072` it fell from 1.6 GB to 70 MB, at half the throughput):
+    /// hence one buffer per response, refilled in place (`stream`).
     static let chunk = 256 * 1024
 
     public init(images: MediaLibrary, seeds: MediaLibrary) {
@@ -96,27 +97,44 @@ public struct VmediaController: Sendable {
         if request.method == .head || slice == nil {
             return Response(status: status, headers: headers, body: ResponseBody())
         }
-        let fileIO = self.fileIO, path = file.path, bytes = slice!
+        let path = file.path, bytes = slice!
         // Most iDRAC reads are small ranges: open, pread and close in one trip to the thread pool, not three.
         if bytes.count <= Self.chunk {
             let buffer = try await NIOThreadPool.singleton.runIfActive { try Self.readSmall(path, bytes) }
             return Response(status: status, headers: headers, body: .init(byteBuffer: buffer))
         }
         return Response(status: status, headers: headers, body: ResponseBody(contentLength: bytes.count) { writer in
-            try await fileIO.withFileHandle(path: path, mode: .read) { handle in
-                var offset = bytes.lowerBound
-                let end = bytes.upperBound + 1
-                while offset < end {
-                    let count = min(Self.chunk, end - offset)
-                    let buffer = try await fileIO.read(fileHandle: handle, fromOffset: Int64(offset), byteCount: count,
-                                                       allocator: ByteBufferAllocator())
-                    // The file shrank under us: stop rather than send a short body as if it were whole.
-                    guard buffer.readableBytes > 0 else { throw HTTPError(.internalServerError) }
-                    try await writer.write(buffer)
-                    offset += buffer.readableBytes
-                }
-            }
-            try await writer.finish(nil)
+            try await Self.stream(path, bytes, to: &writer)
         })
+    }
+
+    /// Streams a large slice with one 256 KiB buffer per response, refilled in place: allocating a fresh buffer per
+    /// chunk (as NonBlockingFileIO.read does) let glibc's heap grow to gigabytes under 64 fast streams. Chunks the
+    /// page cache holds are read without blocking on the task's own thread (`preadv2` RWF_NOWAIT); the rest is read
+    /// on NIO's thread pool.
+    static func stream(_ path: String, _ bytes: ClosedRange<Int>, to writer: inout any ResponseBodyWriter) async throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw HTTPError(.notFound) }
+        defer { close(fd) }
+        var buffer = ByteBufferAllocator().buffer(capacity: chunk)
+        var offset = bytes.lowerBound
+        let end = bytes.upperBound + 1
+        while offset < end {
+            let count = min(chunk, end - offset)
+            // Reuses the storage once NIO has written the previous chunk out (else clear() gives fresh storage).
+            buffer.clear()
+            let cached = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
+                max(0, liveboot_pread_nowait(fd, pointer.baseAddress, count, Int64(offset)))
+            }
+            if cached == 0 {
+                let range = offset...(offset + count - 1)
+                buffer = try await NIOThreadPool.singleton.runIfActive { try readSmall(path, range) }
+            }
+            // The file shrank under us: stop rather than send a short body as if it were whole.
+            guard buffer.readableBytes > 0 else { throw HTTPError(.internalServerError) }
+            offset += buffer.readableBytes
+            try await writer.write(buffer)
+        }
+        try await writer.finish(nil)
     }
 }

@@ -15,8 +15,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 echo "== building (first time: a few minutes)"
-swift build --product liveboot >/dev/null
-swift build --product idrac-sim >/dev/null
+build_log=$(mktemp)
+for product in liveboot idrac-sim; do
+  swift build --product "$product" > "$build_log" 2>&1 || { tail -30 "$build_log"; exit 1; }
+done
+rm -f "$build_log"
 bin=$(swift build --show-bin-path)
 
 demo=${LIVEBOOT_DEMO_DIR:-/tmp/liveboot-demo}

@@ -96,9 +96,11 @@ public struct CidataISO: Sendable {
     var primaryNames: [String] {
         var used = Set<String>()
         return files.map { file in
+            // Names are `[a-z0-9._-]` (checked at init): upper-casing and cleaning work on bytes.
             let parts = file.name.uppercased().split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
             func clean(_ s: Substring, _ n: Int) -> String {
-                String(s.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" }.prefix(n))
+                String(decoding: s.utf8.prefix(n).map { (0x41...0x5A).contains($0) || (0x30...0x39).contains($0) ? $0 : 0x5F },
+                       as: UTF8.self)
             }
             let stem = clean(parts[0], 8), ext = parts.count > 1 ? clean(parts[1], 3) : ""
             var candidate = stem + "." + ext
@@ -213,12 +215,17 @@ public struct CidataISO: Sendable {
     func volumeDescriptor(joliet: Bool) -> [UInt8] {
         var d = [UInt8](repeating: 0, count: Self.sector)
         func put(_ bytes: [UInt8], _ offset: Int) { d.replaceSubrange(offset..<offset + bytes.count, with: bytes) }
+        // A text field padded with spaces (UCS-2 spaces for Joliet), filled by index: the flattened-array version
+        // of this was a fifth of a seed's time.
         func text(_ s: String, _ length: Int) -> [UInt8] {
+            var field = [UInt8](repeating: 0x20, count: length)
             if joliet {
-                let units = Self.ucs2(s)
-                return Array((units + Array(repeating: [0, 0x20], count: length).joined()).prefix(length))
+                for index in stride(from: 0, to: length, by: 2) { field[index] = 0 }
+                for (index, byte) in Self.ucs2(s).prefix(length).enumerated() { field[index] = byte }
+            } else {
+                for (index, byte) in s.utf8.prefix(length).enumerated() { field[index] = byte }
             }
-            return Array((Array(s.utf8) + Array(repeating: 0x20, count: length)).prefix(length))
+            return field
         }
         put([joliet ? 2 : 1] + Array("CD001".utf8) + [1], 0)
         put(text("LINUX", 32), 8)
@@ -248,7 +255,12 @@ public struct CidataISO: Sendable {
         return d
     }
 
-    static func ucs2(_ s: String) -> [UInt8] { s.utf16.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] } }
+    static func ucs2(_ s: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf16.count * 2)
+        for unit in s.utf16 { out.append(UInt8(unit >> 8)); out.append(UInt8(unit & 0xFF)) }
+        return out
+    }
 }
 
 func le32(_ v: Int) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }

@@ -153,8 +153,11 @@ enum YAMLTree {
         let bytes = text.utf8
         let plain = bytes.first.map { ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A } == true
             && bytes.allSatisfy(plainCharacters.contains) && (bytes.count > 5 || !reserved.contains(text.lowercased()))
-        return Node.Scalar(text, Tag(.str), plain ? .plain : .singleQuoted)
+        return Node.Scalar(text, stringTag, plain ? .plain : .singleQuoted)
     }
+
+    /// Made once: each `Tag(.str)` built Yams's default resolver and constructor tables anew.
+    nonisolated(unsafe) static let stringTag = Tag(.str)
 }
 
 /// Rendered user-data by content, bounded: a testbed has a few hundred nodes × slices at most in use at a time.

@@ -48,7 +48,7 @@ extension LivebootCommand {
                     result.sshAfterSeconds = try await liveboot.waitForSSH(
                         node, timeout: timeout.map { .seconds($0) }, progress: progress)
                 }
-                progress(wait ? "ready: ssh root@\(node.host)\(node.sshPort == 22 ? "" : " -p \(node.sshPort)")"
+                progress(wait ? "ready: \(node.sshCommand)"
                               : "booting; `lb wait \(node.name)` waits for ssh")
                 return result
             }

@@ -10,6 +10,11 @@ extension LivebootCommand {
             subcommands: [PatchUbuntu.self, Build.self])
     }
 
+    /// Where a produced image goes: `-d`, else the config's images folder, else the current folder.
+    static func outputFolder(_ directory: String?, _ global: GlobalOptions) -> String {
+        directory ?? (try? LivebootConfig.load(path: global.config).images.folder) ?? FileManager.default.currentDirectoryPath
+    }
+
     struct PatchUbuntu: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "patch-ubuntu",
@@ -37,8 +42,7 @@ extension LivebootCommand {
 
         func run() throws {
             do {
-                let folder = directory ?? (try? LivebootConfig.load(path: global.config).images.folder)
-                    ?? FileManager.default.currentDirectoryPath
+                let folder = outputFolder(directory, global)
                 let name = output ?? UbuntuISOPatcher.defaultOutputName(for: original)
                 let target = name.contains("/") ? name : folder + "/" + name
                 var edits = UbuntuBootMenuEdits()
@@ -80,7 +84,7 @@ extension LivebootCommand {
                 .first { FileManager.default.fileExists(atPath: $0 + "/" + script) } ?? "deploy/images"
             let path = folder + "/" + script
             guard FileManager.default.isExecutableFile(atPath: path) else { throw fail(LivebootError.badArgument("no \(path)")) }
-            let output = directory ?? (try? LivebootConfig.load(path: global.config).images.folder) ?? FileManager.default.currentDirectoryPath
+            let output = outputFolder(directory, global)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: path)
             process.arguments = family == "debian" ? ["--release", release, output] : [family, version!, output]

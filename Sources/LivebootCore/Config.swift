@@ -25,6 +25,9 @@ public struct Node: Sendable, Hashable, CustomStringConvertible, CustomReflectab
         Mirror(self, children: ["name": name, "host": host, "sshPort": sshPort, "bmc": bmc, "username": username])
     }
 
+    /// What a user types to reach the live session: `ssh root@host` (with `-p` off port 22).
+    public var sshCommand: String { "ssh root@\(host)" + (sshPort == 22 ? "" : " -p \(sshPort)") }
+
     public func endpoint(timeouts: Timeouts, retry: RetryPolicy) throws -> BMCEndpoint {
         guard let password else { throw LivebootError.noCredentials(node: name) }
         return BMCEndpoint(baseURL: bmc, username: username, password: password, caFile: caFile,

@@ -32,15 +32,15 @@ struct APIController: Sendable {
     func addPublicRoutes(to group: RouterGroup<PortalRequestContext>) {
         group.post("/api/v1/token") { request, context in
             let body = try await Self.decode(Credentials.self, request)
-            let keys = ["ip:" + context.remoteAddress, "user:" + body.name.lowercased()]
-            if let wait = await throttle.retryAfter(keys) {
+            let user: User
+            switch try await throttle.attempt(name: body.name, password: body.password, from: context.remoteAddress, users: actions.users) {
+            case .locked(let wait):
                 throw HTTPError(.tooManyRequests, headers: [.retryAfter: "\(wait)"], message: "too many failed attempts: retry in \(wait) s")
-            }
-            guard let user = try await actions.users.authenticate(name: body.name, password: body.password) else {
-                await throttle.failed(keys)
+            case .refused:
                 throw HTTPError(.unauthorized, message: "unknown user or wrong password")
+            case .accepted(let accepted):
+                user = accepted
             }
-            await throttle.succeeded(keys)
             let token = try await actions.users.issueAPIToken(for: user)
             try await actions.audit.record(user: user.name, slice: nil, node: nil, action: "new API token", result: "ok")
             return try JSONAnswer(TokenAnswer(token: token, user: user.publicView))

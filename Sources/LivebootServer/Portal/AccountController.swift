@@ -84,19 +84,19 @@ struct AccountController: Sendable {
         guard let cookie = request.cookies[Self.loginCookie]?.value, let sent = form._csrf, sent.constantTimeEquals(cookie) else {
             throw HTTPError(.forbidden, message: "missing or wrong CSRF token: reload the login page and try again")
         }
-        let keys = ["ip:" + context.remoteAddress, "user:" + form.name.lowercased()]
-        if let wait = await throttle.retryAfter(keys) {
+        let user: User
+        switch try await throttle.attempt(name: form.name, password: form.password, from: context.remoteAddress, users: users) {
+        case .locked(let wait):
             var response = try loginPage(next: form.next, error: "Too many failed attempts: try again in \(wait) s.",
                                          name: form.name, status: .tooManyRequests)
             response.headers[.retryAfter] = "\(wait)"
             return response
-        }
-        guard let user = try await users.authenticate(name: form.name, password: form.password) else {
-            await throttle.failed(keys)
+        case .refused:
             try await audit.record(user: form.name, slice: nil, node: nil, action: "login", result: "refused from \(context.remoteAddress)")
             return try loginPage(next: form.next, error: "Unknown user or wrong password.", name: form.name, status: .unauthorized)
+        case .accepted(let accepted):
+            user = accepted
         }
-        await throttle.succeeded(keys)
         let session = try await sessions.openSession(for: user, lifetime: settings.sessionLifetime)
         try await audit.record(user: user.name, slice: nil, node: nil, action: "login", result: "ok from \(context.remoteAddress)")
         var response = PageRenderer.redirect(Self.safeNext(form.next))

@@ -91,4 +91,23 @@ actor LoginThrottle {
     func succeeded(_ keys: [String]) {
         for key in keys { failures[key] = nil }
     }
+
+    enum Attempt: Sendable {
+        case locked(retryAfter: Int)
+        case refused
+        case accepted(User)
+    }
+
+    /// A password check counted against both the address and the name (the login form and the API's token
+    /// endpoint both go through here).
+    func attempt(name: String, password: String, from address: String, users: any UserRepository) async throws -> Attempt {
+        let keys = ["ip:" + address, "user:" + name.lowercased()]
+        if let wait = retryAfter(keys) { return .locked(retryAfter: wait) }
+        guard let user = try await users.authenticate(name: name, password: password) else {
+            failed(keys)
+            return .refused
+        }
+        succeeded(keys)
+        return .accepted(user)
+    }
 }

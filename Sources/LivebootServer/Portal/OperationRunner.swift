@@ -102,7 +102,7 @@ actor OperationRunner {
                 let checked = try await liveboot.prepareImage(image.name)
                 progress("build seed: \(keys.count) slice key\(keys.count == 1 ? "" : "s") + \(liveboot.config.testbedKeys.count) testbed key\(liveboot.config.testbedKeys.count == 1 ? "" : "s")")
                 let result = try await liveboot.liveboot(node, image: checked, extraKeys: keys, wait: true, progress: progress)
-                sshCommand = "ssh root@\(node.host)" + (node.sshPort == 22 ? "" : " -p \(node.sshPort)")
+                sshCommand = node.sshCommand
                 message = "live on \(result.image); ssh answered after \(String(format: "%.1f", result.sshAfterSeconds ?? 0)) s"
             case .diskboot:
                 try await liveboot.diskboot(node, progress: progress)

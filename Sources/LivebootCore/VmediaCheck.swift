@@ -41,6 +41,9 @@ public final class RawHTTPConnection: @unchecked Sendable {
         outbound = channel.outbound
     }
 
+    /// A connection dropped on an error path still finishes its writer (NIO traps on one left open).
+    deinit { outbound.finish() }
+
     public func close() async {
         outbound.finish()
         try? await channel.channel.close()
@@ -59,10 +62,45 @@ public final class RawHTTPConnection: @unchecked Sendable {
 
     /// Sends `method path` with extra headers and reads one response (no body for HEAD).
     public func request(_ method: String, _ path: String, headers: [(String, String)] = []) async throws -> RawHTTPResponse {
+        try await send(Self.requestText(method, path, host: host, headers: headers))
+        return try await readResponse(toHEAD: method == "HEAD")
+    }
+
+    public static func requestText(_ method: String, _ path: String, host: String, headers: [(String, String)] = []) -> String {
         var text = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\n"
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
-        text += "\r\n"
+        return text + "\r\n"
+    }
+
+    /// Writes raw bytes: several requests at once to test pipelining.
+    public func send(_ text: String) async throws {
         try await outbound.write(ByteBuffer(string: text))
+    }
+
+    /// Reads bytes until the server closes the connection or `limit` passes; how many came, and whether it closed.
+    public func drain(for limit: Duration) async -> (bytes: Int, closed: Bool) {
+        var count = pending.count
+        pending = []
+        let deadline = ContinuousClock.now + limit
+        let channel = channel.channel
+        // The iterator has no timeout of its own: past the deadline the channel is closed under it.
+        let watchdog = Task {
+            try? await Task.sleep(until: deadline)
+            try? await channel.close()
+        }
+        defer { watchdog.cancel() }
+        while true {
+            do {
+                guard let chunk = try await inbound.next() else { return (count, ContinuousClock.now < deadline) }
+                count += chunk.readableBytes
+            } catch {
+                return (count, ContinuousClock.now < deadline)
+            }
+        }
+    }
+
+    /// Reads one response (no body for HEAD or 304).
+    public func readResponse(toHEAD: Bool) async throws -> RawHTTPResponse {
         let headerEnd = try await fill { bytes in Self.find([13, 10, 13, 10], in: bytes).map { $0 + 4 } }
         let head = String(decoding: pending[..<headerEnd], as: UTF8.self)
         pending.removeFirst(headerEnd)
@@ -77,7 +115,7 @@ public final class RawHTTPConnection: @unchecked Sendable {
         }
         var response = RawHTTPResponse(statusLine: statusLine, status: status, headerBytes: headerEnd, headers: headers, body: [])
         let length = Int(response.header("Content-Length") ?? "0") ?? 0
-        if method != "HEAD" && status != 304 && length > 0 {
+        if !toHEAD && status != 304 && length > 0 {
             _ = try await fill { $0.count >= length ? length : nil }
             response = RawHTTPResponse(statusLine: statusLine, status: status, headerBytes: headerEnd, headers: headers,
                                        body: Array(pending[..<length]))

@@ -49,6 +49,7 @@ public enum LivebootServer {
         async throws -> some ApplicationProtocol {
         let parts = try await buildParts(config: config, options: options, logger: logger, database: database)
         return Application(router: parts.router,
+                           server: .http1(vmedia: parts.vmedia, logger: logger),
                            configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
                            services: parts.services,
                            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? options.port) },
@@ -57,7 +58,7 @@ public enum LivebootServer {
 
     /// The router and the background services, apart: handler tests drive the router alone.
     static func buildParts(config: LivebootConfig, options: ServeOptions, logger: Logger, database: PortalDatabase?)
-        async throws -> (router: Router<PortalRequestContext>, services: [any Service], runner: OperationRunner) {
+        async throws -> (router: Router<PortalRequestContext>, vmedia: VmediaRoutes, services: [any Service], runner: OperationRunner) {
         // Templates load once, at start, and a missing one stops the start.
         let templates = try await MustacheLibrary(directory: options.templatesFolder)
         for name in requiredTemplates where templates.getTemplate(named: name) == nil {
@@ -81,11 +82,10 @@ public enum LivebootServer {
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: PublicAssets(files: FileMiddleware(options.publicFolder, urlBasePath: "/public",
                                                                  searchForIndexHtml: false, logger: logger)))
-        // What the BMCs fetch: no login, no cookies, short headers.
-        let vmedia = VmediaController(
-            images: MediaLibrary(folder: config.images.folder, resolvesShortNames: true),
-            seeds: MediaLibrary(folder: config.images.folder + "/seeds", resolvesShortNames: false))
-        vmedia.addRoutes(to: router, imagesPath: config.images.path)
+        // What the BMCs fetch: no login, no cookies, short headers — answered before the router (VmediaFastPath).
+        let vmedia = VmediaRoutes(images: MediaLibrary(folder: config.images.folder, resolvesShortNames: true),
+                                  seeds: MediaLibrary(folder: config.images.folder + "/seeds", resolvesShortNames: false),
+                                  imagesPath: config.images.path)
         NoCloudController(folder: config.images.folder + "/seeds/nocloud").addRoutes(to: router)
         router.get("/healthz") { _, _ in "ok\n" }
 
@@ -114,7 +114,7 @@ public enum LivebootServer {
             StatusRefresher(liveboot: liveboot, board: board, interval: options.statusInterval, logger: logger),
             OperationDrain(runner: runner),
         ]
-        return (router, services, runner)
+        return (router, vmedia, services, runner)
     }
 }
 

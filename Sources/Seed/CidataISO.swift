@@ -269,15 +269,20 @@ func both32(_ v: Int) -> [UInt8] { le32(v) + be32(v) }
 func both16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8), UInt8(v >> 8), UInt8(v & 0xFF)] }
 
 /// A UTC calendar date from a timestamp, by the civil-from-days algorithm (H. Hinnant): Foundation's Calendar
-/// took most of a seed's time, and the ISO needs only these six numbers.
-struct UTCDate {
-    let year, month, day, hour, minute, second: Int
+/// took most of a seed's time, and the ISO needs only these six numbers (the vmedia server's `Date` and
+/// `Last-Modified` headers use it too, with the weekday).
+public struct UTCDate: Sendable {
+    public let year, month, day, hour, minute, second: Int
+    /// 0 is Sunday.
+    public let weekday: Int
 
-    init(_ date: Date) {
-        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+    public init(_ date: Date) { self.init(secondsSince1970: Int(date.timeIntervalSince1970.rounded(.down))) }
+
+    public init(secondsSince1970 seconds: Int) {
         var days = seconds / 86_400
         var rest = seconds % 86_400
         if rest < 0 { rest += 86_400; days -= 1 }
+        weekday = ((days % 7) + 11) % 7  // 1970-01-01 was a Thursday
         hour = rest / 3600
         minute = rest % 3600 / 60
         second = rest % 60

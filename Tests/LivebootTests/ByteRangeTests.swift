@@ -74,4 +74,18 @@ final class ByteRangeTests: XCTestCase {
         XCTAssertEqual(evaluate(ifRange: "garbage", hasRange: true), .proceed(honourRange: false))
         XCTAssertEqual(evaluate(hasRange: true), .proceed(honourRange: true))
     }
+
+    /// The hand-made IMF-fixdate (sent with every vmedia answer) against Foundation's formatter.
+    func testHTTPDateFormatMatchesFoundation() {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        var rng = SeedPropertyTests.SplitMix(state: 9)
+        for seconds in [0, 951_782_400, 4_107_542_399] + (0..<500).map({ _ in Int.random(in: 0...4_102_444_800, using: &rng) }) {
+            let date = Date(timeIntervalSince1970: TimeInterval(seconds))
+            XCTAssertEqual(HTTPDate.format(date), formatter.string(from: date), "\(seconds)")
+            XCTAssertEqual(HTTPDate.parse(HTTPDate.format(date)), date)
+        }
+    }
 }

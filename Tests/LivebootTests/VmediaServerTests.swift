@@ -101,6 +101,94 @@ final class VmediaServerTests: XCTestCase {
         await connection.close()
     }
 
+    /// Many connections at once, spread over the event loops, each reading its own ranges. A file descriptor handle
+    /// shared by two event loops once made NIO fail writes (EBUSY) and drop connections under load.
+    func testConcurrentConnectionsReadByteExactly() async throws {
+        let port = testbed.imagesPort, size = Self.bigSize
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for worker in 0..<16 {
+                group.addTask {
+                    let connection = try await RawHTTPConnection.connect(host: "127.0.0.1", port: port)
+                    var rng = SeedPropertyTests.SplitMix(state: UInt64(100 + worker))
+                    var good = 0
+                    for _ in 0..<150 {
+                        let length = Int.random(in: 1...(128 << 10), using: &rng)
+                        let start = Int.random(in: 0...(size - length), using: &rng)
+                        let answer = try await connection.request("GET", "/images/big.iso",
+                                                                  headers: [("Range", "bytes=\(start)-\(start + length - 1)")])
+                        if answer.status == 206, answer.body.count == length, answer.body.first == Self.byte(at: start),
+                           answer.body[length / 2] == Self.byte(at: start + length / 2), answer.body.last == Self.byte(at: start + length - 1) {
+                            good += 1
+                        }
+                    }
+                    await connection.close()
+                    return good
+                }
+            }
+            var total = 0
+            for try await good in group { total += good }
+            XCTAssertEqual(total, 16 * 150, "every answer on every connection complete and exact")
+        }
+    }
+
+    /// Pipelined requests get their answers in order, whether the router or the vmedia path answers each.
+    func testPipelinedAnswersKeepTheirOrder() async throws {
+        let connection = try await connect()
+        let host = "127.0.0.1:\(testbed.imagesPort)"
+        try await connection.send(RawHTTPConnection.requestText("GET", "/healthz", host: host)
+            + RawHTTPConnection.requestText("GET", "/images/big.iso", host: host, headers: [("Range", "bytes=5-14")])
+            + RawHTTPConnection.requestText("HEAD", "/images/big.iso", host: host)
+            + RawHTTPConnection.requestText("GET", "/images/nope.iso", host: host)
+            + RawHTTPConnection.requestText("GET", "/healthz", host: host))
+        let first = try await connection.readResponse(toHEAD: false)
+        let range = try await connection.readResponse(toHEAD: false)
+        let head = try await connection.readResponse(toHEAD: true)
+        let missing = try await connection.readResponse(toHEAD: false)
+        let last = try await connection.readResponse(toHEAD: false)
+        await connection.close()
+        XCTAssertEqual(first.body, Array("ok\n".utf8))
+        XCTAssertEqual(range.status, 206)
+        XCTAssertEqual(range.body, (5...14).map(Self.byte(at:)))
+        XCTAssertEqual(head.status, 200)
+        XCTAssertEqual(head.header("Content-Length"), String(Self.bigSize))
+        XCTAssertEqual(missing.status, 404)
+        XCTAssertEqual(last.body, Array("ok\n".utf8))
+    }
+
+    /// An image cut shorter while being sent (overwritten in place with `cp`): `sendfile` then sends nothing and never
+    /// fails, so without a check the answer would hang for as long as the client waits. The connection is closed.
+    func testAFileCutShortWhileServedEndsTheConnection() async throws {
+        let url = testbed.imagesFolder.appendingPathComponent("cut.iso")
+        try Data(repeating: 0x43, count: 48 << 20).write(to: url)
+        let connection = try await connect()
+        try await connection.send(RawHTTPConnection.requestText("GET", "/images/cut.iso", host: "127.0.0.1"))
+        // This client reads nothing yet: the answer stalls once the socket buffers are full.
+        try await Task.sleep(for: .milliseconds(500))
+        XCTAssertEqual(truncate(url.path, 1 << 20), 0)
+        let (bytes, closed) = await connection.drain(for: .seconds(20))
+        await connection.close()
+        XCTAssertTrue(closed, "the server ends an answer it can no longer complete (\(bytes) bytes came)")
+        XCTAssertLessThan(bytes, 48 << 20)
+    }
+
+    func testOtherMethodsAndConnectionClose() async throws {
+        let connection = try await connect()
+        try await connection.send(RawHTTPConnection.requestText("POST", "/images/big.iso", host: "127.0.0.1",
+                                                                headers: [("Content-Length", "4")]) + "abcd")
+        let post = try await connection.readResponse(toHEAD: false)
+        XCTAssertEqual(post.status, 405)
+        XCTAssertEqual(post.header("Allow"), "GET, HEAD")
+        await connection.close()
+        let closing = try await connect()
+        let answer = try await closing.request("GET", "/images/big.iso", headers: [("Range", "bytes=0-3"), ("Connection", "close")])
+        XCTAssertEqual(answer.body, (0...3).map(Self.byte(at:)))
+        XCTAssertEqual(answer.header("Connection"), "close")
+        let after = await closing.drain(for: .seconds(5))
+        await closing.close()
+        XCTAssertTrue(after.closed, "the server closes after a Connection: close answer")
+        XCTAssertEqual(after.bytes, 0)
+    }
+
     /// A file replaced under its name (a new image, a new inode) is served anew once its cached entry expires.
     func testAReplacedFileIsServedAnew() async throws {
         let url = testbed.imagesFolder.appendingPathComponent("swap.iso")

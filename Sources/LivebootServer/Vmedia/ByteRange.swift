@@ -15,50 +15,80 @@ public enum ByteRange {
     /// - a syntactically invalid header, or another unit, is ignored (§14.2: "a server MAY ignore the Range
     ///   header field"; an invalid one MUST be);
     /// - several ranges are answered with the whole entity (allowed by §14.2) unless none is satisfiable.
+    ///
+    /// On the header's bytes: it is parsed for every ranged read a BMC makes, and Character-level string handling
+    /// was a tenth of the vmedia route's CPU time (perf).
     public static func decide(_ header: String?, size: Int) -> RangeDecision {
-        guard let header else { return .whole }
-        let trimmed = header.trimmingWhitespace()
-        guard trimmed.count > 6, trimmed.prefix(6).lowercased() == "bytes=" else { return .whole }
-        let specs = trimmed.dropFirst(6).split(separator: ",", omittingEmptySubsequences: false)
-            .map { String($0).trimmingWhitespace() }
-        var ranges: [ClosedRange<Int>?] = []  // nil: valid syntax, not satisfiable
-        for spec in specs {
-            if spec.isEmpty { continue }  // empty list elements are allowed by the list syntax
-            guard let range = parse(spec, size: size) else { return .whole }
-            ranges.append(range)
-        }
-        guard !ranges.isEmpty else { return .whole }
-        let satisfiable = ranges.compactMap { $0 }
-        if satisfiable.isEmpty { return .unsatisfiable }
-        if ranges.count > 1 { return .whole }
-        return .partial(satisfiable[0])
+        guard var header else { return .whole }
+        return header.withUTF8 { decide(bytes: $0, size: size) }
     }
 
-    /// One range-spec. Returns nil for a syntax error wrapped as `.none`; `.some(nil)` when unsatisfiable.
-    private static func parse(_ spec: String, size: Int) -> ClosedRange<Int>?? {
-        guard let dash = spec.firstIndex(of: "-") else { return nil }
-        let first = spec[..<dash], last = spec[spec.index(after: dash)...]
-        guard first.allSatisfy(\.isASCIIDigit), last.allSatisfy(\.isASCIIDigit), !(first.isEmpty && last.isEmpty) else {
-            return nil
+    /// One pass over the bytes, no intermediate arrays.
+    static func decide(bytes: UnsafeBufferPointer<UInt8>, size: Int) -> RangeDecision {
+        var (lower, upper) = trim(bytes, 0, bytes.count)
+        guard upper - lower > 6 else { return .whole }
+        for expected in "bytes=".utf8 {
+            let byte = bytes[lower]
+            let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            guard folded == expected else { return .whole }
+            lower += 1
         }
-        // Digits only: a value too large for Int is a position past any file.
-        if first.isEmpty {
-            guard let suffix = Int(last) ?? (last.isEmpty ? nil : Int.max) else { return nil }
-            guard suffix > 0, size > 0 else { return .some(nil) }
-            return .some(max(0, size - suffix)...(size - 1))
+        var sawRange = false, sawSeveral = false
+        var satisfiable: ClosedRange<Int>?
+        var elementStart = lower
+        while elementStart <= upper {
+            var elementEnd = elementStart
+            while elementEnd < upper, bytes[elementEnd] != UInt8(ascii: ",") { elementEnd += 1 }
+            let (specStart, specEnd) = trim(bytes, elementStart, elementEnd)
+            elementStart = elementEnd + 1
+            if specStart == specEnd { continue }  // empty list elements are allowed by the list syntax
+            guard let range = parse(bytes, specStart, specEnd, size: size) else { return .whole }
+            if sawRange { sawSeveral = true }
+            sawRange = true
+            if let range, satisfiable == nil { satisfiable = range }
         }
-        let start = Int(first) ?? Int.max
-        if last.isEmpty {
-            return .some(start < size ? start...(size - 1) : nil)
-        }
-        let end = Int(last) ?? Int.max
-        guard end >= start else { return nil }  // invalid: the whole header is ignored
-        return .some(start < size ? start...min(end, size - 1) : nil)
+        guard sawRange else { return .whole }
+        guard let satisfiable else { return .unsatisfiable }
+        return sawSeveral ? .whole : .partial(satisfiable)
     }
-}
 
-extension Character {
-    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+    /// One range-spec, `bytes[start..<end]`. Returns nil for a syntax error; `.some(nil)` when unsatisfiable.
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, size: Int) -> ClosedRange<Int>?? {
+        var dash = start
+        while dash < end, bytes[dash] != UInt8(ascii: "-") { dash += 1 }
+        guard dash < end, dash > start || dash + 1 < end else { return nil }
+        guard let first = number(bytes, start, dash), let last = number(bytes, dash + 1, end) else { return nil }
+        if dash == start {
+            guard last > 0, size > 0 else { return .some(nil) }
+            return .some(max(0, size - last)...(size - 1))
+        }
+        if dash + 1 == end {
+            return .some(first < size ? first...(size - 1) : nil)
+        }
+        guard last >= first else { return nil }  // invalid: the whole header is ignored
+        return .some(first < size ? first...min(last, size - 1) : nil)
+    }
+
+    /// Digits only (none is 0; the caller knows which side may be empty); nil for anything else. A value too large
+    /// for Int is a position past any file.
+    private static func number(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int? {
+        var value = 0
+        for index in start..<end {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit <= 9 else { return nil }
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(Int(digit))
+            value = overflow1 || overflow2 ? Int.max : sum
+        }
+        return value
+    }
+
+    private static func trim(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> (Int, Int) {
+        var lower = start, upper = end
+        while lower < upper, bytes[lower] == UInt8(ascii: " ") || bytes[lower] == UInt8(ascii: "\t") { lower += 1 }
+        while upper > lower, bytes[upper - 1] == UInt8(ascii: " ") || bytes[upper - 1] == UInt8(ascii: "\t") { upper -= 1 }
+        return (lower, upper)
+    }
 }
 
 extension String {

@@ -1,4 +1,6 @@
 import Foundation
+import LivebootCore
+import Seed
 
 /// The validators of a served file, and RFC 9110 §13 conditional requests against them.
 public struct Validators: Sendable, Equatable {
@@ -73,7 +75,28 @@ public enum HTTPDate {
         return formatter
     }
 
-    public static func format(_ date: Date) -> String { formatter(formats[0]).string(from: date) }
+    public static func format(_ date: Date) -> String { format(secondsSince1970: Int(date.timeIntervalSince1970.rounded(.down))) }
+
+    /// By hand: a DateFormatter costs tens of microseconds to make, and the vmedia routes send a date per answer.
+    public static func format(secondsSince1970 seconds: Int) -> String {
+        let d = UTCDate(secondsSince1970: seconds)
+        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : String(v) }
+        return "\(weekdays[d.weekday]), \(two(d.day)) \(months[d.month - 1]) \(d.year) \(two(d.hour)):\(two(d.minute)):\(two(d.second)) GMT"
+    }
+
+    static let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// The `Date` header for now, made once a second.
+    public static func now() -> String {
+        let second = time(nil)
+        return current.withLock { cached in
+            if cached.second != second { cached = (second, format(secondsSince1970: second)) }
+            return cached.text
+        }
+    }
+
+    private static let current = Locked<(second: Int, text: String)>((-1, ""))
 
     public static func parse(_ text: String) -> Date? {
         let trimmed = text.trimmingWhitespace()

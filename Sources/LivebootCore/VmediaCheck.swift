@@ -72,6 +72,11 @@ public final class RawHTTPConnection: @unchecked Sendable {
         return text + "\r\n"
     }
 
+    /// Shuts down the sending side, as `printf … | nc` does after its request; answers may still come.
+    public func finishSending() async throws {
+        try await channel.channel.close(mode: .output)
+    }
+
     /// Writes raw bytes: several requests at once to test pipelining.
     public func send(_ text: String) async throws {
         try await outbound.write(ByteBuffer(string: text))

@@ -155,6 +155,24 @@ final class VmediaServerTests: XCTestCase {
         XCTAssertEqual(last.body, Array("ok\n".utf8))
     }
 
+    /// A client that half-closes after its requests (as `printf … | nc` does) still gets every answer: the router's
+    /// side would otherwise close the connection on the half-close while vmedia answers are still being written.
+    func testAnswersOutliveTheClientsHalfClose() async throws {
+        let connection = try await connect()
+        let host = "127.0.0.1:\(testbed.imagesPort)"
+        try await connection.send(RawHTTPConnection.requestText("GET", "/images/big.iso", host: host, headers: [("Range", "bytes=0-32767")])
+            + RawHTTPConnection.requestText("GET", "/images/big.iso", host: host, headers: [("Range", "bytes=1000-8389607")]))
+        try await connection.finishSending()
+        try await Task.sleep(for: .milliseconds(200))
+        let small = try await connection.readResponse(toHEAD: false)
+        let large = try await connection.readResponse(toHEAD: false)
+        await connection.close()
+        XCTAssertEqual(small.body.count, 32768)
+        XCTAssertEqual(small.body.last, Self.byte(at: 32767))
+        XCTAssertEqual(large.body.count, 8_388_608)
+        XCTAssertEqual(large.body.last, Self.byte(at: 8_389_607))
+    }
+
     /// An image cut shorter while being sent (overwritten in place with `cp`): `sendfile` then sends nothing and never
     /// fails, so without a check the answer would hang for as long as the client waits. The connection is closed.
     func testAFileCutShortWhileServedEndsTheConnection() async throws {

@@ -52,6 +52,8 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var unanswered = CircularBuffer<Unanswered>(initialCapacity: 2)
     private var sending: [UInt64: Sending] = [:]
     private var nextSendingID: UInt64 = 0
+    /// Answers from memory not yet handed to the kernel.
+    private var writesInFlight = 0
     /// Events the router side must not see before our answers are out: the client's half-close (it would close the
     /// output) and graceful shutdown's quiesce (it would close the connection).
     private var heldEvents: [Any] = []
@@ -61,6 +63,10 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var truncationCheck: Scheduled<Void>?
     static let truncationCheckInterval = TimeAmount.seconds(2)
     static let corkLimit = 256 * 1024
+    /// Up to this size a slice is copied from the page cache and sent with its header in one `writev`; above it,
+    /// `sendfile`. Measured with 32 KiB ranged reads (4 runs of 5 s, /tmp harness): 6–25 % more answers per second
+    /// than header + `sendfile` with TCP_CORK, which costs two `setsockopt` and a completion callback per answer.
+    static let copyLimit = 64 * 1024
 
     init(routes: VmediaRoutes, logger: Logger) {
         self.routes = routes
@@ -68,7 +74,7 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private var answersPending: Bool {
-        !sending.isEmpty || unanswered.contains { if case .ours = $0 { true } else { false } }
+        writesInFlight > 0 || !sending.isEmpty || unanswered.contains { if case .ours = $0 { true } else { false } }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -135,16 +141,6 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func send(_ request: VmediaRequest, context: ChannelHandlerContext) {
         var answer = routes.answer(request.head, library: request.library, name: request.name)
-        var body: (file: OpenMediaFile, handle: NIOFileHandle)?
-        if let file = answer.file {
-            if let handle = file.handle(on: context.eventLoop) {
-                body = (file, handle)
-            } else {
-                // No descriptor left for a copy (EMFILE): say so rather than promise bytes that cannot be sent.
-                answer = VmediaRoutes.Answer(status: .serviceUnavailable,
-                                             headers: ["Date": HTTPDate.now(), "Retry-After": "1", "Content-Length": "0"])
-            }
-        }
         // After a quiesce: this answer is the connection's last.
         let keepAlive = request.head.isKeepAlive && !quiescing
         if !keepAlive { answer.headers.add(name: "Connection", value: "close") }
@@ -152,28 +148,73 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             logger.debug("\(request.head.method) \(request.head.uri) \(answer.status.code)",
                          metadata: ["range": .string(request.head.headers.first(name: "Range") ?? "-")])
         }
-        let done = context.eventLoop.makePromise(of: Void.self)
-        let corked = body != nil && answer.bytes.count <= Self.corkLimit
+        guard let file = answer.file else {
+            write(answer, body: nil, keepAlive: keepAlive, context: context)
+            return
+        }
+        if answer.bytes.count <= Self.copyLimit {
+            // Small slices: header and bytes in one `writev`, no cork, no completion to wait for.
+            guard let bytes = Self.read(answer.bytes, of: file, allocator: context.channel.allocator) else {
+                context.close(promise: nil)  // cut shorter than its header says: nothing valid can be sent
+                return
+            }
+            write(answer, body: bytes, keepAlive: keepAlive, context: context)
+            return
+        }
+        guard let handle = file.handle(on: context.eventLoop) else {
+            // No descriptor left for a copy (EMFILE): say so rather than promise bytes that cannot be sent.
+            let busy = VmediaRoutes.Answer(status: .serviceUnavailable,
+                                           headers: ["Date": HTTPDate.now(), "Retry-After": "1", "Content-Length": "0"])
+            write(busy, body: nil, keepAlive: keepAlive, context: context)
+            return
+        }
+        let corked = answer.bytes.count <= Self.corkLimit
         if corked { cork(context, true) }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: answer.status, headers: answer.headers))),
                       promise: nil)
-        if let body {
-            nextSendingID &+= 1
-            let id = nextSendingID
-            sending[id] = Sending(file: body.file, end: answer.bytes.upperBound)
-            context.write(wrapOutboundOut(.body(.fileRegion(FileRegion(fileHandle: body.handle, readerIndex: answer.bytes.lowerBound,
-                                                                          endIndex: answer.bytes.upperBound)))), promise: nil)
-            done.futureResult.assumeIsolated().whenComplete { _ in
-                if corked { self.cork(context, false) }
-                self.sending[id] = nil
-                self.releaseHeldEvents(context: context)
-            }
-            scheduleTruncationCheck(context: context)
+        nextSendingID &+= 1
+        let id = nextSendingID
+        sending[id] = Sending(file: file, end: answer.bytes.upperBound)
+        context.write(wrapOutboundOut(.body(.fileRegion(FileRegion(fileHandle: handle, readerIndex: answer.bytes.lowerBound,
+                                                                      endIndex: answer.bytes.upperBound)))), promise: nil)
+        let done = context.eventLoop.makePromise(of: Void.self)
+        done.futureResult.assumeIsolated().whenComplete { _ in
+            if corked { self.cork(context, false) }
+            self.sending[id] = nil
+            self.releaseHeldEvents(context: context)
+            if !keepAlive { context.close(promise: nil) }
         }
+        scheduleTruncationCheck(context: context)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
-        if !keepAlive {
-            done.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    /// An answer whose bytes (if any) are in memory.
+    private func write(_ answer: VmediaRoutes.Answer, body: ByteBuffer?, keepAlive: Bool, context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: answer.status, headers: answer.headers))),
+                      promise: nil)
+        if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        writesInFlight += 1
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            self.writesInFlight -= 1
+            self.releaseHeldEvents(context: context)
+            if !keepAlive { context.close(promise: nil) }
         }
+    }
+
+    /// `range` of the file into a new buffer (`pread` on the shared descriptor); nil if the file ends before it.
+    static func read(_ range: Range<Int>, of file: OpenMediaFile, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        var buffer = allocator.buffer(capacity: range.count)
+        let count = range.count, descriptor = file.descriptor
+        let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
+            var done = 0
+            while done < count {
+                let n = pread(descriptor, pointer.baseAddress! + done, count - done, off_t(range.lowerBound + done))
+                if n <= 0 { break }
+                done += n
+            }
+            return done
+        }
+        return read == count ? buffer : nil
     }
 
     static let corkOption = ChannelOptions.Types.SocketOption(level: .init(rawValue: CInt(IPPROTO_TCP)), name: .init(rawValue: TCP_CORK))

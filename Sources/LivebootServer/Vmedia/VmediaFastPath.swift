@@ -6,20 +6,22 @@ import Glibc
 #endif
 
 /// Answers the vmedia routes inside the HTTP/1 pipeline, before Hummingbird's router sees them, and sends file bytes
-/// with `sendfile(2)` (a `FileRegion`): Hummingbird's response bodies are byte buffers, and copying every byte through
-/// one measured at 0.36–0.87× nginx with up to 864 MB of heap under 64 streams (bench/vmedia.sh). Every other request
-/// passes through to the router untouched.
+/// with `sendfile(2)` (a `FileRegion`) or, for small slices, copied with their header into one buffer: Hummingbird's
+/// response bodies are byte buffers, and copying every byte through one measured at 0.36–0.87× nginx with up to
+/// 864 MB of heap under 64 streams (bench/vmedia.sh). Every other request passes through to the router untouched.
 ///
-/// HTTP/1.1 answers leave in request order even when a client pipelines: a vmedia answer that arrives behind a
-/// request still with the router waits until the router's answer has ended.
+/// It sits between NIO's request decoder and response encoder, so it writes bytes, not response parts: the router's
+/// answers reach it already encoded (`OutboundIn` is `IOData`), and `RouterAnswerEnds`, after the encoder, tells it
+/// when one has ended. HTTP/1.1 answers leave in request order even when a client pipelines: a vmedia answer that
+/// arrives behind a request still with the router waits until the router's answer has ended.
 ///
 /// `sendfile` runs on the event loop; bytes the page cache does not hold make it wait for the disk — nginx's
 /// `sendfile on` does the same. Images being served are read over and over, so they are normally cached.
 final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
 
     private struct VmediaRequest {
         let head: HTTPRequestHead
@@ -61,6 +63,8 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether this read burst gave the router anything: if not, its read-complete is ours too.
     private var forwardedSinceReadComplete = false
     private var truncationCheck: Scheduled<Void>?
+    /// This handler's place in the pipeline, for answers sent when the router's answer ends.
+    private var context: ChannelHandlerContext?
     static let truncationCheckInterval = TimeAmount.seconds(2)
     static let corkLimit = 256 * 1024
     /// Up to this size a slice is copied from the page cache and sent with its header in one `writev`; above it,
@@ -113,9 +117,14 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelReadComplete()
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        context.write(data, promise: promise)
-        guard case .end = unwrapOutboundIn(data) else { return }
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    /// The router has written the end of its answer (already encoded and passed down): the vmedia answers queued
+    /// behind it may go.
+    func routerAnswerEnded() {
+        guard let context else { return }
         if case .router = unanswered.first { unanswered.removeFirst() }
         while case .ours(let request) = unanswered.first {
             unanswered.removeFirst()
@@ -143,40 +152,40 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         var answer = routes.answer(request.head, library: request.library, name: request.name)
         // After a quiesce: this answer is the connection's last.
         let keepAlive = request.head.isKeepAlive && !quiescing
-        if !keepAlive { answer.headers.add(name: "Connection", value: "close") }
         if logger.logLevel <= .debug {
             logger.debug("\(request.head.method) \(request.head.uri) \(answer.status.code)",
                          metadata: ["range": .string(request.head.headers.first(name: "Range") ?? "-")])
         }
-        guard let file = answer.file else {
-            write(answer, body: nil, keepAlive: keepAlive, context: context)
+        let bytes = answer.bytesToSend
+        var head = context.channel.allocator.buffer(capacity: 384 + (bytes.count <= Self.copyLimit ? bytes.count : 0))
+        guard let file = answer.file, !bytes.isEmpty else {
+            answer.writeHead(keepAlive: keepAlive, into: &head)
+            write(head, keepAlive: keepAlive, context: context)
             return
         }
-        if answer.bytes.count <= Self.copyLimit {
-            // Small slices: header and bytes in one `writev`, no cork, no completion to wait for.
-            guard let bytes = Self.read(answer.bytes, of: file, allocator: context.channel.allocator) else {
+        if bytes.count <= Self.copyLimit {
+            // Small slices: header and bytes in one buffer, one `write`.
+            answer.writeHead(keepAlive: keepAlive, into: &head)
+            guard Self.read(bytes, of: file, into: &head) else {
                 context.close(promise: nil)  // cut shorter than its header says: nothing valid can be sent
                 return
             }
-            write(answer, body: bytes, keepAlive: keepAlive, context: context)
+            write(head, keepAlive: keepAlive, context: context)
             return
         }
         guard let handle = file.handle(on: context.eventLoop) else {
             // No descriptor left for a copy (EMFILE): say so rather than promise bytes that cannot be sent.
-            let busy = VmediaRoutes.Answer(status: .serviceUnavailable,
-                                           headers: ["Date": HTTPDate.now(), "Retry-After": "1", "Content-Length": "0"])
-            write(busy, body: nil, keepAlive: keepAlive, context: context)
+            VmediaRoutes.Answer(kind: .busy).writeHead(keepAlive: keepAlive, into: &head)
+            write(head, keepAlive: keepAlive, context: context)
             return
         }
-        let corked = answer.bytes.count <= Self.corkLimit
+        answer.writeHead(keepAlive: keepAlive, into: &head)
+        let corked = bytes.count <= Self.corkLimit
         if corked { cork(context, true) }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: answer.status, headers: answer.headers))),
-                      promise: nil)
+        context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
         nextSendingID &+= 1
         let id = nextSendingID
-        sending[id] = Sending(file: file, end: answer.bytes.upperBound)
-        context.write(wrapOutboundOut(.body(.fileRegion(FileRegion(fileHandle: handle, readerIndex: answer.bytes.lowerBound,
-                                                                      endIndex: answer.bytes.upperBound)))), promise: nil)
+        sending[id] = Sending(file: file, end: bytes.upperBound)
         let done = context.eventLoop.makePromise(of: Void.self)
         done.futureResult.assumeIsolated().whenComplete { _ in
             if corked { self.cork(context, false) }
@@ -185,25 +194,22 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             if !keepAlive { context.close(promise: nil) }
         }
         scheduleTruncationCheck(context: context)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        context.writeAndFlush(wrapOutboundOut(.fileRegion(FileRegion(fileHandle: handle, readerIndex: bytes.lowerBound,
+                                                                    endIndex: bytes.upperBound))), promise: done)
     }
 
-    /// An answer whose bytes (if any) are in memory.
-    private func write(_ answer: VmediaRoutes.Answer, body: ByteBuffer?, keepAlive: Bool, context: ChannelHandlerContext) {
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: answer.status, headers: answer.headers))),
-                      promise: nil)
-        if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+    /// An answer wholly in memory.
+    private func write(_ buffer: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext) {
         writesInFlight += 1
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer))).assumeIsolated().whenComplete { _ in
             self.writesInFlight -= 1
             self.releaseHeldEvents(context: context)
             if !keepAlive { context.close(promise: nil) }
         }
     }
 
-    /// `range` of the file into a new buffer (`pread` on the shared descriptor); nil if the file ends before it.
-    static func read(_ range: Range<Int>, of file: OpenMediaFile, allocator: ByteBufferAllocator) -> ByteBuffer? {
-        var buffer = allocator.buffer(capacity: range.count)
+    /// Appends `range` of the file to `buffer` (`pread` on the shared descriptor); false if the file ends before it.
+    static func read(_ range: Range<Int>, of file: OpenMediaFile, into buffer: inout ByteBuffer) -> Bool {
         let count = range.count, descriptor = file.descriptor
         let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
             var done = 0
@@ -214,7 +220,7 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             }
             return done
         }
-        return read == count ? buffer : nil
+        return read == count
     }
 
     static let corkOption = ChannelOptions.Types.SocketOption(level: .init(rawValue: CInt(IPPROTO_TCP)), name: .init(rawValue: TCP_CORK))
@@ -251,5 +257,22 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 self.scheduleTruncationCheck(context: context)
             }
         }
+    }
+}
+
+/// After NIO's response encoder: sees the router's answers as response parts and tells `VmediaFastPath` when one
+/// has ended (its bytes are then already queued on the channel, ahead of whatever the fast path sends next).
+final class RouterAnswerEnds: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let fastPath: VmediaFastPath
+
+    init(fastPath: VmediaFastPath) { self.fastPath = fastPath }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let ended = if case .end = unwrapOutboundIn(data) { true } else { false }
+        context.write(data, promise: promise)
+        if ended { fastPath.routerAnswerEnded() }
     }
 }

@@ -5,9 +5,9 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
-/// Hummingbird's HTTP/1 child channel with `VmediaFastPath` inserted where it can still write a `FileRegion`:
-/// between NIO's HTTP/1 codec (whose bodies are `IOData`) and the conversion to HTTP types (whose bodies are byte
-/// buffers) that `HTTP1Channel`'s `additionalChannelHandlers` come after. The rest is `HTTP1Channel.setup` as in
+/// Hummingbird's HTTP/1 child channel with `VmediaFastPath` inserted where it can write raw bytes and `FileRegion`s:
+/// below the conversion to HTTP types (whose bodies are byte buffers) that `HTTP1Channel`'s
+/// `additionalChannelHandlers` come after, and below NIO's response encoder. The rest is `HTTP1Channel.setup` as in
 /// Hummingbird 2.28, and requests for the router are handled by Hummingbird's own loop (`handleHTTP`).
 struct VmediaHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
@@ -19,14 +19,15 @@ struct VmediaHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: false,  // answers are ordered by VmediaFastPath and Hummingbird's loop
-                withErrorHandling: false,  // Hummingbird's loop answers parse errors
-                withOutboundHeaderValidation: false,  // HTTP types validate the router's; ours are fixed
-                withEncoderConfiguration: .init(),
-                withDecoderLimitConfiguration: .init()
-            )
-            try pipeline.addHandler(VmediaFastPath(routes: routes, logger: self.logger))
+            // configureHTTPServerPipeline's encoder and decoder, but apart: the decoder first, the fast path after it
+            // (decoded requests in, bytes out), the encoder after that (it encodes only the router's answers, so it is
+            // not paired with the decoder, whose pairing tells it which answers are to HEAD requests — the router's
+            // HEAD answers carry no body anyway).
+            let fastPath = VmediaFastPath(routes: routes, logger: self.logger)
+            try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+            try pipeline.addHandler(fastPath)
+            try pipeline.addHandler(HTTPResponseEncoder(configuration: .init()))
+            try pipeline.addHandler(RouterAnswerEnds(fastPath: fastPath))
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel,

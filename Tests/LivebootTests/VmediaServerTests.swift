@@ -176,6 +176,23 @@ final class VmediaServerTests: XCTestCase {
         XCTAssertEqual(large.body.last, Self.byte(at: 8_389_607))
     }
 
+    /// A graceful stop (SIGTERM) lets an answer being written finish, then closes the connection: a BMC mid-read
+    /// gets whole answers, not a cut one.
+    func testGracefulStopFinishesTheAnswerBeingWritten() async throws {
+        let connection = try await connect()
+        let length = 32 << 20
+        try await connection.send(RawHTTPConnection.requestText("GET", "/images/big.iso", host: "127.0.0.1",
+                                                                headers: [("Range", "bytes=0-\(length - 1)")]))
+        // This client reads nothing yet: the answer stalls once the socket buffers are full.
+        try await Task.sleep(for: .milliseconds(300))
+        await testbed.beginGracefulShutdown()
+        let (bytes, closed) = await connection.drain(for: .seconds(20))
+        await connection.close()
+        XCTAssertTrue(closed, "the connection ends once the answer is out")
+        XCTAssertGreaterThan(bytes, length, "the whole body came (\(bytes) bytes with the header)")
+        XCTAssertLessThan(bytes, length + 1024)
+    }
+
     /// An image cut shorter while being sent (overwritten in place with `cp`): `sendfile` then sends nothing and never
     /// fails, so without a check the answer would hang for as long as the client waits. The connection is closed.
     func testAFileCutShortWhileServedEndsTheConnection() async throws {

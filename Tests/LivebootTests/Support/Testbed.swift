@@ -98,6 +98,11 @@ final class Testbed: @unchecked Sendable {
         try await CLI.run(arguments, config: configPath, environment: environment)
     }
 
+    /// What SIGTERM does to `lb serve`.
+    func beginGracefulShutdown() async {
+        await serverGroup?.triggerGracefulShutdown()
+    }
+
     func stop() async {
         await serverGroup?.triggerGracefulShutdown()
         _ = try? await serverTask?.value

@@ -7,12 +7,13 @@ public struct Validators: Sendable, Equatable {
     /// Strong: it changes whenever the bytes may have (size, mtime in nanoseconds, inode).
     public let etag: String
     public let lastModified: Date
-
-    public var lastModifiedHeader: String { HTTPDate.format(lastModified) }
+    /// Formatted once: it goes out with every answer.
+    public let lastModifiedHeader: String
 
     public init(etag: String, lastModified: Date) {
         self.etag = etag
         self.lastModified = lastModified
+        lastModifiedHeader = HTTPDate.format(lastModified)
     }
 }
 

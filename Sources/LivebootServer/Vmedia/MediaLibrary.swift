@@ -14,8 +14,7 @@ import Glibc
 final class OpenMediaFile: Sendable {
     let size: Int
     let validators: Validators
-    let lastModifiedHeader: String
-    /// For `fstat` (the truncation check): never lent out.
+    /// For `pread` (small slices) and `fstat` (the truncation check): never lent to NIO.
     let descriptor: CInt
     fileprivate let identity: FileIdentity
     private let handles = Locked<[ObjectIdentifier: NIOFileHandle]>([:])
@@ -27,7 +26,6 @@ final class OpenMediaFile: Sendable {
         // Strong: it changes whenever the bytes may have (size, mtime in nanoseconds, inode).
         let etag = "\"\(String(identity.size, radix: 16))-\(String(identity.mtimeNanos, radix: 16))-\(String(identity.inode, radix: 16))\""
         validators = Validators(etag: etag, lastModified: Date(timeIntervalSince1970: TimeInterval(modified)))
-        lastModifiedHeader = HTTPDate.format(secondsSince1970: modified)
     }
 
     /// The handle `FileRegion`s on `loop` use; nil if no descriptor is left to duplicate.

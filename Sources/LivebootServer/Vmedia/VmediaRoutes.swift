@@ -85,7 +85,7 @@ public struct VmediaRoutes: Sendable {
                     buffer.writeStaticString("\r\nAccept-Ranges: bytes\r\nETag: ")
                     buffer.writeString(file.validators.etag)
                     buffer.writeStaticString("\r\nLast-Modified: ")
-                    buffer.writeString(file.lastModifiedHeader)
+                    buffer.writeString(file.validators.lastModifiedHeader)
                 }
                 if case .unsatisfiable = kind {
                     buffer.writeStaticString("\r\nContent-Range: bytes */")

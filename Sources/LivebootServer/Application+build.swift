@@ -82,7 +82,7 @@ public enum LivebootServer {
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: PublicAssets(files: FileMiddleware(options.publicFolder, urlBasePath: "/public",
                                                                  searchForIndexHtml: false, logger: logger)))
-        // What the BMCs fetch: no login, no cookies, short headers — answered before the router (VmediaFastPath).
+        // What the BMCs fetch: no login, no cookies, short headers — answered before the router (VmediaFront).
         let vmedia = VmediaRoutes(images: MediaLibrary(folder: config.images.folder, resolvesShortNames: true),
                                   seeds: MediaLibrary(folder: config.images.folder + "/seeds", resolvesShortNames: false),
                                   imagesPath: config.images.path)

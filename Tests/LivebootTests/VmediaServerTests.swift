@@ -176,6 +176,79 @@ final class VmediaServerTests: XCTestCase {
         XCTAssertEqual(large.body.last, Self.byte(at: 8_389_607))
     }
 
+    /// The same with answers sent from memory (slices up to 64 KiB): more of them than the socket buffers hold, so
+    /// they are still being written when the half-close arrives.
+    func testManySmallAnswersOutliveTheClientsHalfClose() async throws {
+        let connection = try await connect()
+        let host = "127.0.0.1:\(testbed.imagesPort)"
+        let count = 200, slice = 65536
+        try await connection.send((0..<count).map { index in
+            RawHTTPConnection.requestText("GET", "/images/big.iso", host: host,
+                                          headers: [("Range", "bytes=\(index * slice)-\(index * slice + slice - 1)")])
+        }.joined())
+        try await connection.finishSending()
+        try await Task.sleep(for: .milliseconds(300))
+        for index in 0..<count {
+            let answer = try await connection.readResponse(toHEAD: false)
+            XCTAssertEqual(answer.status, 206)
+            XCTAssertEqual(answer.body.count, slice)
+            XCTAssertEqual(answer.body.last, Self.byte(at: index * slice + slice - 1))
+        }
+        await connection.close()
+    }
+
+    /// A request may arrive in pieces. One the server does not read itself (here: one with a body) goes to NIO's
+    /// decoder, and so does everything after it on that connection — vmedia requests included, still answered; one
+    /// the decoder refuses (a folded header line, RFC 9112 §5.2) gets its 400.
+    func testSplitRequestsAndRequestsLeftToTheDecoder() async throws {
+        let connection = try await connect()
+        let request = RawHTTPConnection.requestText("GET", "/images/big.iso", host: "127.0.0.1", headers: [("Range", "bytes=100-199")])
+        let bytes = Array(request.utf8)
+        for piece in [bytes[..<7], bytes[7..<30], bytes[30...]] {
+            try await connection.send(String(decoding: piece, as: UTF8.self))
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let split = try await connection.readResponse(toHEAD: false)
+        XCTAssertEqual(split.body, (100...199).map(Self.byte(at:)))
+        try await connection.send("GET /images/big.iso HTTP/1.1\r\nRange: bytes=3-3\r\nContent-Length: 5\r\n\r\nhello"
+            + RawHTTPConnection.requestText("GET", "/healthz", host: "127.0.0.1")
+            + "GET /images/big.iso HTTP/1.1\r\nRange: bytes=7-8\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            + RawHTTPConnection.requestText("GET", "/images/big.iso", host: "127.0.0.1", headers: [("Range", "bytes=-2")]))
+        let withBody = try await connection.readResponse(toHEAD: false)
+        let router = try await connection.readResponse(toHEAD: false)
+        let chunked = try await connection.readResponse(toHEAD: false)
+        let last = try await connection.readResponse(toHEAD: false)
+        await connection.close()
+        XCTAssertEqual(withBody.body, [Self.byte(at: 3)], "a GET's body is read and dropped")
+        XCTAssertEqual(router.body, Array("ok\n".utf8))
+        XCTAssertEqual(chunked.body, [Self.byte(at: 7), Self.byte(at: 8)])
+        XCTAssertEqual(last.body, [Self.byte(at: Self.bigSize - 2), Self.byte(at: Self.bigSize - 1)])
+
+        let folding = try await connect()
+        try await folding.send("GET /images/big.iso HTTP/1.1\r\nRange: bytes=7-8\r\nX-Folded: a\r\n b\r\n\r\n")
+        let refused = try await folding.readResponse(toHEAD: false)
+        await folding.close()
+        XCTAssertEqual(refused.status, 400)
+    }
+
+    /// HTTP/1.0 closes after each answer unless it asks to keep the connection.
+    func testHTTP10Persistence() async throws {
+        let keeping = try await connect()
+        try await keeping.send("GET /images/big.iso HTTP/1.0\r\nConnection: keep-alive\r\nRange: bytes=0-0\r\n\r\n"
+            + "GET /images/big.iso HTTP/1.0\r\nRange: bytes=1-1\r\n\r\n"
+            + "GET /images/big.iso HTTP/1.0\r\nRange: bytes=2-2\r\n\r\n")
+        let first = try await keeping.readResponse(toHEAD: false)
+        let second = try await keeping.readResponse(toHEAD: false)
+        let after = await keeping.drain(for: .seconds(5))
+        await keeping.close()
+        XCTAssertEqual(first.body, [Self.byte(at: 0)])
+        XCTAssertNil(first.header("Connection"))
+        XCTAssertEqual(second.body, [Self.byte(at: 1)])
+        XCTAssertEqual(second.header("Connection"), "close")
+        XCTAssertTrue(after.closed)
+        XCTAssertEqual(after.bytes, 0, "nothing is answered after the closing answer")
+    }
+
     /// A graceful stop (SIGTERM) lets an answer being written finish, then closes the connection: a BMC mid-read
     /// gets whole answers, not a cut one.
     func testGracefulStopFinishesTheAnswerBeingWritten() async throws {

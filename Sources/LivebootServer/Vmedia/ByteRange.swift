@@ -1,3 +1,5 @@
+import NIOCore
+
 /// What a `Range` header asks of an entity of `size` bytes (RFC 9110 §14).
 public enum RangeDecision: Equatable, Sendable {
     /// No Range, one we ignore (malformed, not `bytes`, several ranges): the whole entity, 200.
@@ -21,6 +23,11 @@ public enum ByteRange {
     public static func decide(_ header: String?, size: Int) -> RangeDecision {
         guard var header else { return .whole }
         return header.withUTF8 { decide(bytes: $0, size: size) }
+    }
+
+    /// The header's bytes as the request carried them.
+    static func decide(_ header: ByteBuffer, size: Int) -> RangeDecision {
+        header.withUnsafeReadableBytes { decide(bytes: $0.bindMemory(to: UInt8.self), size: size) }
     }
 
     /// One pass over the bytes, no intermediate arrays.

@@ -14,6 +14,9 @@ import Glibc
 final class OpenMediaFile: Sendable {
     let size: Int
     let validators: Validators
+    /// The header fields every answer about this version carries, from `Accept-Ranges` to `Last-Modified`, made once:
+    /// formatting them per answer was a tenth of a ranged read's CPU time (perf).
+    let validatorFields: [UInt8]
     /// For `pread` (small slices) and `fstat` (the truncation check): never lent to NIO.
     let descriptor: CInt
     fileprivate let identity: FileIdentity
@@ -26,6 +29,7 @@ final class OpenMediaFile: Sendable {
         // Strong: it changes whenever the bytes may have (size, mtime in nanoseconds, inode).
         let etag = "\"\(String(identity.size, radix: 16))-\(String(identity.mtimeNanos, radix: 16))-\(String(identity.inode, radix: 16))\""
         validators = Validators(etag: etag, lastModified: Date(timeIntervalSince1970: TimeInterval(modified)))
+        validatorFields = Array("\r\nAccept-Ranges: bytes\r\nETag: \(etag)\r\nLast-Modified: \(validators.lastModifiedHeader)".utf8)
     }
 
     /// The handle `FileRegion`s on `loop` use; nil if no descriptor is left to duplicate.

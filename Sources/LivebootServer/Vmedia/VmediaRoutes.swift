@@ -6,27 +6,37 @@ import NIOHTTP1
 /// Its constraints (from the public record of its behaviour): status line `HTTP/1.1 `, `HEAD` first answered 200 with
 /// `Content-Length` and `Accept-Ranges: bytes`; each read a single `Range` answered 206 with `Content-Range`; the
 /// whole header block within the first 1024 bytes — so these routes send a short, fixed set of headers.
-/// This type decides the answer; `VmediaFastPath` sends it.
+/// This type decides the answer; `VmediaFront` sends it.
 public struct VmediaRoutes: Sendable {
     let images: MediaLibrary
     let seeds: MediaLibrary
     /// `/<images.path>/`
-    let imagesPrefix: String
-    static let seedsPrefix = "/seeds/"
+    let imagesPrefix: [UInt8]
+    static let seedsPrefix = Array("/seeds/".utf8)
 
     public init(images: MediaLibrary, seeds: MediaLibrary, imagesPath: String) {
         self.images = images
         self.seeds = seeds
         let base = imagesPath.split(separator: "/").joined(separator: "/")
-        imagesPrefix = "/\(base)/"
+        imagesPrefix = Array("/\(base)/".utf8)
     }
 
     /// The library a request target belongs to and the name asked for; nil for a path that is not vmedia's. Every
     /// path under the two prefixes is ours: whatever is not a plain name there gets our 404, never the portal's.
-    func target(of uri: String) -> (library: MediaLibrary, name: Substring)? {
-        let path = uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { uri[..<$0] } ?? Substring(uri)
-        if path.hasPrefix(imagesPrefix) { return (images, path.dropFirst(imagesPrefix.utf8.count)) }
-        if path.hasPrefix(Self.seedsPrefix) { return (seeds, path.dropFirst(Self.seedsPrefix.utf8.count)) }
+    func target(of uri: String) -> (library: MediaLibrary, name: String)? {
+        var uri = uri
+        return uri.withUTF8 { target(of: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// On the target's bytes, as `VmediaRequestParser` reads them (the query, if any, is not part of the name).
+    func target(of uri: UnsafeRawBufferPointer) -> (library: MediaLibrary, name: String)? {
+        let end = uri.firstIndex(of: UInt8(ascii: "?")) ?? uri.count
+        func name(after prefix: [UInt8]) -> String? {
+            guard end >= prefix.count, prefix.withUnsafeBytes({ $0.elementsEqual(uri[..<prefix.count]) }) else { return nil }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: uri[prefix.count..<end]), as: UTF8.self)
+        }
+        if let name = name(after: imagesPrefix) { return (images, name) }
+        if let name = name(after: Self.seedsPrefix) { return (seeds, name) }
         return nil
     }
 
@@ -61,68 +71,121 @@ public struct VmediaRoutes: Sendable {
             }
         }
 
-        /// The status line and the header block, up to and including the blank line.
+        /// The status line and the header block, up to and including the blank line; at most `HeaderBlock.capacity`
+        /// bytes, written in one go (a `ByteBuffer` write per field was a tenth of a ranged read's CPU time).
         func writeHead(keepAlive: Bool, into buffer: inout ByteBuffer) {
-            switch kind {
-            case .notAllowed: buffer.writeStaticString("HTTP/1.1 405 Method Not Allowed\r\n")
-            case .notFound: buffer.writeStaticString("HTTP/1.1 404 Not Found\r\n")
-            case .notModified: buffer.writeStaticString("HTTP/1.1 304 Not Modified\r\n")
-            case .preconditionFailed: buffer.writeStaticString("HTTP/1.1 412 Precondition Failed\r\n")
-            case .unsatisfiable: buffer.writeStaticString("HTTP/1.1 416 Range Not Satisfiable\r\n")
-            case .busy: buffer.writeStaticString("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n")
-            case .content(let partial):
-                buffer.writeStaticString(partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n")
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: HeaderBlock.capacity) { space in
+                var block = HeaderBlock(space)
+                writeHead(keepAlive: keepAlive, into: &block)
+                return block.count
             }
-            buffer.writeStaticString("Date: ")
-            buffer.writeString(HTTPDate.now())
+        }
+
+        private func writeHead(keepAlive: Bool, into block: inout HeaderBlock) {
+            switch kind {
+            case .notAllowed: block.append("HTTP/1.1 405 Method Not Allowed\r\n")
+            case .notFound: block.append("HTTP/1.1 404 Not Found\r\n")
+            case .notModified: block.append("HTTP/1.1 304 Not Modified\r\n")
+            case .preconditionFailed: block.append("HTTP/1.1 412 Precondition Failed\r\n")
+            case .unsatisfiable: block.append("HTTP/1.1 416 Range Not Satisfiable\r\n")
+            case .busy: block.append("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n")
+            case .content(let partial): block.append(partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n")
+            }
+            block.append("Date: ")
+            block.append(HTTPDate.now())
             switch kind {
             case .notAllowed:
-                buffer.writeStaticString("\r\nAllow: GET, HEAD\r\nContent-Length: 0")
+                block.append("\r\nAllow: GET, HEAD\r\nContent-Length: 0")
             case .notFound, .preconditionFailed, .busy:
-                buffer.writeStaticString("\r\nContent-Length: 0")
+                block.append("\r\nContent-Length: 0")
             case .notModified, .unsatisfiable, .content:
-                if let file {
-                    buffer.writeStaticString("\r\nAccept-Ranges: bytes\r\nETag: ")
-                    buffer.writeString(file.validators.etag)
-                    buffer.writeStaticString("\r\nLast-Modified: ")
-                    buffer.writeString(file.validators.lastModifiedHeader)
-                }
+                if let file { block.append(file.validatorFields) }
                 if case .unsatisfiable = kind {
-                    buffer.writeStaticString("\r\nContent-Range: bytes */")
-                    buffer.writeString(String(file?.size ?? 0))
-                    buffer.writeStaticString("\r\nContent-Length: 0")
+                    block.append("\r\nContent-Range: bytes */")
+                    block.append(decimal: file?.size ?? 0)
+                    block.append("\r\nContent-Length: 0")
                 } else if case .content(let partial) = kind {
                     if partial {
-                        buffer.writeStaticString("\r\nContent-Range: bytes ")
-                        buffer.writeString(String(range.lowerBound))
-                        buffer.writeStaticString("-")
-                        buffer.writeString(String(range.upperBound - 1))
-                        buffer.writeStaticString("/")
-                        buffer.writeString(String(file?.size ?? 0))
+                        block.append("\r\nContent-Range: bytes ")
+                        block.append(decimal: range.lowerBound)
+                        block.append("-")
+                        block.append(decimal: range.upperBound - 1)
+                        block.append("/")
+                        block.append(decimal: file?.size ?? 0)
                     }
-                    buffer.writeStaticString("\r\nContent-Type: application/octet-stream\r\nContent-Length: ")
-                    buffer.writeString(String(range.count))
+                    block.append("\r\nContent-Type: application/octet-stream\r\nContent-Length: ")
+                    block.append(decimal: range.count)
                 }
             }
-            buffer.writeStaticString(keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
+            block.append(keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
         }
     }
 
-    func answer(_ request: HTTPRequestHead, library: MediaLibrary, name: Substring) -> Answer {
-        guard request.method == .GET || request.method == .HEAD else { return Answer(kind: .notAllowed) }
-        guard let file = library.open(String(name)) else { return Answer(kind: .notFound) }
-        let rangeHeader = request.headers.first(name: "Range")
-        let outcome = Conditional.evaluate(
-            ifMatch: request.headers.first(name: "If-Match"), ifUnmodifiedSince: request.headers.first(name: "If-Unmodified-Since"),
-            ifNoneMatch: request.headers.first(name: "If-None-Match"), ifModifiedSince: request.headers.first(name: "If-Modified-Since"),
-            ifRange: request.headers.first(name: "If-Range"), hasRange: rangeHeader != nil, validators: file.validators)
+    /// Fills the space reserved for a header block. Every value in it is ours and short (the longest block is under
+    /// 500 bytes), so running out of space is a programming error.
+    struct HeaderBlock {
+        static let capacity = 1024
+        private let space: UnsafeMutableRawBufferPointer
+        private(set) var count = 0
+
+        init(_ space: UnsafeMutableRawBufferPointer) { self.space = space }
+
+        private mutating func append(_ bytes: UnsafeRawBufferPointer) {
+            precondition(count + bytes.count <= Self.capacity, "vmedia header block over \(Self.capacity) bytes")
+            UnsafeMutableRawBufferPointer(rebasing: space[count...]).copyMemory(from: bytes)
+            count += bytes.count
+        }
+
+        mutating func append(_ text: StaticString) {
+            append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
+
+        mutating func append(_ bytes: [UInt8]) { bytes.withUnsafeBytes { append($0) } }
+
+        mutating func append(_ text: String) {
+            var text = text
+            text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+        }
+
+        /// A non-negative integer's decimal digits, without making a `String` of them first.
+        mutating func append(decimal value: Int) {
+            precondition(value >= 0 && count + 19 <= Self.capacity)
+            var digits = 1, rest = value
+            while rest >= 10 {
+                digits += 1
+                rest /= 10
+            }
+            rest = value
+            for index in stride(from: count + digits - 1, through: count, by: -1) {
+                space[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            }
+            count += digits
+        }
+    }
+
+    func answer(_ request: VmediaRequest) -> Answer {
+        guard request.method != .other else { return Answer(kind: .notAllowed) }
+        guard let file = request.library.open(request.name) else { return Answer(kind: .notFound) }
+        let fields = request.fields
+        let outcome: ConditionalOutcome
+        if fields.hasConditionals {
+            func text(_ field: ByteBuffer?) -> String? { field.map { String(buffer: $0) } }
+            outcome = Conditional.evaluate(
+                ifMatch: text(fields.ifMatch), ifUnmodifiedSince: text(fields.ifUnmodifiedSince),
+                ifNoneMatch: text(fields.ifNoneMatch), ifModifiedSince: text(fields.ifModifiedSince),
+                ifRange: text(fields.ifRange), hasRange: fields.range != nil, validators: file.validators)
+        } else {
+            outcome = .proceed(honourRange: fields.range != nil)  // what `evaluate` says without conditionals
+        }
         let range: RangeDecision
         switch outcome {
         case .notModified: return Answer(kind: .notModified, file: file)
         case .preconditionFailed: return Answer(kind: .preconditionFailed)
-        case .proceed(let honourRange): range = honourRange ? ByteRange.decide(rangeHeader, size: file.size) : .whole
+        case .proceed(let honourRange):
+            range = honourRange ? fields.range.map { ByteRange.decide($0, size: file.size) } ?? .whole : .whole
         }
-        let sendsBody = request.method == .GET
+        let sendsBody = request.method == .get
         switch range {
         case .unsatisfiable:
             return Answer(kind: .unsatisfiable, file: file)

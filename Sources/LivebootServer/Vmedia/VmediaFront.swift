@@ -1,45 +1,33 @@
 import Logging
 import NIOCore
-import NIOHTTP1
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Answers the vmedia routes inside the HTTP/1 pipeline, before Hummingbird's router sees them, and sends file bytes
-/// with `sendfile(2)` (a `FileRegion`) or, for small slices, copied with their header into one buffer: Hummingbird's
-/// response bodies are byte buffers, and copying every byte through one measured at 0.36–0.87× nginx with up to
-/// 864 MB of heap under 64 streams (bench/vmedia.sh). Every other request passes through to the router untouched.
+/// First in the connection's pipeline: answers the vmedia routes and sends file bytes with `sendfile(2)` (a
+/// `FileRegion`) or, for small slices, copied with their header into one buffer. Hummingbird's response bodies are
+/// byte buffers, and copying every byte through one measured at 0.36–0.87× nginx with up to 864 MB of heap under
+/// 64 streams (bench/vmedia.sh).
 ///
-/// It sits between NIO's request decoder and response encoder, so it writes bytes, not response parts: the router's
-/// answers reach it already encoded (`OutboundIn` is `IOData`), and `RouterAnswerEnds`, after the encoder, tells it
-/// when one has ended. HTTP/1.1 answers leave in request order even when a client pipelines: a vmedia answer that
-/// arrives behind a request still with the router waits until the router's answer has ended.
+/// While a connection asks only for vmedia files — a BMC's does, for hours — its requests are read here, from the
+/// bytes (`VmediaRequestParser`). From the first request that is anything else, this handler passes every byte on to
+/// NIO's decoder and Hummingbird's router, for the rest of the connection; vmedia requests among them come back
+/// decoded (`VmediaDecodedRequests`) and are sent from here, in order.
 ///
-/// `sendfile` runs on the event loop; bytes the page cache does not hold make it wait for the disk — nginx's
-/// `sendfile on` does the same. Images being served are read over and over, so they are normally cached.
-final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = IOData
-    typealias OutboundOut = IOData
-
-    private struct VmediaRequest {
-        let head: HTTPRequestHead
-        let library: MediaLibrary
-        let name: Substring
-    }
+/// `sendfile` and the small slices' `pread` run on the event loop; bytes the page cache does not hold make it wait
+/// for the disk — nginx's `sendfile on` does the same. Images being served are read over and over, so they are
+/// normally cached.
+final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
 
     private enum Reading {
-        case idle
-        case forRouter
-        /// Its body, if any, is read and dropped; the answer goes out at its end.
-        case forUs(VmediaRequest)
-    }
-
-    /// A request whose answer has not been written yet.
-    private enum Unanswered {
-        case router
-        case ours(VmediaRequest)
+        /// Bytes of a request not yet complete, if any.
+        case requests(pending: ByteBuffer?)
+        /// Everything goes to NIO's decoder.
+        case passingOn
+        /// The last answer said `Connection: close`: what follows is not read.
+        case done
     }
 
     /// A file answer being written.
@@ -50,20 +38,23 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let routes: VmediaRoutes
     private let logger: Logger
-    private var reading = Reading.idle
-    private var unanswered = CircularBuffer<Unanswered>(initialCapacity: 2)
+    private var reading = Reading.requests(pending: nil)
+    private var forwardedSinceReadComplete = false
     private var sending: [UInt64: Sending] = [:]
     private var nextSendingID: UInt64 = 0
-    /// Answers from memory not yet handed to the kernel.
-    private var writesInFlight = 0
+    /// Vmedia requests decoded behind a router request, not sent yet (`VmediaDecodedRequests` counts them).
+    var queuedBehindRouter = 0
     /// Events the router side must not see before our answers are out: the client's half-close (it would close the
-    /// output) and graceful shutdown's quiesce (it would close the connection).
+    /// connection) and graceful shutdown's quiesce (likewise).
     private var heldEvents: [Any] = []
+    /// Answers from memory are written without a completion (one per answer was a tenth of a ranged read's CPU
+    /// time); when an event must wait for them, an empty write behind them tells when they are out. This counts the
+    /// answers written, to know whether any went out after that empty write.
+    private var memoryAnswersWritten = 0
+    private var barrierInFlight = false
     private var quiescing = false
-    /// Whether this read burst gave the router anything: if not, its read-complete is ours too.
-    private var forwardedSinceReadComplete = false
+    private var lastOutput: ByteBuffer?
     private var truncationCheck: Scheduled<Void>?
-    /// This handler's place in the pipeline, for answers sent when the router's answer ends.
     private var context: ChannelHandlerContext?
     static let truncationCheckInterval = TimeAmount.seconds(2)
     static let corkLimit = 256 * 1024
@@ -71,36 +62,43 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// it, `sendfile`. Measured with 32 KiB ranged reads (4 runs of 5 s each): 6–25 % more answers per second than
     /// header + `sendfile` with TCP_CORK, which costs two `setsockopt` per answer.
     static let copyLimit = 64 * 1024
+    /// The most an idle connection keeps for its next answer (a 64 KiB slice with its header, rounded up).
+    static let keptOutputLimit = 128 * 1024
 
     init(routes: VmediaRoutes, logger: Logger) {
         self.routes = routes
         self.logger = logger
     }
 
-    private var answersPending: Bool {
-        writesInFlight > 0 || !sending.isEmpty || unanswered.contains { if case .ours = $0 { true } else { false } }
-    }
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            if let target = routes.target(of: head.uri) {
-                reading = .forUs(VmediaRequest(head: head, library: target.library, name: target.name))
-            } else {
-                reading = .forRouter
-                unanswered.append(.router)
-                forward(data, context: context)
+        guard case .requests(let pending) = reading else {
+            if case .passingOn = reading { forward(data, context: context) }
+            return
+        }
+        var buffer = unwrapInboundIn(data)
+        if var pending {
+            pending.writeBuffer(&buffer)
+            buffer = pending
+        }
+        reading = .requests(pending: nil)
+        while buffer.readableBytes > 0 {
+            switch VmediaRequestParser.parse(buffer, routes: routes) {
+            case .incomplete:
+                reading = .requests(pending: buffer)
+                return
+            case .notOurs:
+                reading = .passingOn
+                forward(wrapInboundOut(buffer), context: context)
+                return
+            case .request(let request, let length):
+                buffer.moveReaderIndex(forwardBy: length)
+                send(request)
+                guard case .requests = reading else { return }  // that answer closes the connection
             }
-        case .body:
-            if case .forRouter = reading { forward(data, context: context) }
-        case .end:
-            switch reading {
-            case .forUs(let request):
-                if unanswered.isEmpty { send(request, context: context) } else { unanswered.append(.ours(request)) }
-            case .forRouter, .idle:
-                forward(data, context: context)
-            }
-            reading = .idle
         }
     }
 
@@ -117,26 +115,11 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelReadComplete()
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
-
-    /// The router has written the end of its answer (already encoded and passed down): the vmedia answers queued
-    /// behind it may go.
-    func routerAnswerEnded() {
-        guard let context else { return }
-        if case .router = unanswered.first { unanswered.removeFirst() }
-        while case .ours(let request) = unanswered.first {
-            unanswered.removeFirst()
-            send(request, context: context)
-        }
-    }
-
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent { quiescing = true }
-        let mustWait = event is ChannelShouldQuiesceEvent || (event as? ChannelEvent) == .inputClosed
-        if mustWait && answersPending {
+        if event is ChannelShouldQuiesceEvent || (event as? ChannelEvent) == .inputClosed {
             heldEvents.append(event)
+            releaseHeldEvents()
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -148,16 +131,19 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
-    private func send(_ request: VmediaRequest, context: ChannelHandlerContext) {
-        var answer = routes.answer(request.head, library: request.library, name: request.name)
+    /// Writes the answer to `request`; the connection's answers before it are already written.
+    func send(_ request: VmediaRequest) {
+        guard let context else { return }
+        let answer = routes.answer(request)
         // After a quiesce: this answer is the connection's last.
-        let keepAlive = request.head.isKeepAlive && !quiescing
+        let keepAlive = request.keepAlive && !quiescing
+        if !keepAlive, case .requests = reading { reading = .done }
         if logger.logLevel <= .debug {
-            logger.debug("\(request.head.method) \(request.head.uri) \(answer.status.code)",
-                         metadata: ["range": .string(request.head.headers.first(name: "Range") ?? "-")])
+            logger.debug("\(request.method == .head ? "HEAD" : "GET") \(request.name) \(answer.status.code)",
+                         metadata: ["range": .string(request.fields.range.map { String(buffer: $0) } ?? "-")])
         }
         let bytes = answer.bytesToSend
-        var head = context.channel.allocator.buffer(capacity: 384 + (bytes.count <= Self.copyLimit ? bytes.count : 0))
+        var head = outputBuffer(capacity: 384 + (bytes.count <= Self.copyLimit ? bytes.count : 0), context: context)
         guard let file = answer.file, !bytes.isEmpty else {
             answer.writeHead(keepAlive: keepAlive, into: &head)
             write(head, keepAlive: keepAlive, context: context)
@@ -182,7 +168,7 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         answer.writeHead(keepAlive: keepAlive, into: &head)
         let corked = bytes.count <= Self.corkLimit
         if corked { cork(context, true) }
-        context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
+        context.write(NIOAny(head), promise: nil)
         nextSendingID &+= 1
         let id = nextSendingID
         sending[id] = Sending(file: file, end: bytes.upperBound)
@@ -190,22 +176,32 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         done.futureResult.assumeIsolated().whenComplete { _ in
             if corked { self.cork(context, false) }
             self.sending[id] = nil
-            self.releaseHeldEvents(context: context)
+            self.releaseHeldEvents()
             if !keepAlive { context.close(promise: nil) }
         }
         scheduleTruncationCheck(context: context)
-        context.writeAndFlush(wrapOutboundOut(.fileRegion(FileRegion(fileHandle: handle, readerIndex: bytes.lowerBound,
-                                                                    endIndex: bytes.upperBound))), promise: done)
+        context.writeAndFlush(NIOAny(IOData.fileRegion(FileRegion(fileHandle: handle, readerIndex: bytes.lowerBound,
+                                                                  endIndex: bytes.upperBound))), promise: done)
     }
 
-    /// An answer wholly in memory.
+    /// The buffer of the previous answer, cleared, if the channel is done with it (copy-on-write tells): a fresh
+    /// 33 KB allocation per 32 KiB answer was measurable.
+    private func outputBuffer(capacity: Int, context: ChannelHandlerContext) -> ByteBuffer {
+        guard var buffer = lastOutput else { return context.channel.allocator.buffer(capacity: capacity) }
+        lastOutput = nil
+        buffer.clear(minimumCapacity: capacity)
+        return buffer
+    }
+
+    /// An answer wholly in memory. When it is the connection's last, the connection closes once it is out.
     private func write(_ buffer: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext) {
-        writesInFlight += 1
-        context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer))).assumeIsolated().whenComplete { _ in
-            self.writesInFlight -= 1
-            self.releaseHeldEvents(context: context)
-            if !keepAlive { context.close(promise: nil) }
+        memoryAnswersWritten &+= 1
+        if buffer.capacity <= Self.keptOutputLimit { lastOutput = buffer }
+        guard !keepAlive else {
+            context.writeAndFlush(NIOAny(buffer), promise: nil)
+            return
         }
+        context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     /// Appends `range` of the file to `buffer` (`pread` on the shared descriptor); false if the file ends before it.
@@ -231,11 +227,22 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         try? context.channel.syncOptions?.setOption(Self.corkOption, value: on ? 1 : 0)
     }
 
-    private func releaseHeldEvents(context: ChannelHandlerContext) {
-        guard !answersPending, !heldEvents.isEmpty else { return }
-        let events = heldEvents
-        heldEvents = []
-        for event in events { context.fireUserInboundEventTriggered(event) }
+    /// Passes the held events on once every answer of ours written or queued so far is out: file answers complete
+    /// their own promise; for answers from memory, an empty write queued behind them completes after they do.
+    func releaseHeldEvents() {
+        guard let context, !heldEvents.isEmpty, sending.isEmpty, queuedBehindRouter == 0, !barrierInFlight else { return }
+        let written = memoryAnswersWritten
+        barrierInFlight = true
+        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { _ in
+            self.barrierInFlight = false
+            guard self.sending.isEmpty, self.queuedBehindRouter == 0, self.memoryAnswersWritten == written else {
+                self.releaseHeldEvents()  // more was written meanwhile: wait for that too
+                return
+            }
+            let events = self.heldEvents
+            self.heldEvents = []
+            for event in events { context.fireUserInboundEventTriggered(event) }
+        }
     }
 
     /// `sendfile` on a file cut shorter than the answer promised sends nothing and never fails: NIO would retry it
@@ -257,22 +264,5 @@ final class VmediaFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 self.scheduleTruncationCheck(context: context)
             }
         }
-    }
-}
-
-/// After NIO's response encoder: sees the router's answers as response parts and tells `VmediaFastPath` when one
-/// has ended (its bytes are then already queued on the channel, ahead of whatever the fast path sends next).
-final class RouterAnswerEnds: ChannelOutboundHandler, RemovableChannelHandler {
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    private let fastPath: VmediaFastPath
-
-    init(fastPath: VmediaFastPath) { self.fastPath = fastPath }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let ended = if case .end = unwrapOutboundIn(data) { true } else { false }
-        context.write(data, promise: promise)
-        if ended { fastPath.routerAnswerEnded() }
     }
 }

@@ -1,0 +1,107 @@
+import NIOCore
+import NIOHTTP1
+
+/// On a connection that has carried a request for the router, `VmediaFront` passes every byte to NIO's decoder; this
+/// handler, right after the decoder, takes the vmedia requests among the decoded ones and has `VmediaFront` send
+/// them. Everything else goes on to the router.
+///
+/// HTTP/1.1 answers leave in request order even when a client pipelines: a vmedia request that arrives behind a
+/// request still with the router waits until the router's answer has ended — `RouterAnswerEnds`, after the response
+/// encoder, says when.
+final class VmediaDecodedRequests: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    private enum Reading {
+        case idle
+        case forRouter
+        /// Its body, if any, is read and dropped; the answer goes out at its end.
+        case forUs(VmediaRequest)
+    }
+
+    /// A request whose answer has not been written yet.
+    private enum Unanswered {
+        case router
+        case ours(VmediaRequest)
+    }
+
+    private let front: VmediaFront
+    private let routes: VmediaRoutes
+    private var reading = Reading.idle
+    private var unanswered = CircularBuffer<Unanswered>(initialCapacity: 2)
+    /// Whether this read burst gave the router anything: if not, its read-complete is ours too.
+    private var forwardedSinceReadComplete = false
+
+    init(front: VmediaFront, routes: VmediaRoutes) {
+        self.front = front
+        self.routes = routes
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            if let request = VmediaRequest(head, routes: routes) {
+                reading = .forUs(request)
+            } else {
+                reading = .forRouter
+                unanswered.append(.router)
+                forward(data, context: context)
+            }
+        case .body:
+            if case .forRouter = reading { forward(data, context: context) }
+        case .end:
+            switch reading {
+            case .forUs(let request):
+                if unanswered.isEmpty {
+                    front.send(request)
+                } else {
+                    unanswered.append(.ours(request))
+                    front.queuedBehindRouter += 1
+                }
+            case .forRouter, .idle:
+                forward(data, context: context)
+            }
+            reading = .idle
+        }
+    }
+
+    private func forward(_ data: NIOAny, context: ChannelHandlerContext) {
+        forwardedSinceReadComplete = true
+        context.fireChannelRead(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        guard forwardedSinceReadComplete else { return }
+        forwardedSinceReadComplete = false
+        context.fireChannelReadComplete()
+    }
+
+    /// The router has written the end of its answer (already encoded and passed down): the vmedia answers queued
+    /// behind it may go.
+    func routerAnswerEnded() {
+        if case .router = unanswered.first { unanswered.removeFirst() }
+        while case .ours(let request) = unanswered.first {
+            unanswered.removeFirst()
+            front.queuedBehindRouter -= 1
+            front.send(request)
+        }
+        front.releaseHeldEvents()
+    }
+}
+
+/// After NIO's response encoder: sees the router's answers as response parts and tells `VmediaDecodedRequests` when
+/// one has ended (its bytes are then already queued on the channel, ahead of whatever is sent next).
+final class RouterAnswerEnds: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let decoded: VmediaDecodedRequests
+
+    init(decoded: VmediaDecodedRequests) { self.decoded = decoded }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let ended = if case .end = unwrapOutboundIn(data) { true } else { false }
+        context.write(data, promise: promise)
+        if ended { decoded.routerAnswerEnded() }
+    }
+}

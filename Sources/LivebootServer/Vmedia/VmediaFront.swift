@@ -54,10 +54,10 @@ final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
     private var barrierInFlight = false
     private var quiescing = false
     private var lastOutput: ByteBuffer?
+    private var now = HTTPDate.Now()
     private var truncationCheck: Scheduled<Void>?
     private var context: ChannelHandlerContext?
     static let truncationCheckInterval = TimeAmount.seconds(2)
-    static let corkLimit = 256 * 1024
     /// Up to this size a slice is copied from the page cache into its header's buffer and sent in one write; above
     /// it, `sendfile`. Measured with 32 KiB ranged reads (4 runs of 5 s each): 6–25 % more answers per second than
     /// header + `sendfile` with TCP_CORK, which costs two `setsockopt` per answer.
@@ -145,13 +145,13 @@ final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
         let bytes = answer.bytesToSend
         var head = outputBuffer(capacity: 384 + (bytes.count <= Self.copyLimit ? bytes.count : 0), context: context)
         guard let file = answer.file, !bytes.isEmpty else {
-            answer.writeHead(keepAlive: keepAlive, into: &head)
+            answer.writeHead(keepAlive: keepAlive, date: now.bytes(), into: &head)
             write(head, keepAlive: keepAlive, context: context)
             return
         }
         if bytes.count <= Self.copyLimit {
             // Small slices: header and bytes in one buffer, one `write`.
-            answer.writeHead(keepAlive: keepAlive, into: &head)
+            answer.writeHead(keepAlive: keepAlive, date: now.bytes(), into: &head)
             guard Self.read(bytes, of: file, into: &head) else {
                 context.close(promise: nil)  // cut shorter than its header says: nothing valid can be sent
                 return
@@ -161,20 +161,19 @@ final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
         }
         guard let handle = file.handle(on: context.eventLoop) else {
             // No descriptor left for a copy (EMFILE): say so rather than promise bytes that cannot be sent.
-            VmediaRoutes.Answer(kind: .busy).writeHead(keepAlive: keepAlive, into: &head)
+            VmediaRoutes.Answer(kind: .busy).writeHead(keepAlive: keepAlive, date: now.bytes(), into: &head)
             write(head, keepAlive: keepAlive, context: context)
             return
         }
-        answer.writeHead(keepAlive: keepAlive, into: &head)
-        let corked = bytes.count <= Self.corkLimit
-        if corked { cork(context, true) }
+        answer.writeHead(keepAlive: keepAlive, date: now.bytes(), into: &head)
+        cork(context, true)
         context.write(NIOAny(head), promise: nil)
         nextSendingID &+= 1
         let id = nextSendingID
         sending[id] = Sending(file: file, end: bytes.upperBound)
         let done = context.eventLoop.makePromise(of: Void.self)
         done.futureResult.assumeIsolated().whenComplete { _ in
-            if corked { self.cork(context, false) }
+            self.cork(context, false)
             self.sending[id] = nil
             self.releaseHeldEvents()
             if !keepAlive { context.close(promise: nil) }
@@ -221,8 +220,10 @@ final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
 
     static let corkOption = ChannelOptions.Types.SocketOption(level: .init(rawValue: CInt(IPPROTO_TCP)), name: .init(rawValue: TCP_CORK))
 
-    /// The header block and the file's first bytes leave in one segment (nginx's `tcp_nopush`): written apart, the
-    /// client gets two segments and two wake-ups per answer.
+    /// The header block and the file's first bytes leave in one segment, and only full segments until the answer's
+    /// end (nginx's `tcp_nopush`): written apart, the client gets the header alone and one more wake-up per answer.
+    /// Measured with 1 MiB ranges over 64 connections (3 runs of 6 s): 0.81–0.92× nginx without the cork past
+    /// 256 KiB, 1.03–1.05× with it.
     private func cork(_ context: ChannelHandlerContext, _ on: Bool) {
         try? context.channel.syncOptions?.setOption(Self.corkOption, value: on ? 1 : 0)
     }

@@ -73,15 +73,15 @@ public struct VmediaRoutes: Sendable {
 
         /// The status line and the header block, up to and including the blank line; at most `HeaderBlock.capacity`
         /// bytes, written in one go (a `ByteBuffer` write per field was a tenth of a ranged read's CPU time).
-        func writeHead(keepAlive: Bool, into buffer: inout ByteBuffer) {
+        func writeHead(keepAlive: Bool, date: [UInt8], into buffer: inout ByteBuffer) {
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: HeaderBlock.capacity) { space in
                 var block = HeaderBlock(space)
-                writeHead(keepAlive: keepAlive, into: &block)
+                writeHead(keepAlive: keepAlive, date: date, into: &block)
                 return block.count
             }
         }
 
-        private func writeHead(keepAlive: Bool, into block: inout HeaderBlock) {
+        private func writeHead(keepAlive: Bool, date: [UInt8], into block: inout HeaderBlock) {
             switch kind {
             case .notAllowed: block.append("HTTP/1.1 405 Method Not Allowed\r\n")
             case .notFound: block.append("HTTP/1.1 404 Not Found\r\n")
@@ -92,7 +92,7 @@ public struct VmediaRoutes: Sendable {
             case .content(let partial): block.append(partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n")
             }
             block.append("Date: ")
-            block.append(HTTPDate.now())
+            block.append(date)
             switch kind {
             case .notAllowed:
                 block.append("\r\nAllow: GET, HEAD\r\nContent-Length: 0")
@@ -141,11 +141,6 @@ public struct VmediaRoutes: Sendable {
         }
 
         mutating func append(_ bytes: [UInt8]) { bytes.withUnsafeBytes { append($0) } }
-
-        mutating func append(_ text: String) {
-            var text = text
-            text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
-        }
 
         /// A non-negative integer's decimal digits, without making a `String` of them first.
         mutating func append(decimal value: Int) {

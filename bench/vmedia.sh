@@ -2,6 +2,9 @@
 # Benchmark: `liveboot serve` vs nginx (sendfile on) on the same files, both on loopback, one run:
 #   wrk random 1 MiB and 32 KiB Range GETs over 10 and 64 connections, and 64 concurrent full-ISO streams of a
 #   2 GiB sparse file; req/s, MB/s, p99 latency, the ratio ours/nginx, and our server's peak RSS.
+# Each case runs SECONDS per server, in 4 slices taken in the order ours, nginx, nginx, ours, ours, nginx, nginx, ours:
+# on this 2-core VM one server's figure drifts by ±15 % between runs of a few seconds, and a drift would otherwise
+# land on whichever server always runs second.
 # Usage: bench/vmedia.sh [SECONDS=10]   (CONFIG=debug for a debug build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,12 +67,13 @@ LUA
 done
 cat "$work/images/live.iso" > /dev/null  # warm the page cache for both
 
+slices=4; slice=$(( (duration + slices - 1) / slices ))
 run() {  # name port connections script-or-path
   local out
   if [[ $4 == *.lua ]]; then
-    out=$(wrk -t2 -c"$3" -d"${duration}s" --latency -s "$4" "http://127.0.0.1:$2/images/live.iso")
+    out=$(wrk -t2 -c"$3" -d"${slice}s" --latency -s "$4" "http://127.0.0.1:$2/images/live.iso")
   else
-    out=$(wrk -t2 -c"$3" -d"${duration}s" --latency "http://127.0.0.1:$2$4")
+    out=$(wrk -t2 -c"$3" -d"${slice}s" --latency "http://127.0.0.1:$2$4")
   fi
   echo "$out" > "$work/$1.txt"
 }
@@ -79,8 +83,13 @@ declare -a cases=("range1M-c10:10:$work/range-1048576.lua" "range1M-c64:64:$work
                   "stream2G-c64:64:/images/sparse.iso")
 for case in "${cases[@]}"; do
   IFS=: read -r name connections target <<<"$case"
-  run "ours-$name" "$ours" "$connections" "$target"
-  run "nginx-$name" "$theirs" "$connections" "$target"
+  for s in $(seq $slices); do
+    if (( s % 2 )); then order="ours nginx"; else order="nginx ours"; fi
+    for who in $order; do
+      if [ "$who" = ours ]; then port=$ours; else port=$theirs; fi
+      run "$who-$name-$s" "$port" "$connections" "$target"
+    done
+  done
   echo "$name $(awk '/VmHWM/ {print $2}' "/proc/$server/status")" >> "$work/rss.txt"
 done
 # Every answer must have been a 2xx on a connection kept: a 403/404, or a server dropping connections, would look fast.
@@ -94,15 +103,21 @@ import re, sys, os
 work, rss = sys.argv[1], int(sys.argv[2])
 def parse(path):
     text = open(path).read()
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-    m = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", text)
-    mb = float(m.group(1)) * {"B": 1e-6, "KB": 1e-3, "MB": 1, "GB": 1e3}.get(m.group(2), 1)
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+), ([\d.]+)(\w+) read", text)
+    seconds = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60}[m.group(3)]
+    mb = float(m.group(4)) * {"B": 1e-6, "KB": 1.024e-3, "MB": 1.048576, "GB": 1073.741824, "TB": 1099511.627776}[m.group(5)]
     p = re.search(r"99%\s+([\d.]+)(\w+)", text)
     p99 = float(p.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}.get(p.group(2), 1) if p else float("nan")
-    return rps, mb, p99
+    return int(m.group(1)), seconds, mb, p99
+def total(server, name):
+    """Requests/s and MB/s over all slices; the median slice's p99."""
+    runs = [parse(os.path.join(work, f)) for f in sorted(os.listdir(work)) if f.startswith(f"{server}-{name}-")]
+    seconds = sum(r[1] for r in runs)
+    p99s = sorted(r[3] for r in runs)
+    return sum(r[0] for r in runs) / seconds, sum(r[2] for r in runs) / seconds, p99s[len(p99s) // 2]
 print(f"{'case':14} {'ours req/s':>11} {'nginx req/s':>12} {'ours MB/s':>10} {'nginx MB/s':>11} {'ours p99':>9} {'nginx p99':>10} {'ratio':>6}")
 for name in ["range1M-c10", "range1M-c64", "range32K-c10", "range32K-c64", "stream2G-c64"]:
-    o, n = parse(f"{work}/ours-{name}.txt"), parse(f"{work}/nginx-{name}.txt")
+    o, n = total("ours", name), total("nginx", name)
     ratio = (o[1] / n[1]) if n[1] else float("nan")
     print(f"{name:14} {o[0]:11.0f} {n[0]:12.0f} {o[1]:10.0f} {n[1]:11.0f} {o[2]:8.1f}ms {n[2]:8.1f}ms {ratio:6.2f}")
 print(f"liveboot serve peak RSS: {rss/1024:.0f} MB; after each case: " +

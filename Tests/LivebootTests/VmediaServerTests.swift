@@ -75,6 +75,23 @@ final class VmediaServerTests: XCTestCase {
         await connection.close()
     }
 
+    /// Around the size where an answer stops being one copied write and continues with `sendfile` (its first bytes
+    /// still copied next to the header): every byte, for every length near the edge.
+    func testEveryByteAroundTheCopyLimit() async throws {
+        let connection = try await connect()
+        for length in [65535, 65536, 65537, 65536 + 300, 65536 + 4096, 3 << 20] {
+            for start in [0, 12345, Self.bigSize - length] {
+                let answer = try await connection.request("GET", "/images/big.iso", headers: [("Range", "bytes=\(start)-\(start + length - 1)")])
+                XCTAssertEqual(answer.header("Content-Length"), String(length))
+                XCTAssertEqual(answer.body, (start..<(start + length)).map(Self.byte(at:)), "\(length) bytes from \(start)")
+            }
+        }
+        let whole = try await connection.request("GET", "/images/big.iso")
+        XCTAssertEqual(whole.body.count, Self.bigSize)
+        XCTAssertTrue(whole.body.indices.allSatisfy { whole.body[$0] == Self.byte(at: $0) }, "the whole file, byte for byte")
+        await connection.close()
+    }
+
     /// Ranges the page cache does not hold take the thread-pool path (the non-blocking read finds nothing or part):
     /// the bytes are the same.
     func testRangesOutsideThePageCacheAreByteExact() async throws {
@@ -229,6 +246,24 @@ final class VmediaServerTests: XCTestCase {
         let refused = try await folding.readResponse(toHEAD: false)
         await folding.close()
         XCTAssertEqual(refused.status, 400)
+    }
+
+    /// A router request behind a vmedia answer that fills the socket buffers: the router's side learns that the
+    /// channel is writable again once that answer is out, and answers.
+    func testARouterRequestBehindALargeAnswer() async throws {
+        let connection = try await connect()
+        let length = 8 << 20
+        try await connection.send(RawHTTPConnection.requestText("GET", "/images/big.iso", host: "127.0.0.1",
+                                                                headers: [("Range", "bytes=0-\(length - 1)")])
+            + RawHTTPConnection.requestText("GET", "/healthz", host: "127.0.0.1"))
+        // This client reads nothing yet: the answer stalls once the socket buffers are full.
+        try await Task.sleep(for: .milliseconds(300))
+        let large = try await connection.readResponse(toHEAD: false)
+        let router = try await connection.readResponse(toHEAD: false)
+        await connection.close()
+        XCTAssertEqual(large.body.count, length)
+        XCTAssertEqual(large.body.last, Self.byte(at: length - 1))
+        XCTAssertEqual(router.body, Array("ok\n".utf8))
     }
 
     /// HTTP/1.0 closes after each answer unless it asks to keep the connection.

@@ -33,7 +33,7 @@ final class BrowserTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("browser: ok"), result.stdout)
         for name in ["dashboard.png", "node-mid-boot.png", "node-booted.png"] {
             let size = (try? FileManager.default.attributesOfItem(atPath: artifacts + "/" + name)[.size] as? Int) ?? 0
-            XCTAssertGreaterThan(size ?? 0, 10_000, "\(name) is missing or empty")
+            XCTAssertGreaterThan(size, 10_000, "\(name) is missing or empty")
         }
     }
 }

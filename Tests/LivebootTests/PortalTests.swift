@@ -47,7 +47,7 @@ final class PortalTests: XCTestCase {
 
     func testLoginSetsAStrictHttpOnlySessionAndIsThrottled() async throws {
         try await seedPeople()
-        let (password, testbed) = (self.password, self.testbed!)
+        let password = self.password
         try await makeApp().test(.router) { client in
             let browser = PortalClient(client)
             let home = try await browser.get("/")

@@ -29,8 +29,7 @@ final class VmediaDecodedRequests: ChannelInboundHandler, RemovableChannelHandle
     private let routes: VmediaRoutes
     private var reading = Reading.idle
     private var unanswered = CircularBuffer<Unanswered>(initialCapacity: 2)
-    /// Whether this read burst gave the router anything: if not, its read-complete is ours too.
-    private var forwardedSinceReadComplete = false
+    private var readGate = ReadCompleteGate()
 
     init(front: VmediaFront, routes: VmediaRoutes) {
         self.front = front
@@ -65,16 +64,9 @@ final class VmediaDecodedRequests: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    private func forward(_ data: NIOAny, context: ChannelHandlerContext) {
-        forwardedSinceReadComplete = true
-        context.fireChannelRead(data)
-    }
+    private func forward(_ data: NIOAny, context: ChannelHandlerContext) { readGate.forward(data, context: context) }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        guard forwardedSinceReadComplete else { return }
-        forwardedSinceReadComplete = false
-        context.fireChannelReadComplete()
-    }
+    func channelReadComplete(context: ChannelHandlerContext) { readGate.readComplete(context: context) }
 
     /// The router has written the end of its answer (already encoded and passed down): the vmedia answers queued
     /// behind it may go.

@@ -39,7 +39,7 @@ final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
     private let routes: VmediaRoutes
     private let logger: Logger
     private var reading = Reading.requests(pending: nil)
-    private var forwardedSinceReadComplete = false
+    private var readGate = ReadCompleteGate()
     private var sending: [UInt64: Sending] = [:]
     private var nextSendingID: UInt64 = 0
     /// Vmedia requests decoded behind a router request, not sent yet (`VmediaDecodedRequests` counts them).
@@ -106,18 +106,9 @@ final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func forward(_ data: NIOAny, context: ChannelHandlerContext) {
-        forwardedSinceReadComplete = true
-        context.fireChannelRead(data)
-    }
+    private func forward(_ data: NIOAny, context: ChannelHandlerContext) { readGate.forward(data, context: context) }
 
-    /// Not passed on when the router got nothing: Hummingbird's async channel would wake up for no request (a few
-    /// percent of a ranged read's CPU time).
-    func channelReadComplete(context: ChannelHandlerContext) {
-        guard forwardedSinceReadComplete else { return }
-        forwardedSinceReadComplete = false
-        context.fireChannelReadComplete()
-    }
+    func channelReadComplete(context: ChannelHandlerContext) { readGate.readComplete(context: context) }
 
     /// Kept from the router's side while it has nothing to write: an answer bigger than the channel's high-water mark
     /// makes it unwritable and writable again, and Hummingbird's response writer takes each change under a lock —
@@ -279,5 +270,22 @@ final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
                 self.scheduleTruncationCheck(context: context)
             }
         }
+    }
+}
+
+/// Passes a read burst's read-complete on only if the burst passed something on: the router's side would otherwise
+/// wake up for no request (Hummingbird's async channel; a few percent of a ranged read's CPU time).
+struct ReadCompleteGate {
+    private var forwarded = false
+
+    mutating func forward(_ data: NIOAny, context: ChannelHandlerContext) {
+        forwarded = true
+        context.fireChannelRead(data)
+    }
+
+    mutating func readComplete(context: ChannelHandlerContext) {
+        guard forwarded else { return }
+        forwarded = false
+        context.fireChannelReadComplete()
     }
 }

@@ -55,7 +55,6 @@ final class VmediaDecodedRequests: ChannelInboundHandler, RemovableChannelHandle
                     front.send(request)
                 } else {
                     unanswered.append(.ours(request))
-                    front.queuedBehindRouter += 1
                 }
             case .forRouter, .idle:
                 forward(data, context: context)
@@ -68,13 +67,15 @@ final class VmediaDecodedRequests: ChannelInboundHandler, RemovableChannelHandle
 
     func channelReadComplete(context: ChannelHandlerContext) { readGate.readComplete(context: context) }
 
+    /// Vmedia requests waiting behind a router request: a half-close or a stop must wait for them too.
+    var hasQueuedAnswers: Bool { unanswered.contains { if case .ours = $0 { true } else { false } } }
+
     /// The router has written the end of its answer (already encoded and passed down): the vmedia answers queued
     /// behind it may go.
     func routerAnswerEnded() {
         if case .router = unanswered.first { unanswered.removeFirst() }
         while case .ours(let request) = unanswered.first {
             unanswered.removeFirst()
-            front.queuedBehindRouter -= 1
             front.send(request)
         }
         front.releaseHeldEvents()

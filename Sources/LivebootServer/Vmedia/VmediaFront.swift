@@ -42,8 +42,8 @@ final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
     private var readGate = ReadCompleteGate()
     private var sending: [UInt64: Sending] = [:]
     private var nextSendingID: UInt64 = 0
-    /// Vmedia requests decoded behind a router request, not sent yet (`VmediaDecodedRequests` counts them).
-    var queuedBehindRouter = 0
+    /// Where vmedia requests decoded behind a router request wait (weak: it holds this handler).
+    weak var decoded: VmediaDecodedRequests?
     /// Events the router side must not see before our answers are out: the client's half-close (it would close the
     /// connection) and graceful shutdown's quiesce (likewise).
     private var heldEvents: [Any] = []
@@ -234,15 +234,18 @@ final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
         return read == count
     }
 
+    /// File answers being written, or vmedia answers waiting for the router's.
+    private var answersOutstanding: Bool { !sending.isEmpty || decoded?.hasQueuedAnswers == true }
+
     /// Passes the held events on once every answer of ours written or queued so far is out: file answers complete
     /// their own promise; for answers from memory, an empty write queued behind them completes after they do.
     func releaseHeldEvents() {
-        guard let context, !heldEvents.isEmpty, sending.isEmpty, queuedBehindRouter == 0, !barrierInFlight else { return }
+        guard let context, !heldEvents.isEmpty, !answersOutstanding, !barrierInFlight else { return }
         let written = memoryAnswersWritten
         barrierInFlight = true
         context.writeAndFlush(NIOAny(context.channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { _ in
             self.barrierInFlight = false
-            guard self.sending.isEmpty, self.queuedBehindRouter == 0, self.memoryAnswersWritten == written else {
+            guard !self.answersOutstanding, self.memoryAnswersWritten == written else {
                 self.releaseHeldEvents()  // more was written meanwhile: wait for that too
                 return
             }

@@ -25,6 +25,7 @@ struct VmediaHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             // tells it which answers are to HEAD requests — the router's HEAD answers carry no body anyway).
             let front = VmediaFront(routes: routes, logger: self.logger)
             let decoded = VmediaDecodedRequests(front: front, routes: routes)
+            front.decoded = decoded
             try pipeline.addHandler(front)
             try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
             try pipeline.addHandler(decoded)

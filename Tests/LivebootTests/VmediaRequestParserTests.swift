@@ -54,7 +54,11 @@ final class VmediaRequestParserTests: XCTestCase {
         XCTAssertTrue(seed.library === routes.seeds)
         XCTAssertEqual(seed.name, "abc-1.iso")
         XCTAssertNil(seed.fields.range)
-        XCTAssertFalse(seed.fields.hasConditionals)
+        XCTAssertNil(seed.fields.ifMatch)
+        XCTAssertNil(seed.fields.ifNoneMatch)
+        XCTAssertNil(seed.fields.ifModifiedSince)
+        XCTAssertNil(seed.fields.ifUnmodifiedSince)
+        XCTAssertNil(seed.fields.ifRange)
         // Every name under the prefixes is the vmedia routes' to refuse (404), never the portal's.
         let (traversal, _) = try XCTUnwrap(request("GET /bootable-images/../etc/passwd HTTP/1.1\r\n\r\n"))
         XCTAssertEqual(traversal.name, "../etc/passwd")

@@ -1,5 +1,4 @@
 import Foundation
-import LivebootCore
 import Seed
 
 /// The validators of a served file, and RFC 9110 §13 conditional requests against them.

@@ -20,11 +20,6 @@ struct VmediaRequest {
         var ifModifiedSince: ByteBuffer?
         var ifUnmodifiedSince: ByteBuffer?
         var ifRange: ByteBuffer?
-
-        /// A BMC's ranged read has none: its answer then depends on the Range alone.
-        var hasConditionals: Bool {
-            ifMatch != nil || ifNoneMatch != nil || ifModifiedSince != nil || ifUnmodifiedSince != nil || ifRange != nil
-        }
     }
 
     /// From NIO's decoder; nil when the target is not vmedia's.

@@ -9,7 +9,7 @@ extension LivebootCommand {
     struct Admin: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Manage the portal's users, slices and leases (its SQLite database, config portal.database).",
-            subcommands: [AddAdmin.self, AddUser.self, AddLease.self, Token.self])
+            subcommands: [AddAdmin.self, AddUser.self, AddLease.self, Token.self, Passwd.self])
     }
 
     struct PasswordOptions: ParsableArguments {
@@ -34,7 +34,8 @@ extension LivebootCommand {
 
     static func openDatabase(_ global: GlobalOptions) throws -> (PortalDatabase, LivebootConfig) {
         let config = try LivebootConfig.load(path: global.config)
-        let database = try PortalDatabase(path: config.portal.database, bcryptCost: UInt8(config.portal.bcryptCost))
+        let database = try PortalDatabase(path: config.portal.database, bcryptCost: UInt8(config.portal.bcryptCost),
+                                      tokenDays: config.portal.tokenDays)
         return (database, config)
     }
 
@@ -108,7 +109,30 @@ extension LivebootCommand {
             do {
                 let (database, _) = try openDatabase(global)
                 guard let user = try await database.user(named: name) else { throw ValidationError("no user named \(name)") }
-                Output.out(try await database.issueAPIToken(for: user))
+                let token = try await database.issueAPIToken(for: user)
+                try await database.record(user: "cli:\(NSUserName())", slice: nil, node: nil,
+                                          action: "new API token for \(user.name)", result: "ok")
+                Output.out(token.token)
+                Output.err("valid until \(token.expiresAt.formatted(.iso8601))")
+            } catch { throw fail(error) }
+        }
+    }
+
+    struct Passwd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set a user's password (their API token is revoked and their sessions closed).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "User name.") var name: String
+        @OptionGroup var password: PasswordOptions
+
+        func run() async throws {
+            do {
+                let (database, _) = try openDatabase(global)
+                guard let user = try await database.user(named: name) else { throw ValidationError("no user named \(name)") }
+                try await database.changePassword(of: user, to: try password.read(), keepingSession: nil)
+                try await database.record(user: "cli:\(NSUserName())", slice: nil, node: nil,
+                                          action: "set password of \(user.name)", result: "ok")
+                Output.out("password of \(user.name) set; their API token and sessions are revoked")
             } catch { throw fail(error) }
         }
     }

@@ -70,6 +70,11 @@ public struct PortalConfig: Sendable {
     public var secureCookies = false
     /// bcrypt cost of new password hashes.
     public var bcryptCost: Int = 12
+    /// How long an API token lives.
+    public var tokenDays: Double = 90
+    /// Reverse proxies whose `X-Forwarded-For` is believed (their addresses, exactly): without them, the client's
+    /// address behind a proxy would be the proxy's, and one throttle key would hold everyone.
+    public var trustedProxies: [String] = []
 
     public init() {}
 }
@@ -85,6 +90,8 @@ public struct Timing: Sendable {
     public var request: Duration = .seconds(60)
     public var retries: Int = 4
     public var backoff: Duration = .milliseconds(250)
+    /// The most one node's status may take: a BMC that hangs says so after this, and delays nothing else.
+    public var statusDeadline: Duration = .seconds(20)
 }
 
 /// The configuration, compatible with the original `/etc/sopnode/sopnodes.yaml`.
@@ -181,12 +188,25 @@ public struct LivebootConfig: Sendable {
             timing.request = d(t.request) ?? timing.request
             timing.retries = t.retries ?? timing.retries
             timing.backoff = d(t.backoff) ?? timing.backoff
+            timing.statusDeadline = d(t.statusDeadline) ?? timing.statusDeadline
+            for (name, value) in [("status-deadline", t.statusDeadline)] {
+                if let value, !(value > 0 && value.isFinite) {
+                    throw LivebootError.configInvalid(path: path, reason: "timing.\(name) must be a number of seconds above 0")
+                }
+            }
         }
         var portal = PortalConfig()
         if let p = raw.portal {
             portal.database = resolve(p.database ?? portal.database)
             portal.sessionHours = p.sessionHours ?? portal.sessionHours
             portal.secureCookies = p.secureCookies ?? portal.secureCookies
+            portal.trustedProxies = p.trustedProxies ?? portal.trustedProxies
+            if let days = p.tokenDays {
+                guard days > 0, days <= 3650 else {
+                    throw LivebootError.configInvalid(path: path, reason: "portal.token-days must be between 0 and 3650")
+                }
+                portal.tokenDays = days
+            }
             if let cost = p.bcryptCost {
                 guard (4...31).contains(cost) else {
                     throw LivebootError.configInvalid(path: path, reason: "portal.bcrypt-cost must be between 4 and 31")
@@ -320,8 +340,11 @@ struct RawPortal: Decodable {
     var sessionHours: Double?
     var secureCookies: Bool?
     var bcryptCost: Int?
+    var tokenDays: Double?
+    var trustedProxies: [String]?
     enum CodingKeys: String, CodingKey {
         case database, sessionHours = "session-hours", secureCookies = "secure-cookies", bcryptCost = "bcrypt-cost"
+        case tokenDays = "token-days", trustedProxies = "trusted-proxies"
     }
 }
 
@@ -338,9 +361,11 @@ struct RawImages: Decodable {
 
 struct RawTiming: Decodable {
     var pollInterval, gracefulShutdown, powerChange, sshWait, probe, connect, request, backoff: Double?
+    var statusDeadline: Double?
     var retries: Int?
     enum CodingKeys: String, CodingKey {
         case pollInterval = "poll-interval", gracefulShutdown = "graceful-shutdown", powerChange = "power-change"
         case sshWait = "ssh-wait", probe, connect, request, retries, backoff
+        case statusDeadline = "status-deadline"
     }
 }

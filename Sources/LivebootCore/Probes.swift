@@ -101,11 +101,20 @@ public enum Probes {
         process.standardOutput = pipe
         process.standardError = pipe
         return await withCheckedContinuation { continuation in
+            // Both ends are closed here, not left to deinit: the read end once the output is read, the write end
+            // (the child has its own copy) as soon as the child runs. Left open they leaked one descriptor per probe,
+            // which took a 40-node server to its 1024-descriptor limit in about 25 minutes.
             process.terminationHandler = { process in
                 let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                try? pipe.fileHandleForReading.close()
                 continuation.resume(returning: (process.terminationStatus, String(decoding: data, as: UTF8.self)))
             }
-            do { try process.run() } catch {
+            do {
+                try process.run()
+                try? pipe.fileHandleForWriting.close()
+            } catch {
+                try? pipe.fileHandleForWriting.close()
+                try? pipe.fileHandleForReading.close()
                 continuation.resume(returning: (127, "\(error)"))
             }
         }

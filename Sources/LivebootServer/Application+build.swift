@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import LivebootCore
 import Logging
@@ -65,7 +66,8 @@ public enum LivebootServer {
             throw MissingTemplate(folder: options.templatesFolder, name: name)
         }
         let pages = PageRenderer(library: templates)
-        let store = try database ?? PortalDatabase(path: config.portal.database, bcryptCost: UInt8(config.portal.bcryptCost))
+        let store = try database ?? PortalDatabase(path: config.portal.database, bcryptCost: UInt8(config.portal.bcryptCost),
+                                                        tokenDays: config.portal.tokenDays)
         try await store.syncNodes(config.nodes.map(\.name))
 
         let liveboot = Liveboot(config: config, logger: logger)
@@ -77,9 +79,12 @@ public enum LivebootServer {
                                       secureCookies: config.portal.secureCookies)
         let throttle = LoginThrottle()
 
-        let router = Router(context: PortalRequestContext.self)
+        // HEAD is answered wherever GET is (monitoring probes `HEAD /healthz`).
+        let router = Router(context: PortalRequestContext.self, options: .autoGenerateHeadEndpoints)
         // One line per request at debug level only: a boot is thousands of ranged GETs on the vmedia routes.
         router.add(middleware: LogRequestsMiddleware(.debug))
+        router.add(middleware: SecurityHeaders())
+        router.add(middleware: ClientAddress(trustedProxies: Set(config.portal.trustedProxies)))
         router.add(middleware: PublicAssets(files: FileMiddleware(options.publicFolder, urlBasePath: "/public",
                                                                  searchForIndexHtml: false, logger: logger)))
         // What the BMCs fetch: no login, no cookies, short headers — answered before the router (VmediaFront).
@@ -93,7 +98,8 @@ public enum LivebootServer {
         let portal = router.group()
             .add(middleware: PortalErrors(pages: pages))
             .add(middleware: Authenticator(sessions: store, users: store))
-        let account = AccountController(users: store, sessions: store, audit: store, throttle: throttle, pages: pages, settings: settings)
+        let account = AccountController(users: store, sessions: store, audit: store, throttle: throttle, pages: pages, settings: settings,
+                                        loginTokens: LoginTokens())
         let api = APIController(actions: actions, board: board, throttle: throttle)
         account.addPublicRoutes(to: portal)
         api.addPublicRoutes(to: portal)
@@ -118,6 +124,31 @@ public enum LivebootServer {
     }
 }
 
+/// What every answer of the portal says to the browser: no framing by other sites, no content sniffing, no referrer
+/// to other sites, and scripts, styles and forms from this origin only (the pages have no inline script).
+struct SecurityHeaders<Context: RequestContext>: RouterMiddleware {
+    static var fields: HTTPFields {
+        [.contentSecurityPolicy: "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+         .xFrameOptions: "DENY", .xContentTypeOptions: "nosniff", .referrerPolicy: "same-origin"]
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        for field in Self.fields where response.headers[field.name] == nil { response.headers.append(field) }
+        return response
+    }
+}
+
+extension HTTPField.Name {
+    static let xFrameOptions = Self("X-Frame-Options")!
+    static let referrerPolicy = Self("Referrer-Policy")!
+}
+
 /// On graceful shutdown, lets running operations finish their current BMC call rather than cutting them mid-request.
 struct OperationDrain: Service {
     let runner: OperationRunner
@@ -138,3 +169,4 @@ struct PublicAssets<Context: RequestContext>: RouterMiddleware {
         return try await files.handle(request, context: context, next: next)
     }
 }
+

@@ -85,6 +85,11 @@ enum Migrations {
                 t.column("expiresAt", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v2: API tokens expire; user and slice names unique whatever their case") { db in
+            try db.alter(table: "user") { t in t.add(column: "apiTokenExpiresAt", .datetime) }
+            try db.execute(sql: "CREATE UNIQUE INDEX user_name_nocase ON user(name COLLATE NOCASE)")
+            try db.execute(sql: "CREATE UNIQUE INDEX slice_name_nocase ON slice(name COLLATE NOCASE)")
+        }
         return migrator
     }
 }

@@ -10,9 +10,12 @@ public final class PortalDatabase: Sendable {
     let writer: any DatabaseWriter
     /// bcrypt cost of new password hashes (12 in production: ~0.3 s per verify on this class of machine).
     let bcryptCost: UInt8
+    /// How long an API token works.
+    let tokenLifetime: TimeInterval
 
     /// Opens (creating if needed) the database at `path` and migrates it; `nil` gives a private in-memory one.
-    public init(path: String?, bcryptCost: UInt8 = 12) throws {
+    public init(path: String?, bcryptCost: UInt8 = 12, tokenDays: Double = 90) throws {
+        tokenLifetime = tokenDays * 86_400
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         // A busy writer (a boot's step, an audit line) makes readers wait a little rather than fail.
@@ -29,6 +32,12 @@ public final class PortalDatabase: Sendable {
     }
 
     static let namePattern = #"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"#
+
+    /// At least 10 characters, not only blanks; at most 72 bytes, since bcrypt ignores what comes after.
+    static func checkPassword(_ password: String) throws {
+        guard password.count >= 10, password.contains(where: { !$0.isWhitespace }) else { throw PortalStoreError.weakPassword }
+        guard password.utf8.count <= 72 else { throw PortalStoreError.passwordTooLong }
+    }
 
     static func checkName(_ name: String, kind: String) throws {
         guard name.range(of: namePattern, options: .regularExpression) != nil else {
@@ -62,7 +71,7 @@ public final class PortalDatabase: Sendable {
 extension PortalDatabase: UserRepository, SessionRepository {
     public func createUser(name: String, password: String, isAdmin: Bool) async throws -> User {
         try Self.checkName(name, kind: "user")
-        guard password.count >= 10 else { throw PortalStoreError.weakPassword }
+        try Self.checkPassword(password)
         let cost = bcryptCost
         let hash = try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
         return try await writer.write { db in
@@ -72,8 +81,9 @@ extension PortalDatabase: UserRepository, SessionRepository {
         }
     }
 
+    /// Names are matched whatever their case: `Alice` and `alice` are one user.
     public func user(named name: String) async throws -> User? {
-        try await writer.read { db in try User.filter(Column("name") == name).fetchOne(db) }
+        try await writer.read { db in try User.filter(sql: "name = ? COLLATE NOCASE", arguments: [name]).fetchOne(db) }
     }
 
     public func users() async throws -> [User] {
@@ -91,18 +101,35 @@ extension PortalDatabase: UserRepository, SessionRepository {
         return matches ? found : nil
     }
 
-    public func issueAPIToken(for user: User) async throws -> String {
+    public func issueAPIToken(for user: User) async throws -> APIToken {
         let token = "lbt_" + Self.randomToken()
         let digest = Self.digest(token)
+        let expiresAt = Date().addingTimeInterval(tokenLifetime)
         try await writer.write { db in
-            try db.execute(sql: "UPDATE user SET apiTokenHash = ? WHERE id = ?", arguments: [digest, user.id])
+            try db.execute(sql: "UPDATE user SET apiTokenHash = ?, apiTokenExpiresAt = ? WHERE id = ?",
+                           arguments: [digest, expiresAt, user.id])
         }
-        return token
+        return APIToken(token: token, expiresAt: expiresAt)
     }
 
     public func user(apiToken: String) async throws -> User? {
         let digest = Self.digest(apiToken)
-        return try await writer.read { db in try User.filter(Column("apiTokenHash") == digest).fetchOne(db) }
+        let now = Date()
+        return try await writer.read { db in
+            try User.filter(Column("apiTokenHash") == digest && Column("apiTokenExpiresAt") > now).fetchOne(db)
+        }
+    }
+
+    public func changePassword(of user: User, to password: String, keepingSession: String?) async throws {
+        try Self.checkPassword(password)
+        let cost = bcryptCost
+        let hash = try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+        let kept = keepingSession.map(Self.digest) ?? ""
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE user SET passwordHash = ?, apiTokenHash = NULL, apiTokenExpiresAt = NULL WHERE id = ?",
+                           arguments: [hash, user.id])
+            try db.execute(sql: "DELETE FROM webSession WHERE userId = ? AND tokenHash != ?", arguments: [user.id, kept])
+        }
     }
 
     public func openSession(for user: User, lifetime: Duration) async throws -> (token: String, csrf: String) {
@@ -161,7 +188,7 @@ extension PortalDatabase: SliceRepository {
     }
 
     public func slice(named name: String) async throws -> Slice? {
-        try await writer.read { db in try Slice.filter(Column("name") == name).fetchOne(db) }
+        try await writer.read { db in try Slice.filter(sql: "name = ? COLLATE NOCASE", arguments: [name]).fetchOne(db) }
     }
 
     public func slices() async throws -> [Slice] {
@@ -236,6 +263,11 @@ extension PortalDatabase: LeaseRepository {
 
     public func book(node: String, for slice: Slice, from: Date, to: Date, by user: String) async throws -> Lease {
         guard to > from else { throw PortalStoreError.badWindow }
+        // Dates SQLite and Foundation both hold exactly; beyond these a lease is a typo, not a plan.
+        guard to.timeIntervalSince(from) <= 366 * 86_400 else { throw PortalStoreError.invalidLease("a lease lasts at most 366 days") }
+        guard from.timeIntervalSinceNow < 10 * 366 * 86_400 else {
+            throw PortalStoreError.invalidLease("a lease starts within the next ten years")
+        }
         return try await writer.write { db in
             guard try NodeRow.exists(db, key: node) else { throw PortalStoreError.unknownNode(node) }
             // Checked and inserted in one write transaction: two bookings cannot both pass the check.
@@ -379,12 +411,17 @@ extension PortalDatabase: OperationRepository {
 // MARK: Audit
 
 extension PortalDatabase: AuditLog {
+    /// Fields are cut to a bounded length: a failed login's name is whatever an anonymous client sent.
     public func record(user: String, slice: String?, node: String?, action: String, result: String) async throws {
+        let entry = AuditEntry(id: nil, at: Date(), user: Self.cut(user, 80), slice: slice.map { Self.cut($0, 80) },
+                               node: node.map { Self.cut($0, 80) }, action: Self.cut(action, 300), result: Self.cut(result, 600))
         try await writer.write { db in
-            var entry = AuditEntry(id: nil, at: Date(), user: user, slice: slice, node: node, action: action, result: result)
+            var entry = entry
             try entry.insert(db)
         }
     }
+
+    static func cut(_ text: String, _ limit: Int) -> String { text.count <= limit ? text : String(text.prefix(limit - 1)) + "…" }
 
     public func auditEntries(limit: Int) async throws -> [AuditEntry] {
         try await writer.read { db in try AuditEntry.order(Column("id").desc).limit(limit).fetchAll(db) }

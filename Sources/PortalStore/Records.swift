@@ -13,6 +13,8 @@ public struct User: Codable, Sendable, Hashable, FetchableRecord, MutablePersist
     /// SHA-256 of the user's API token: the token itself is shown once and never stored.
     var apiTokenHash: String?
     public var createdAt: Date
+    /// When the API token stops working.
+    public var apiTokenExpiresAt: Date?
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
     public var publicView: PublicUser { PublicUser(id: id ?? 0, name: name, isAdmin: isAdmin) }

@@ -10,8 +10,17 @@ public protocol UserRepository: Sendable {
     /// The user if the password matches; bcrypt runs on NIO's thread pool, off the event loops.
     func authenticate(name: String, password: String) async throws -> User?
     /// A new API token for the user (the previous one stops working). Returned once, stored hashed.
-    func issueAPIToken(for user: User) async throws -> String
+    func issueAPIToken(for user: User) async throws -> APIToken
+    /// The token's user, if the token is known and not expired.
     func user(apiToken: String) async throws -> User?
+    /// Sets a new password, revokes the API token and closes every session but `keepingSession` (a token).
+    func changePassword(of user: User, to password: String, keepingSession: String?) async throws
+}
+
+/// An API token, shown once.
+public struct APIToken: Sendable, Equatable {
+    public let token: String
+    public let expiresAt: Date
 }
 
 public protocol SessionRepository: Sendable {
@@ -84,6 +93,8 @@ public enum PortalStoreError: Error, Equatable, CustomStringConvertible {
     case unknownNode(String)
     case leaseConflict(node: String, slice: String, from: Date, to: Date)
     case badWindow
+    case invalidLease(String)
+    case passwordTooLong
     case busy(node: String, operation: Int64)
 
     public var description: String {
@@ -96,6 +107,8 @@ public enum PortalStoreError: Error, Equatable, CustomStringConvertible {
         case .leaseConflict(let node, let slice, let from, let to):
             "\(node) is already leased to slice \(slice) from \(Self.format(from)) to \(Self.format(to))"
         case .badWindow: "a lease must end after it starts"
+        case .invalidLease(let why): why
+        case .passwordTooLong: "the password must have at most 72 bytes (bcrypt reads no further)"
         case .busy(let node, let operation): "\(node) is busy with operation #\(operation); wait for it to finish"
         }
     }

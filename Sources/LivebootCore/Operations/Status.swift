@@ -49,18 +49,21 @@ extension Liveboot {
     }
 
     /// Power, chosen BIOS attributes, vmedia slots, boot override, ping and ssh. The probes and the BMC calls run
-    /// concurrently; after discovery, Bios and VirtualMedia are fetched together.
+    /// concurrently; after discovery, Bios and VirtualMedia are fetched together. The BMC part has
+    /// `timing.status-deadline`: a BMC that hangs is reported as such and delays no other node.
     public func status(_ node: Node, verbose: Bool = false) async -> NodeStatus {
         async let ping = Probes.ping(node.host, timeout: config.timing.probe)
         async let ssh = Probes.ssh(node.host, port: node.sshPort, timeout: config.timing.probe)
         var status = NodeStatus(node: node.name, ping: .ko(""), ssh: .ko(""))
         do {
             let wanted = config.statusBios
-            let found = try await withSession(node) { session in
-                async let bios = wanted.isEmpty ? nil : optionalBios(session)
-                async let slots = session.bmc.virtualMediaSlots(session.discovery)
-                async let manager: Manager? = verbose ? session.bmc.manager(of: session.system) : nil
-                return (try await bios, try await slots, session.system, try await manager)
+            let found = try await Deadline.run(within: config.timing.statusDeadline, waitingFor: "the BMC of \(node.name)") {
+                try await withSession(node) { session in
+                    async let bios = wanted.isEmpty ? nil : optionalBios(session)
+                    async let slots = session.bmc.virtualMediaSlots(session.discovery)
+                    async let manager: Manager? = verbose ? session.bmc.manager(of: session.system) : nil
+                    return (try await bios, try await slots, session.system, try await manager)
+                }
             }
             let (bios, slots, system, manager) = found
             status.power = system.powerState?.description

@@ -18,10 +18,25 @@ public actor StatusBoard {
 
     public func status(of node: String) -> (status: NodeStatus, at: Date)? { byNode[node] }
 
-    func publish(_ statuses: [NodeStatus], at date: Date) {
-        for status in statuses { byNode[status.node] = (status, date) }
-        order = statuses.map(\.node)
+    /// One node's status, as soon as it is known: a slow BMC does not hold the others' back.
+    func publish(_ status: NodeStatus, at date: Date) {
+        byNode[status.node] = (status, date)
+        if !order.contains(status.node) { order.append(status.node) }
+    }
+
+    /// A round is over: nodes are shown in the configuration's order.
+    func roundFinished(_ nodes: [String], at date: Date) {
+        order = nodes.filter { byNode[$0] != nil }
         updatedAt = date
+    }
+
+    /// The node's status if known, else a probe waited for `limit` at most (a page must not hang on a BMC that
+    /// does): nil if it has not answered by then.
+    public func status(of node: Node, using liveboot: Liveboot, waitingAtMost limit: Duration) async -> (status: NodeStatus, at: Date)? {
+        if let known = byNode[node.name] { return known }
+        let probe = Task { await self.refresh(node, using: liveboot) }
+        let answered = try? await Deadline.run(within: limit, waitingFor: "the status of \(node.name)") { await probe.value }
+        return answered.map { ($0, Date()) }
     }
 
     /// The node's status, probed now unless the last probe is younger than `minimumAge`. Concurrent callers share
@@ -48,15 +63,33 @@ struct StatusRefresher: Service {
     let interval: Duration
     let logger: Logger
 
+    /// Ends without an error on shutdown: a stop is not a failure (`systemctl stop` must leave the unit clean).
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                let nodes = liveboot.config.nodes
-                let results = await Liveboot.onEach(nodes, limit: 16) { await liveboot.status($0) }
-                await board.publish(results.compactMap { try? $0.1.get() }, at: Date())
-                logger.debug("status refreshed", metadata: ["nodes": "\(nodes.count)"])
-                try await Task.sleep(for: interval)
+                await round()
+                try? await Task.sleep(for: interval)
             }
         }
+    }
+
+    /// Every node once, at most 16 at a time, each published as soon as it is known.
+    func round() async {
+        let nodes = liveboot.config.nodes
+        await withTaskGroup(of: Void.self) { group in
+            var pending = nodes[...]
+            func launch(_ node: Node) {
+                group.addTask { await board.publish(await liveboot.status(node), at: Date()) }
+            }
+            for _ in 0..<16 {
+                guard let node = pending.popFirst() else { break }
+                launch(node)
+            }
+            for await _ in group {
+                if let node = pending.popFirst() { launch(node) }
+            }
+        }
+        await board.roundFinished(nodes.map(\.name), at: Date())
+        logger.debug("status refreshed", metadata: ["nodes": "\(nodes.count)"])
     }
 }

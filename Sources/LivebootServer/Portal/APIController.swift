@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import LivebootCore
+import NIOCore
 import PortalStore
 
 /// The JSON API under `/api/v1`: what the pages do, for scripts and the CLI (`Authorization: Bearer TOKEN`).
@@ -10,7 +11,7 @@ struct APIController: Sendable {
     let throttle: LoginThrottle
 
     struct Credentials: Decodable { let name: String; let password: String }
-    struct TokenAnswer: Encodable { let token: String; let user: PublicUser }
+    struct TokenAnswer: Encodable { let token: String; let expiresAt: Date; let user: PublicUser }
     struct NodeAnswer: Encodable {
         let node: String
         let status: NodeStatus?
@@ -34,16 +35,22 @@ struct APIController: Sendable {
             let body = try await Self.decode(Credentials.self, request)
             let user: User
             switch try await throttle.attempt(name: body.name, password: body.password, from: context.remoteAddress, users: actions.users) {
-            case .locked(let wait):
+            case .locked(let wait, let newLockout):
+                if newLockout {
+                    try await actions.audit.record(user: body.name, slice: nil, node: nil, action: "API token",
+                                                   result: "locked out for \(wait) s from \(context.remoteAddress)")
+                }
                 throw HTTPError(.tooManyRequests, headers: [.retryAfter: "\(wait)"], message: "too many failed attempts: retry in \(wait) s")
             case .refused:
+                try await actions.audit.record(user: body.name, slice: nil, node: nil, action: "API token",
+                                               result: "refused from \(context.remoteAddress)")
                 throw HTTPError(.unauthorized, message: "unknown user or wrong password")
             case .accepted(let accepted):
                 user = accepted
             }
             let token = try await actions.users.issueAPIToken(for: user)
             try await actions.audit.record(user: user.name, slice: nil, node: nil, action: "new API token", result: "ok")
-            return try JSONAnswer(TokenAnswer(token: token, user: user.publicView))
+            return try JSONAnswer(TokenAnswer(token: token.token, expiresAt: token.expiresAt, user: user.publicView))
         }
     }
 
@@ -97,9 +104,16 @@ struct APIController: Sendable {
         group.post("/api/v1/slices/:slice/keys") { request, context in
             // A JSON body `{"keys": "..."}` or the key file itself as text/plain.
             var request = request
-            let buffer = try await request.collectBody(upTo: FormBody.limit)
-            let text = request.headers[.contentType]?.hasPrefix("application/json") == true
-                ? try JSONDecoder().decode(KeysBody.self, from: Data(buffer: buffer)).keys : String(buffer: buffer)
+            let buffer = try await RequestBody.collect(&request)
+            let text: String
+            if request.headers[.contentType]?.hasPrefix("application/json") == true {
+                guard let body = try? JSONDecoder().decode(KeysBody.self, from: Data(buffer: buffer)) else {
+                    throw HTTPError(.badRequest, message: "the body must be JSON {\"keys\": \"...\"} or the key file as text/plain")
+                }
+                text = body.keys
+            } else {
+                text = String(buffer: buffer)
+            }
             let upload = try await actions.addKeys(text, to: try context.parameters.require("slice"), by: try context.requireUser())
             return try JSONAnswer(KeysAnswer(added: upload.added, duplicates: upload.duplicates,
                                              errors: upload.errors.map { .init(line: $0.line, message: $0.message) }),
@@ -131,7 +145,7 @@ struct APIController: Sendable {
 
     static func decodeIfAny<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T? {
         var request = request
-        let buffer = try await request.collectBody(upTo: FormBody.limit)
+        let buffer = try await RequestBody.collect(&request)
         guard buffer.readableBytes > 0 else { return nil }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
@@ -184,6 +198,10 @@ struct PortalErrors: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let (status, message, headers) = Self.classify(error)
+            if status.kind == .serverError {
+                // Internals (SQL, types, paths) go to the log, never to the client.
+                context.logger.error("request failed", metadata: ["path": .string(request.uri.path), "error": "\(error)"])
+            }
             if request.uri.path.hasPrefix("/api/") {
                 return try JSONAnswer(ErrorAnswer(error: message), status: status, headers: headers).response(from: request, context: context)
             }
@@ -206,7 +224,9 @@ struct PortalErrors: RouterMiddleware {
             default: (.badRequest, store.description, [:])
             }
         case let http as HTTPError: (http.status, http.body ?? "", http.headers)
-        default: (.internalServerError, "internal error: \(error)", [:])
+        case is NIOTooManyBytesError: (.contentTooLarge, "the request body is too large", [:])
+        case is DecodingError: (.badRequest, "the request body is malformed", [:])
+        default: (.internalServerError, "internal error: the server's log has the details", [:])
         }
     }
 }

@@ -28,7 +28,7 @@ struct Authenticator: RouterMiddleware {
                 // The body is collected here and handed on, so handlers decode the same bytes.
                 let field: CSRFField?
                 do {
-                    field = try await FormBody.decode(CSRFField.self, from: &request)
+                    field = try await FormBody.decode(CSRFField.self, from: &request, accepting: .urlEncodedOrMultipart)
                 } catch let error as HTTPError where error.status == .contentTooLarge {
                     throw error
                 } catch {
@@ -60,54 +60,4 @@ struct RequireLogin: RouterMiddleware {
 extension HTTPField.Name {
     /// Scripts (the page's own JavaScript) may send the CSRF token as a header instead of a form field.
     static let csrfToken = Self("X-CSRF-Token")!
-}
-
-/// Failed logins per address and per user name over a sliding window: slows password guessing to a crawl.
-actor LoginThrottle {
-    let limit: Int
-    let window: TimeInterval
-    private var failures: [String: [Date]] = [:]
-
-    init(limit: Int = 5, window: TimeInterval = 300) {
-        self.limit = limit
-        self.window = window
-    }
-
-    /// Seconds until `keys` may try again, or nil when they may now.
-    func retryAfter(_ keys: [String], now: Date = Date()) -> Int? {
-        let waits = keys.compactMap { key -> TimeInterval? in
-            let recent = (failures[key] ?? []).filter { now.timeIntervalSince($0) < window }
-            failures[key] = recent
-            guard recent.count >= limit, let oldest = recent.first else { return nil }
-            return window - now.timeIntervalSince(oldest)
-        }
-        return waits.max().map { max(1, Int($0.rounded(.up))) }
-    }
-
-    func failed(_ keys: [String], now: Date = Date()) {
-        for key in keys { failures[key, default: []].append(now) }
-    }
-
-    func succeeded(_ keys: [String]) {
-        for key in keys { failures[key] = nil }
-    }
-
-    enum Attempt: Sendable {
-        case locked(retryAfter: Int)
-        case refused
-        case accepted(User)
-    }
-
-    /// A password check counted against both the address and the name (the login form and the API's token
-    /// endpoint both go through here).
-    func attempt(name: String, password: String, from address: String, users: any UserRepository) async throws -> Attempt {
-        let keys = ["ip:" + address, "user:" + name.lowercased()]
-        if let wait = retryAfter(keys) { return .locked(retryAfter: wait) }
-        guard let user = try await users.authenticate(name: name, password: password) else {
-            failed(keys)
-            return .refused
-        }
-        succeeded(keys)
-        return .accepted(user)
-    }
 }

@@ -22,7 +22,7 @@ struct NodeController: Sendable {
         let host: String
         let sshPort: Int
         let status: DashboardPage.Row?
-        let statusAt: String
+        let statusAt: String?
         let vendor: String?
         let model: String?
         let firmware: String?
@@ -72,14 +72,14 @@ struct NodeController: Sendable {
     func page(_ name: String, operation requested: Int64?, context: PortalRequestContext) async throws -> Response {
         let user = try context.requireUser()
         let node = try actions.node(named: name)
-        let known = await board.status(of: name)
-        let status: NodeStatus
-        if let known { status = known.status } else { status = await board.refresh(node, using: actions.liveboot) }
+        let known = await board.status(of: node, using: actions.liveboot, waitingAtMost: .seconds(3))
         let holders = try await actions.leases.holders(at: Date())
         let grant = try await actions.leases.grant(node: name, for: user, at: Date())
         let history = try await actions.operations.operations(node: name, limit: 20)
         // The operation to show live: the one asked for, else the running one.
-        var current = history.first { $0.state == .running }
+        // Another slice's operation is not shown step by step (its seed URL is among the steps).
+        var current: NodeOperation?
+        if let running = history.first(where: { $0.state == .running }), try await actions.may(user, see: running) { current = running }
         if let requested, let asked = try? await actions.operation(requested, for: user), asked.node == name { current = asked }
         var steps: [OperationStep] = []
         if let current { steps = try await actions.operations.steps(of: current.id!) }
@@ -92,9 +92,9 @@ struct NodeController: Sendable {
         }
         let page = NodePage(
             chrome: Chrome(title: name, identity: context.identity, section: "nodes"),
-            name: name, host: node.host, sshPort: node.sshPort, status: DashboardPage.Row(status),
-            statusAt: Format.date(known?.at ?? Date()),
-            vendor: status.vendor, model: status.model, firmware: status.firmware,
+            name: name, host: node.host, sshPort: node.sshPort, status: known.map { DashboardPage.Row($0.status) },
+            statusAt: known.map { Format.date($0.at) },
+            vendor: known?.status.vendor, model: known?.status.model, firmware: known?.status.firmware,
             holder: holders[name], canAct: grant != nil,
             denied: grant == nil ? "\(name) is not leased to any of your slices right now: you can look, not act." : nil,
             images: images, hasImages: !images.isEmpty,

@@ -18,9 +18,16 @@ struct PortalActions: Sendable {
 
     /// How far slice members (not admins) may book nodes themselves.
     struct LeaseRules: Sendable {
+        /// Hours a slice may hold one node from now on, all its leases of that node counted: back-to-back 8-hour
+        /// leases are one long lease.
         var maxHours: Double = 8
         var maxDaysAhead: Double = 14
+        /// A start a little in the past is a form filled in slowly; more is booking the past.
+        var startSlack: TimeInterval = 300
     }
+
+    /// Keys per slice, at most: every seed and every slice page carries them all (11,277 keys made a 5 MB page).
+    static let maxKeysPerSlice = 100
 
     enum Denied: Error, CustomStringConvertible {
         case notFound(String)
@@ -46,12 +53,25 @@ struct PortalActions: Sendable {
     }
 
     /// The node and the slice acting on it, if `user` may act on it now (the lease check is the database query).
-    func authorize(_ user: User, on name: String) async throws -> (Node, NodeGrant) {
+    /// A refusal is audited with the action it refused.
+    func authorize(_ user: User, on name: String, for action: String) async throws -> (Node, NodeGrant) {
         let node = try node(named: name)
         guard let grant = try await leases.grant(node: name, for: user, at: Date()) else {
+            try await audit.record(user: user.name, slice: nil, node: name, action: action, result: "refused: not leased to the user's slices")
             throw Denied.forbidden("\(name) is not leased to any of your slices right now")
         }
         return (node, grant)
+    }
+
+    /// An image the portal offers: a name `lb images` lists, never a path. Every other value gets the same answer,
+    /// so that the field says nothing of which files exist.
+    func listedImage(_ name: String) throws -> ResolvedImage {
+        let listed = (try? liveboot.catalog.list()) ?? []
+        guard MediaLibrary.isPlainName(name), listed.contains(where: { $0.name == name || $0.shortNames.contains(name) }),
+              let image = try? liveboot.catalog.resolve(name) else {
+            throw Denied.invalid("unknown image: choose one of the images listed on the Images page")
+        }
+        return image
     }
 
     enum Action: String, Sendable, CaseIterable {
@@ -59,12 +79,18 @@ struct PortalActions: Sendable {
     }
 
     func start(_ action: Action, on name: String, image: String?, by user: User) async throws -> NodeOperation {
-        let (node, grant) = try await authorize(user, on: name)
+        let (node, grant) = try await authorize(user, on: name, for: action.rawValue)
         var keys: [SSHPublicKey] = []
         var resolved: ResolvedImage?
         if action == .liveboot {
             guard let image, !image.isEmpty else { throw Denied.invalid("choose an image") }
-            do { resolved = try liveboot.catalog.resolve(image) } catch { throw Denied.invalid("\(error)") }
+            do {
+                resolved = try listedImage(image)
+            } catch {
+                try await audit.record(user: user.name, slice: grant.slice?.name, node: name,
+                                       action: "liveboot \(image.prefix(80))", result: "refused: unknown image")
+                throw error
+            }
             if let slice = grant.slice {
                 keys = try await slices.keys(of: slice).compactMap { try? SSHPublicKey(line: $0.line) }
             }
@@ -84,12 +110,16 @@ struct PortalActions: Sendable {
     /// An operation, visible to admins and to members of the slice it ran for.
     func operation(_ id: Int64, for user: User) async throws -> NodeOperation {
         guard let operation = try await operations.operation(id: id) else { throw Denied.notFound("no operation #\(id)") }
-        if user.isAdmin || operation.user == user.name { return operation }
-        if let sliceName = operation.slice, let slice = try await slices.slice(named: sliceName),
-           try await slices.isMember(user, of: slice) {
-            return operation
-        }
+        if try await may(user, see: operation) { return operation }
+        try await audit.record(user: user.name, slice: nil, node: operation.node, action: "view operation #\(id)",
+                               result: "refused: another slice's")
         throw Denied.forbidden("operation #\(id) belongs to another slice")
+    }
+
+    func may(_ user: User, see operation: NodeOperation) async throws -> Bool {
+        if user.isAdmin || operation.user == user.name { return true }
+        guard let sliceName = operation.slice, let slice = try await slices.slice(named: sliceName) else { return false }
+        return try await slices.isMember(user, of: slice)
     }
 
     // MARK: Slices and keys
@@ -99,6 +129,7 @@ struct PortalActions: Sendable {
         guard let slice = try await slices.slice(named: name) else { throw Denied.notFound("no slice named \(name)") }
         let member = try await slices.isMember(user, of: slice)
         guard user.isAdmin || member else {
+            try await audit.record(user: user.name, slice: slice.name, node: nil, action: "open slice", result: "refused: not a member")
             throw Denied.forbidden("you are not a member of slice \(name)")
         }
         return slice
@@ -117,6 +148,12 @@ struct PortalActions: Sendable {
         let parsed = SSHPublicKey.parseMany(text)
         if parsed.keys.isEmpty && parsed.errors.isEmpty { throw Denied.invalid("no key found: paste or choose a .pub file") }
         guard parsed.errors.isEmpty else { return KeyUpload(added: [], duplicates: 0, errors: parsed.errors) }
+        let existing = Set(try await slices.keys(of: slice).map(\.fingerprint))
+        let new = Set(parsed.keys.map(\.fingerprint)).subtracting(existing)
+        guard existing.count + new.count <= Self.maxKeysPerSlice else {
+            throw Denied.invalid("a slice holds at most \(Self.maxKeysPerSlice) keys: it has \(existing.count), "
+                                 + "this adds \(new.count); remove keys no one uses first")
+        }
         let added = try await slices.addKeys(parsed.keys, to: slice, by: user.name)
         try await audit.record(user: user.name, slice: slice.name, node: nil, action: "add keys",
                                result: added.map(\.fingerprint).joined(separator: " ").ifEmpty("nothing new"))
@@ -134,14 +171,24 @@ struct PortalActions: Sendable {
     func book(node name: String, slice sliceName: String, from: Date, hours: Double, by user: User) async throws -> Lease {
         _ = try node(named: name)
         let slice = try await slice(named: sliceName, for: user)
-        guard hours > 0 else { throw Denied.invalid("a lease must last some time") }
+        guard hours.isFinite, hours > 0 else { throw Denied.invalid("a lease must last some time: hours is a number above 0") }
+        guard hours <= 366 * 24 else { throw Denied.invalid("a lease lasts at most 366 days") }
+        let to = from.addingTimeInterval(hours * 3600)
         if !user.isAdmin {
+            let now = Date()
+            guard from.timeIntervalSince(now) >= -rules.startSlack else { throw Denied.forbidden("a lease cannot start in the past") }
             guard hours <= rules.maxHours else { throw Denied.forbidden("slice members may book at most \(Int(rules.maxHours)) hours at a time") }
             guard from.timeIntervalSinceNow <= rules.maxDaysAhead * 86400 else {
                 throw Denied.forbidden("slice members may book at most \(Int(rules.maxDaysAhead)) days ahead")
             }
+            let held = try await leases.leases(endingAfter: now)
+                .filter { $0.node == name && $0.sliceId == slice.id }
+                .reduce(0.0) { $0 + $1.endsAt.timeIntervalSince(max($1.startsAt, now)) }
+            guard held + to.timeIntervalSince(max(from, now)) <= rules.maxHours * 3600 else {
+                throw Denied.forbidden("slice \(slice.name) would hold \(name) for more than \(Int(rules.maxHours)) hours from now "
+                                       + "(it holds it for \(Int((held / 3600).rounded(.up))) h already)")
+            }
         }
-        let to = from.addingTimeInterval(hours * 3600)
         do {
             let lease = try await leases.book(node: name, for: slice, from: from, to: to, by: user.name)
             try await audit.record(user: user.name, slice: slice.name, node: name, action: "book lease", result: "#\(lease.id!)")

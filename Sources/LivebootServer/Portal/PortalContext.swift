@@ -15,8 +15,8 @@ struct Identity: Sendable {
 struct PortalRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     var identity: Identity?
-    /// The peer's IP address: login throttling.
-    let remoteAddress: String
+    /// The client's IP address (login throttling, audit): the peer's, or the one a trusted proxy names (`ClientAddress`).
+    var remoteAddress: String
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

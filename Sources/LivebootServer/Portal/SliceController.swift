@@ -59,7 +59,7 @@ struct SliceController: Sendable {
         group.post("/slices/:slice/keys") { request, context in
             let name = try context.parameters.require("slice")
             var request = request
-            let form = try await FormBody.decode(KeyForm.self, from: &request)
+            let form = try await FormBody.decode(KeyForm.self, from: &request, accepting: .urlEncodedOrMultipart)
             let text = [form.keys, form.file].compactMap { $0 }.joined(separator: "\n")
             let upload = try await actions.addKeys(text, to: name, by: try context.requireUser())
             if !upload.errors.isEmpty {

@@ -112,7 +112,10 @@ public final class MediaLibrary: Sendable {
         var candidates = [root + name]
         if resolvesShortNames { candidates.append(root + String(name.dropLast(4))) }
         for candidate in candidates {
-            guard let (real, info) = Self.confinedFile(candidate, root: root) else { continue }
+            // The file itself must be an ISO by name too: a short name `notes.iso` must not serve a file `notes`
+            // (`lb images` lists such files as not servable).
+            guard let (real, info) = Self.confinedFile(candidate, root: root),
+                  Self.isServable(String(real.split(separator: "/").last ?? "")) else { continue }
             // The same version as before: keep its descriptor.
             let file = cached.flatMap { $0.file.identity == FileIdentity(info) ? $0.file : nil } ?? Self.openFile(real)
             guard let file else { continue }

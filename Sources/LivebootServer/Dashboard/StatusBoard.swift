@@ -76,19 +76,7 @@ struct StatusRefresher: Service {
     /// Every node once, at most 16 at a time, each published as soon as it is known.
     func round() async {
         let nodes = liveboot.config.nodes
-        await withTaskGroup(of: Void.self) { group in
-            var pending = nodes[...]
-            func launch(_ node: Node) {
-                group.addTask { await board.publish(await liveboot.status(node), at: Date()) }
-            }
-            for _ in 0..<16 {
-                guard let node = pending.popFirst() else { break }
-                launch(node)
-            }
-            for await _ in group {
-                if let node = pending.popFirst() { launch(node) }
-            }
-        }
+        _ = await Liveboot.onEach(nodes, limit: 16) { node in await board.publish(await liveboot.status(node), at: Date()) }
         await board.roundFinished(nodes.map(\.name), at: Date())
         logger.debug("status refreshed", metadata: ["nodes": "\(nodes.count)"])
     }

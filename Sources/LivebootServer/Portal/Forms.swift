@@ -7,11 +7,12 @@ import NIOCore
 enum RequestBody {
     static let limit = 256 * 1024
 
-    static func collect(_ request: inout Request, upTo limit: Int = limit) async throws -> ByteBuffer {
+    /// `what` names the body in the 413's message ("the form").
+    static func collect(_ request: inout Request, upTo limit: Int = limit, what: String = "the request body") async throws -> ByteBuffer {
         do {
             return try await request.collectBody(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw HTTPError(.contentTooLarge, message: "the request body is larger than \(limit / 1024) KiB")
+            throw HTTPError(.contentTooLarge, message: "\(what) is larger than \(limit / 1024) KiB")
         }
     }
 }
@@ -38,12 +39,7 @@ enum FormBody {
         if multipart, encodings == .urlEncoded {
             throw HTTPError(.unsupportedMediaType, message: "this form takes application/x-www-form-urlencoded only")
         }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: limit)
-        } catch {
-            throw HTTPError(.contentTooLarge, message: "the form is larger than \(limit / 1024) KiB")
-        }
+        let buffer = try await RequestBody.collect(&request, upTo: limit, what: "the form")
         let text = String(buffer: buffer)
         do {
             if multipart {

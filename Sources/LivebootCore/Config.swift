@@ -90,6 +90,10 @@ public struct Timing: Sendable {
     public var request: Duration = .seconds(60)
     public var retries: Int = 4
     public var backoff: Duration = .milliseconds(250)
+    /// How long the server waits for a request's head once its first byte arrived (slowloris).
+    public var headerTimeout: Duration = .seconds(10)
+    /// How long a connection with nothing to read and nothing being answered stays open.
+    public var idleTimeout: Duration = .seconds(75)
     /// The most one node's status may take: a BMC that hangs says so after this, and delays nothing else.
     public var statusDeadline: Duration = .seconds(20)
 }
@@ -189,7 +193,10 @@ public struct LivebootConfig: Sendable {
             timing.retries = t.retries ?? timing.retries
             timing.backoff = d(t.backoff) ?? timing.backoff
             timing.statusDeadline = d(t.statusDeadline) ?? timing.statusDeadline
-            for (name, value) in [("status-deadline", t.statusDeadline)] {
+            timing.headerTimeout = d(t.headerTimeout) ?? timing.headerTimeout
+            timing.idleTimeout = d(t.idleTimeout) ?? timing.idleTimeout
+            for (name, value) in [("header-timeout", t.headerTimeout), ("idle-timeout", t.idleTimeout),
+                                  ("status-deadline", t.statusDeadline)] {
                 if let value, !(value > 0 && value.isFinite) {
                     throw LivebootError.configInvalid(path: path, reason: "timing.\(name) must be a number of seconds above 0")
                 }
@@ -361,11 +368,11 @@ struct RawImages: Decodable {
 
 struct RawTiming: Decodable {
     var pollInterval, gracefulShutdown, powerChange, sshWait, probe, connect, request, backoff: Double?
-    var statusDeadline: Double?
+    var headerTimeout, idleTimeout, statusDeadline: Double?
     var retries: Int?
     enum CodingKeys: String, CodingKey {
         case pollInterval = "poll-interval", gracefulShutdown = "graceful-shutdown", powerChange = "power-change"
         case sshWait = "ssh-wait", probe, connect, request, retries, backoff
-        case statusDeadline = "status-deadline"
+        case headerTimeout = "header-timeout", idleTimeout = "idle-timeout", statusDeadline = "status-deadline"
     }
 }

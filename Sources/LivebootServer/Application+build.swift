@@ -4,6 +4,7 @@ import Hummingbird
 import LivebootCore
 import Logging
 import Mustache
+import NIOCore
 import PortalStore
 import ServiceLifecycle
 
@@ -50,7 +51,10 @@ public enum LivebootServer {
         async throws -> some ApplicationProtocol {
         let parts = try await buildParts(config: config, options: options, logger: logger, database: database)
         return Application(router: parts.router,
-                           server: .http1(vmedia: parts.vmedia, logger: logger),
+                           server: .http1(vmedia: parts.vmedia,
+                                          limits: .init(header: .init(config.timing.headerTimeout),
+                                                        idle: .init(config.timing.idleTimeout)),
+                                          logger: logger),
                            configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
                            services: parts.services,
                            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? options.port) },
@@ -170,3 +174,10 @@ struct PublicAssets<Context: RequestContext>: RouterMiddleware {
     }
 }
 
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

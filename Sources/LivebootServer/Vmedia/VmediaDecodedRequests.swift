@@ -39,6 +39,7 @@ final class VmediaDecodedRequests: ChannelInboundHandler, RemovableChannelHandle
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            front.requestHeadDecoded()
             if let request = VmediaRequest(head, routes: routes) {
                 reading = .forUs(request)
             } else {
@@ -49,6 +50,7 @@ final class VmediaDecodedRequests: ChannelInboundHandler, RemovableChannelHandle
         case .body:
             if case .forRouter = reading { forward(data, context: context) }
         case .end:
+            front.requestEndDecoded()
             switch reading {
             case .forUs(let request):
                 if unanswered.isEmpty {
@@ -68,7 +70,16 @@ final class VmediaDecodedRequests: ChannelInboundHandler, RemovableChannelHandle
     func channelReadComplete(context: ChannelHandlerContext) { readGate.readComplete(context: context) }
 
     /// Vmedia requests waiting behind a router request: a half-close or a stop must wait for them too.
-    var hasQueuedAnswers: Bool { unanswered.contains { if case .ours = $0 { true } else { false } } }
+    var hasQueuedAnswers: Bool { queuedAnswers > 0 }
+
+    /// How many vmedia answers wait behind router requests.
+    var queuedAnswers: Int { unanswered.count { if case .ours = $0 { true } else { false } } }
+
+    /// The router has a request being read or answered: the connection is not idle.
+    var routerRequestsOpen: Bool {
+        if case .forRouter = reading { return true }
+        return unanswered.contains { if case .router = $0 { true } else { false } }
+    }
 
     /// The router has written the end of its answer (already encoded and passed down): the vmedia answers queued
     /// behind it may go.
@@ -79,6 +90,7 @@ final class VmediaDecodedRequests: ChannelInboundHandler, RemovableChannelHandle
             front.send(request)
         }
         front.releaseHeldEvents()
+        front.resume()
     }
 }
 

@@ -17,9 +17,26 @@ import Glibc
 /// `sendfile` and the small slices' `pread` run on the event loop; bytes the page cache does not hold make it wait
 /// for the disk — nginx's `sendfile on` does the same. Images being served are read over and over, so they are
 /// normally cached.
-final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// Backpressure: a client may pipeline requests and never read the answers (one that did held ≈ 64 KiB per queued
+/// 64 KiB range: +618 MB for 504 KB of requests). While the channel is not writable, no further request is parsed or
+/// passed to the decoder and the channel's reads are held, so what a connection holds is bounded by the channel's
+/// high-water mark plus one read burst. The same handler closes connections whose request head does not complete
+/// within `Limits.header` (slowloris) and connections idle for `Limits.idle`.
+final class VmediaFront: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
+
+    /// The connection's clocks.
+    struct Limits: Sendable {
+        var header: TimeAmount = .seconds(10)
+        var idle: TimeAmount = .seconds(75)
+        /// Vmedia requests decoded behind a router request that may wait for it, at most; then the connection's
+        /// reads wait too.
+        var queuedAnswers = 64
+    }
 
     private enum Reading {
         /// Bytes of a request not yet complete, if any.
@@ -38,7 +55,26 @@ final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
 
     private let routes: VmediaRoutes
     private let logger: Logger
+    private let limits: Limits
     private var reading = Reading.requests(pending: nil)
+    /// The pending bytes hold requests not parsed because the channel was not writable.
+    private var stalled = false
+    /// Bytes for NIO's decoder not passed on yet: they go in slices while the channel is writable (a whole read
+    /// burst of pipelined ranges, decoded at once, would queue all their answers).
+    private var heldForDecoder: ByteBuffer?
+    /// A `read` from the pipeline held back while this handler holds the reads.
+    private var readHeld = false
+    /// Set while parsing or passing bytes on: a writability change that comes back during our own write must not
+    /// start a second parse.
+    private var parsing = false
+    /// When the first byte of a request head not yet complete arrived.
+    private var headerStarted: NIODeadline?
+    /// The decoder has a request's head and not yet its end (its body may be arriving).
+    private var decoderInRequest = false
+    private var lastRead = NIODeadline.now()
+    private var clock: Scheduled<Void>?
+    private var clockDeadline = NIODeadline.distantFuture
+    static let decoderSlice = 2048
     private var readGate = ReadCompleteGate()
     private var sending: [UInt64: Sending] = [:]
     private var nextSendingID: UInt64 = 0
@@ -69,42 +105,136 @@ final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
     /// The most an idle connection keeps for its next answer (a 64 KiB slice with its header, rounded up).
     static let keptOutputLimit = 128 * 1024
 
-    init(routes: VmediaRoutes, logger: Logger) {
+    init(routes: VmediaRoutes, limits: Limits = Limits(), logger: Logger) {
         self.routes = routes
+        self.limits = limits
         self.logger = logger
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { startClock(context: context) }
+    }
 
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stopClock()
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startClock(context: context)
+        context.fireChannelActive()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .requests(let pending) = reading else {
-            if case .passingOn = reading { forward(data, context: context) }
+        lastRead = .now()
+        switch reading {
+        case .done:
             return
+        case .passingOn:
+            if !decoderInRequest { startHeaderClock(context: context) }
+            var buffer = unwrapInboundIn(data)
+            if var held = heldForDecoder {
+                held.writeBuffer(&buffer)
+                buffer = held
+            }
+            heldForDecoder = buffer
+            passHeldBytesOn(context: context)
+            releaseHeldRead(context: context)
+        case .requests(let pending):
+            var buffer = unwrapInboundIn(data)
+            if var pending {
+                pending.writeBuffer(&buffer)
+                buffer = pending
+            }
+            reading = .requests(pending: buffer)
+            parsePending(context: context)
+            releaseHeldRead(context: context)
         }
-        var buffer = unwrapInboundIn(data)
-        if var pending {
-            pending.writeBuffer(&buffer)
-            buffer = pending
-        }
+    }
+
+    /// Parses and answers the pending requests while the channel is writable.
+    private func parsePending(context: ChannelHandlerContext) {
+        guard !parsing, case .requests(let pending) = reading, var buffer = pending else { return }
+        parsing = true
+        defer { parsing = false }
         reading = .requests(pending: nil)
+        stalled = false
         while buffer.readableBytes > 0 {
+            guard context.channel.isWritable else {
+                reading = .requests(pending: buffer)
+                stalled = true
+                return
+            }
             switch VmediaRequestParser.parse(buffer, routes: routes) {
             case .incomplete:
                 reading = .requests(pending: buffer)
+                startHeaderClock(context: context)
                 return
             case .notOurs:
                 reading = .passingOn
                 passOnWritability(context: context)
-                forward(wrapInboundOut(buffer), context: context)
+                heldForDecoder = buffer
+                parsing = false
+                passHeldBytesOn(context: context)
                 return
             case .request(let request, let length):
                 buffer.moveReaderIndex(forwardBy: length)
+                headerStarted = nil
                 send(request)
                 guard case .requests = reading else { return }  // that answer closes the connection
             }
         }
+    }
+
+    /// Passes the held bytes to NIO's decoder, a slice at a time, while the channel is writable and the vmedia
+    /// answers queued behind the router are few.
+    private func passHeldBytesOn(context: ChannelHandlerContext) {
+        guard !parsing else { return }
+        parsing = true
+        defer { parsing = false }
+        while var held = heldForDecoder {
+            guard context.channel.isWritable, (decoded?.queuedAnswers ?? 0) < limits.queuedAnswers,
+                  case .passingOn = reading else { return }
+            let slice = held.readSlice(length: min(Self.decoderSlice, held.readableBytes))!
+            heldForDecoder = held.readableBytes > 0 ? held : nil
+            forward(wrapInboundOut(slice), context: context)
+        }
+    }
+
+    private var holdsReads: Bool {
+        guard let context else { return false }
+        return stalled || heldForDecoder != nil || !context.channel.isWritable
+    }
+
+    /// Reads are held while this handler holds requests back; the pipeline's `read` waits for `resume`.
+    func read(context: ChannelHandlerContext) {
+        if holdsReads {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Goes on with what was held back, once the channel is writable again or the router's answers let the queued
+    /// vmedia answers go.
+    func resume() {
+        guard let context, !parsing else { return }
+        if stalled { parsePending(context: context) }
+        if heldForDecoder != nil { passHeldBytesOn(context: context) }
+        // Out of a read burst: the handlers after the decoder act on what they got at read-complete (a stalled parse
+        // that reached a router request passed it on too).
+        readGate.readComplete(context: context)
+        releaseHeldRead(context: context)
+        releaseHeldEvents()  // a half-close that came while requests were held back
+    }
+
+    /// Issues the `read` held back, if this handler no longer holds anything (a `read` may come while bytes are being
+    /// passed on, and be held, just before the last of them go).
+    private func releaseHeldRead(context: ChannelHandlerContext) {
+        guard readHeld, !holdsReads else { return }
+        readHeld = false
+        context.read()
     }
 
     private func forward(_ data: NIOAny, context: ChannelHandlerContext) { readGate.forward(data, context: context) }
@@ -116,6 +246,66 @@ final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
     /// with 1 MiB ranges, a sixth of the CPU time spent in user space (perf).
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if case .passingOn = reading { passOnWritability(context: context) }
+        if context.channel.isWritable { resume() }
+    }
+
+    /// The decoder has passed on a request's head (`VmediaDecodedRequests` says so): its header clock stops.
+    func requestHeadDecoded() {
+        headerStarted = nil
+        decoderInRequest = true
+    }
+
+    func requestEndDecoded() { decoderInRequest = false }
+
+    // MARK: the connection's clock
+
+    private func startClock(context: ChannelHandlerContext) {
+        lastRead = .now()
+        scheduleClock(at: lastRead + limits.idle, context: context)
+    }
+
+    private func stopClock() {
+        clock?.cancel()
+        clock = nil
+    }
+
+    private func scheduleClock(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        clock?.cancel()
+        clockDeadline = deadline
+        clock = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.clockStruck() }
+    }
+
+    /// A request head has begun: its clock runs until the head is complete.
+    private func startHeaderClock(context: ChannelHandlerContext) {
+        guard headerStarted == nil else { return }
+        let started = NIODeadline.now()
+        headerStarted = started
+        if clock == nil || clockDeadline > started + limits.header { scheduleClock(at: started + limits.header, context: context) }
+    }
+
+    /// Something is being answered: a file being sent, a router request being read or answered. Answers from memory
+    /// that a client does not read are not: it has stopped reading, and the idle clock runs from its last request.
+    private var busy: Bool { !sending.isEmpty || decoderInRequest || decoded?.routerRequestsOpen == true }
+
+    private func clockStruck() {
+        guard let context else { return }
+        clock = nil
+        let now = NIODeadline.now()
+        if let started = headerStarted, now >= started + limits.header {
+            logger.debug("closing a connection whose request head was not complete in time",
+                         metadata: ["remote": "\(context.channel.remoteAddress?.description ?? "?")"])
+            context.close(promise: nil)
+            return
+        }
+        if busy {
+            lastRead = now
+        } else if now >= lastRead + limits.idle {
+            context.close(promise: nil)
+            return
+        }
+        var next = lastRead + limits.idle
+        if let started = headerStarted { next = min(next, started + limits.header) }
+        scheduleClock(at: next, context: context)
     }
 
     /// What the handlers after this one last heard of the channel's writability (a new channel is writable).
@@ -139,6 +329,7 @@ final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        stopClock()
         truncationCheck?.cancel()
         truncationCheck = nil
         context.fireChannelInactive()
@@ -234,8 +425,11 @@ final class VmediaFront: ChannelInboundHandler, RemovableChannelHandler {
         return read == count
     }
 
-    /// File answers being written, or vmedia answers waiting for the router's.
-    private var answersOutstanding: Bool { !sending.isEmpty || decoded?.hasQueuedAnswers == true }
+    /// Requests held back while the client does not read, file answers being written, or vmedia answers waiting for
+    /// the router's.
+    private var answersOutstanding: Bool {
+        stalled || heldForDecoder != nil || !sending.isEmpty || decoded?.hasQueuedAnswers == true
+    }
 
     /// Passes the held events on once every answer of ours written or queued so far is out: file answers complete
     /// their own promise; for answers from memory, an empty write queued behind them completes after they do.

@@ -14,6 +14,7 @@ struct VmediaHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 
     let responder: HTTPChannelHandler.Responder
     let routes: VmediaRoutes
+    let limits: VmediaFront.Limits
     let logger: Logger
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -23,7 +24,7 @@ struct VmediaHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             // the decoder for what the front passes on, the decoded vmedia requests taken out after it, the encoder
             // after that (it encodes only the router's answers, so it is not paired with the decoder, whose pairing
             // tells it which answers are to HEAD requests — the router's HEAD answers carry no body anyway).
-            let front = VmediaFront(routes: routes, logger: self.logger)
+            let front = VmediaFront(routes: routes, limits: limits, logger: self.logger)
             let decoded = VmediaDecodedRequests(front: front, routes: routes)
             front.decoded = decoded
             try pipeline.addHandler(front)
@@ -45,7 +46,7 @@ struct VmediaHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 
 extension HTTPServerBuilder {
     /// HTTP/1 with the vmedia routes answered by `VmediaFront`.
-    static func http1(vmedia routes: VmediaRoutes, logger: Logger) -> HTTPServerBuilder {
-        .init { responder in VmediaHTTP1Channel(responder: responder, routes: routes, logger: logger) }
+    static func http1(vmedia routes: VmediaRoutes, limits: VmediaFront.Limits, logger: Logger) -> HTTPServerBuilder {
+        .init { responder in VmediaHTTP1Channel(responder: responder, routes: routes, limits: limits, logger: logger) }
     }
 }

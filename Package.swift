@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
     ],
     targets: [
         // The Redfish protocol: transport, sessions, typed resources, errors. Knows no vendor.
@@ -33,6 +34,7 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
@@ -52,6 +54,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Subprocess", package: "swift-subprocess"),
         ]),
         // The portal's storage: SQLite through GRDB (users, slices, keys, leases, operations, audit), behind
         // Sendable repository protocols. Used by the portal and by `lb admin`.
@@ -106,6 +109,16 @@ let package = Package(
             "IDRACSimulator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // libFuzzer targets for the parsers an anonymous client reaches (bench/fuzz.sh builds them with
+        // -sanitize=fuzzer); a plain build replays saved inputs through the same checks.
+        .executableTarget(name: "liveboot-fuzz", dependencies: [
+            "LivebootServer", "Seed",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "MultipartKit", package: "multipart-kit"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], path: "Sources/LivebootFuzz"),
         .testTarget(name: "LivebootTests", dependencies: [
             "LivebootCore", "LivebootCLI", "LivebootServer", "IDRACSimulator", "Redfish", "DellIDRAC", "Seed", "PortalStore",
             .product(name: "GRDB", package: "GRDB.swift"),

@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 
 /// A wait that ends: the body's answer, or `Deadline.Passed` naming what was waited for once `limit` has passed.
 /// The body is then cancelled and left behind, not waited for: a BMC that hangs mid-answer may ignore the
@@ -14,9 +16,12 @@ public enum Deadline {
                                         _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let outcome = Outcome<T>()
         let work = Task { await outcome.settle(await Result(catching: { try await body() })) }
-        let timer = Task {
-            try? await Task.sleep(for: limit)
-            await outcome.settle(.failure(Passed(waitingFor: what, limit: limit)))
+        // A timer on NIO's loop, not a sleeping task: a cancelled `Task.sleep` stays allocated until its deadline would
+        // have come (Linux), so every status kept its 20 s timer that long; a cancelled scheduled task goes at once.
+        let (seconds, attoseconds) = limit.components
+        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
+            in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {
+            Task { await outcome.settle(.failure(Passed(waitingFor: what, limit: limit))) }
         }
         let result = await withTaskCancellationHandler {
             await outcome.value()

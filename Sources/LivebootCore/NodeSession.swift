@@ -43,7 +43,6 @@ extension Liveboot {
         let count = await client.requestCount
         logger.debug("redfish requests", metadata: ["count": "\(count)", "bmc": "\(client.endpoint.baseURL)"])
         requestCounter?.add(count)
-        await client.shutdown()
     }
 }
 

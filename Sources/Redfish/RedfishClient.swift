@@ -82,11 +82,8 @@ public struct RedfishResponse: Sendable {
     public var retryAfter: Duration? { headers.first(name: "Retry-After").flatMap(Int.init).map { .seconds($0) } }
 }
 
-/// A Redfish client for one BMC. Requests may run concurrently (the actor only guards the session).
-///
-/// Connection establishment is *not* retried by AsyncHTTPClient (`retryConnectionEstablishment = false`):
-/// measured, its default keeps retrying a closed port for the whole connect timeout, so a dead BMC took 5 s
-/// to report. We retry ourselves, a bounded number of times with backoff, and say what failed.
+/// A Redfish client for one BMC. Requests may run concurrently (the actor only guards the session). Its HTTP client
+/// is shared with every session of the same settings (`SharedHTTPClients`).
 public actor RedfishClient {
     public nonisolated let endpoint: BMCEndpoint
     private let http: HTTPClient
@@ -105,20 +102,7 @@ public actor RedfishClient {
     public init(endpoint: BMCEndpoint, logger: Logger = Logger(label: "redfish")) throws {
         self.endpoint = endpoint
         self.logger = logger
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let caFile = endpoint.caFile {
-            tls.trustRoots = .file(caFile)
-            tls.certificateVerification = .fullVerification
-        } else {
-            tls.certificateVerification = .none
-        }
-        var configuration = HTTPClient.Configuration(
-            tlsConfiguration: tls,
-            redirectConfiguration: .disallow,
-            timeout: .init(connect: .init(endpoint.timeouts.connect), read: .init(endpoint.timeouts.request)))
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.httpVersion = .http1Only
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        http = SharedHTTPClients.client(for: endpoint)
     }
 
     private var bmc: String { endpoint.baseURL }
@@ -158,10 +142,6 @@ public actor RedfishClient {
         do { _ = try await send("DELETE", sessionURI) } catch {
             logger.debug("session delete failed", metadata: ["bmc": "\(bmc)", "error": "\(error)"])
         }
-    }
-
-    public func shutdown() async {
-        try? await http.shutdown()
     }
 
     // MARK: Requests

@@ -65,12 +65,10 @@ final class GenericFixtureTests: XCTestCase {
                               reset: discovery.system.resetAction != nil,
                               bootTargets: discovery.system.boot?.allowableTargets ?? [],
                               slots: slots.map(\.id), biosAttributes: bios?.attributes.count)
-            await client.shutdown()
-            await stop()
+                await stop()
             return found
         } catch {
-            await client.shutdown()
-            await stop()
+                await stop()
             throw error
         }
     }

@@ -19,7 +19,6 @@ final class SimulatorTests: XCTestCase {
 
     override func tearDown() async throws {
         await client.logout()
-        await client.shutdown()
         await simulator.shutdown()
     }
 
@@ -112,6 +111,5 @@ final class SimulatorTests: XCTestCase {
         }
         let attempts = await dead.requestCount
         XCTAssertEqual(attempts, 3)
-        await dead.shutdown()
     }
 }

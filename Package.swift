@@ -114,7 +114,6 @@ let package = Package(
         .executableTarget(name: "liveboot-fuzz", dependencies: [
             "LivebootServer", "Seed",
             .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "MultipartKit", package: "multipart-kit"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -29,7 +29,7 @@ for target in "${targets[@]}"; do
     -print_final_stats=1 -artifact_prefix="$crashes/" "${dict[@]}" "$corpus" "bench/fuzz-seeds/$target" > "$log" 2>&1
   rc=$?
   set -e
-  runs=$(sed -n 's/^stat::number_executed_units: *//p' "$log" | tail -1)
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
   if [ "$rc" -eq 0 ]; then result="no crash"; else

@@ -121,6 +121,21 @@ final class HardeningTests: XCTestCase {
 
     // MARK: the login paths
 
+    func testMultipartHeaderNamesOutsideASCIIAreRefusedNotFatal() throws {
+        // bench/fuzz.sh's find: MultipartKit traps on a header name byte from 0x80 up (the whole server stopped).
+        let bad = ByteBuffer(bytes: Array("--XX\r\nContent-D".utf8) + [0xff, 0xff]
+                                + Array("isposition: form-data; name=\"name\"\r\n\r\nbob\r\n--XX--\r\n".utf8))
+        XCTAssertFalse(FormBody.partHeaderNamesAreASCII(bad, boundary: "XX"))
+        XCTAssertThrowsError(try FormBody.decodeMultipart(AccountController.LoginForm.self, from: bad, boundary: "XX")) { error in
+            XCTAssertEqual((error as? HTTPError)?.status, .badRequest)
+        }
+        // UTF-8 in a value (a browser's file name) is fine, and the form reads.
+        let good = ByteBuffer(string: "--XX\r\nContent-Disposition: form-data; name=\"name\"; filename=\"résumé.pub\"\r\n\r\nbob\r\n"
+            + "--XX\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\npw\r\n--XX--\r\n")
+        XCTAssertTrue(FormBody.partHeaderNamesAreASCII(good, boundary: "XX"))
+        XCTAssertEqual(try FormBody.decodeMultipart(AccountController.LoginForm.self, from: good, boundary: "XX").name, "bob")
+    }
+
     func makeApp(extraYAML: String = "") async throws -> some ApplicationProtocol {
         try await testbed.start([("w1", .fast), ("w2", .fast)], extraYAML: extraYAML, serveImages: false)
         let config = try LivebootConfig.load(path: testbed.configPath)

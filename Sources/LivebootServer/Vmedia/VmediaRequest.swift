@@ -32,7 +32,10 @@ struct VmediaRequest {
         fields = Fields(range: field("Range"), ifMatch: field("If-Match"), ifNoneMatch: field("If-None-Match"),
                         ifModifiedSince: field("If-Modified-Since"), ifUnmodifiedSince: field("If-Unmodified-Since"),
                         ifRange: field("If-Range"))
-        keepAlive = head.isKeepAlive
+        // RFC 9112 §9.3, as the reader of the bytes decides it: `close` ends the connection whatever else is said
+        // (NIO's `isKeepAlive` lets an HTTP/1.0 `keep-alive` win over a `close` beside it — bench/fuzz.sh's find).
+        let tokens = head.headers[canonicalForm: "connection"].map { $0.lowercased() }
+        keepAlive = !tokens.contains("close") && (head.version.major > 1 || (head.version.major == 1 && head.version.minor >= 1) || tokens.contains("keep-alive"))
     }
 
     init(method: Method, library: MediaLibrary, name: String, fields: Fields, keepAlive: Bool) {

@@ -18,9 +18,7 @@ public enum Deadline {
         let work = Task { await outcome.settle(await Result(catching: { try await body() })) }
         // A timer on NIO's loop, not a sleeping task: a cancelled `Task.sleep` stays allocated until its deadline would
         // have come (Linux), so every status kept its 20 s timer that long; a cancelled scheduled task goes at once.
-        let (seconds, attoseconds) = limit.components
-        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
-            in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {
+        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(limit)) {
             Task { await outcome.settle(.failure(Passed(waitingFor: what, limit: limit))) }
         }
         let result = await withTaskCancellationHandler {

@@ -174,10 +174,3 @@ struct PublicAssets<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-
-extension TimeAmount {
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}

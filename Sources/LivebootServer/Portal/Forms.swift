@@ -123,17 +123,11 @@ enum FormBody {
     /// How many times the boundary delimiter occurs (parts + 1 in a well-formed body): a cheap byte scan.
     static func parts(of body: ByteBuffer, boundary: String) -> Int {
         let delimiter = Array("--\(boundary)".utf8)
-        guard let first = delimiter.first else { return 0 }
         return body.withUnsafeReadableBytes { bytes in
             var count = 0, index = 0
-            let end = bytes.count - delimiter.count
-            while index <= end {
-                if bytes[index] == first, bytes[index..<(index + delimiter.count)].elementsEqual(delimiter) {
-                    count += 1
-                    index += delimiter.count
-                } else {
-                    index += 1
-                }
+            while let found = find(delimiter, in: bytes, from: index) {
+                count += 1
+                index = found + delimiter.count
             }
             return count
         }

@@ -32,11 +32,15 @@ struct VmediaRequest {
         fields = Fields(range: field("Range"), ifMatch: field("If-Match"), ifNoneMatch: field("If-None-Match"),
                         ifModifiedSince: field("If-Modified-Since"), ifUnmodifiedSince: field("If-Unmodified-Since"),
                         ifRange: field("If-Range"))
-        // RFC 9112 §9.3, as the reader of the bytes decides it: `close` ends the connection whatever else is said
-        // (NIO's `isKeepAlive` lets an HTTP/1.0 `keep-alive` win over a `close` beside it — bench/fuzz.sh's find).
+        // Not NIO's `isKeepAlive`: it lets an HTTP/1.0 `keep-alive` win over a `close` beside it (bench/fuzz.sh's find).
         let tokens = head.headers[canonicalForm: "connection"].map { $0.lowercased() }
-        keepAlive = !tokens.contains("close") && (head.version.major > 1 || (head.version.major == 1 && head.version.minor >= 1) || tokens.contains("keep-alive"))
+        keepAlive = Self.persists(http11: head.version.major > 1 || (head.version.major == 1 && head.version.minor >= 1),
+                                  close: tokens.contains("close"), keepAlive: tokens.contains("keep-alive"))
     }
+
+    /// RFC 9112 §9.3: `close` ends the connection whatever else is said; else HTTP/1.1 persists, and HTTP/1.0 only
+    /// with `keep-alive`. Both readers of a request decide by it.
+    static func persists(http11: Bool, close: Bool, keepAlive: Bool) -> Bool { !close && (http11 || keepAlive) }
 
     init(method: Method, library: MediaLibrary, name: String, fields: Fields, keepAlive: Bool) {
         self.method = method
@@ -96,8 +100,7 @@ enum VmediaRequestParser {
         let fields = VmediaRequest.Fields(range: slice(scan.range), ifMatch: slice(scan.ifMatch),
                                           ifNoneMatch: slice(scan.ifNoneMatch), ifModifiedSince: slice(scan.ifModifiedSince),
                                           ifUnmodifiedSince: slice(scan.ifUnmodifiedSince), ifRange: slice(scan.ifRange))
-        // RFC 9112 §9.3: HTTP/1.1 persists unless `close`; HTTP/1.0 only with `keep-alive` (NIO's `isKeepAlive`).
-        let keepAlive = scan.closeToken ? false : scan.http11 || scan.keepAliveToken
+        let keepAlive = VmediaRequest.persists(http11: scan.http11, close: scan.closeToken, keepAlive: scan.keepAliveToken)
         let request = VmediaRequest(method: scan.method, library: scan.library!, name: scan.name, fields: fields,
                                     keepAlive: keepAlive)
         return .request(request, length: scan.length)

@@ -1,10 +1,12 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers, top-down: liveboot (exe) → LivebootCLI → LivebootCore → DellIDRAC → Redfish.
+// Layers, top-down: liveboot (exe) → LivebootCLI → LivebootServer (portal) → LivebootCore → DellIDRAC → Redfish;
+// VmediaServer (the BMCs' listener, NIO only) under LivebootServer.
+// Linux only: the vmedia listener and the probes call Glibc (sendfile, pread, realpath), and CI and the gatekeepers
+// run Debian/Ubuntu with Swift 6. No Apple platform is declared because none is built or tested.
 let package = Package(
     name: "liveboot",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "liveboot", targets: ["liveboot"]),
         .executable(name: "idrac-sim", targets: ["idrac-sim"]),
@@ -65,15 +67,23 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        // `liveboot serve`: the vmedia HTTP source and the web portal, in one process.
+        // The vmedia listener: GET/HEAD of media files for the BMCs, read from the bytes, sent with sendfile, on its
+        // own event loops. NIO only: no router, no core (the media layout's rules come in through `MediaNaming`).
+        .target(name: "VmediaServer", dependencies: [
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOExtras", package: "swift-nio-extras"),
+        ]),
+        // `liveboot serve`: the web portal (stock Hummingbird HTTP/1) and the vmedia listener, in one process.
         .target(name: "LivebootServer", dependencies: [
-            "LivebootCore", "PortalStore", "Seed",
+            "LivebootCore", "PortalStore", "Seed", "VmediaServer",
             .product(name: "MultipartKit", package: "multipart-kit"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-            .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -112,14 +122,14 @@ let package = Package(
         // libFuzzer targets for the parsers an anonymous client reaches (bench/fuzz.sh builds them with
         // -sanitize=fuzzer); a plain build replays saved inputs through the same checks.
         .executableTarget(name: "liveboot-fuzz", dependencies: [
-            "LivebootServer", "Seed",
+            "LivebootServer", "VmediaServer", "Seed",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], path: "Sources/LivebootFuzz"),
         .testTarget(name: "LivebootTests", dependencies: [
-            "LivebootCore", "LivebootCLI", "LivebootServer", "IDRACSimulator", "Redfish", "DellIDRAC", "Seed", "PortalStore",
+            "LivebootCore", "LivebootCLI", "LivebootServer", "VmediaServer", "IDRACSimulator", "Redfish", "DellIDRAC", "Seed", "PortalStore",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -20,7 +20,7 @@ work=$(mktemp -d /tmp/liveboot-soak.XXXXXX)
 mkdir -p "$work/images"
 head -c 67108864 /dev/urandom > "$work/images/live.iso"
 ssh-keygen -q -t ed25519 -N "" -C soak -f "$work/key" 2>/dev/null || echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMXl/wzGybfXj2lMrWlB6k89taQ4ufIbSzJGzgqzivmX soak" > "$work/key.pub"
-port=$(( 20000 + RANDOM % 20000 ))
+port=$(( 20000 + RANDOM % 20000 )); portal=$(( port + 1 ))  # vmedia, portal
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 
@@ -31,21 +31,21 @@ for _ in $(seq 300); do grep -q ready "$work/sim.log" 2>/dev/null && break; slee
 printf 'portal:\n  database: portal.sqlite\n  bcrypt-cost: 4\n' >> "$work/liveboot.yaml"
 export LIVEBOOT_CONFIG="$work/liveboot.yaml"
 echo "soak-password-long" | "$bin/liveboot" admin add admin >/dev/null
-"$bin/liveboot" serve --config "$work/liveboot.yaml" --host 127.0.0.1 --port "$port" --status-interval 5 > "$work/serve.log" 2>&1 &
+"$bin/liveboot" serve --config "$work/liveboot.yaml" --host 127.0.0.1 --port "$portal" --status-interval 5 > "$work/serve.log" 2>&1 &
 server=$!
 pids+=($server)
-for _ in $(seq 300); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 300); do curl -fs "http://127.0.0.1:$portal/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 # A browser: log in once, then pages in a loop.
 jar="$work/cookies"
-login=$(curl -fs -c "$jar" "http://127.0.0.1:$port/login")
+login=$(curl -fs -c "$jar" "http://127.0.0.1:$portal/login")
 csrf=$(grep -o 'name="_csrf" value="[^"]*"' <<<"$login" | head -1 | cut -d'"' -f4)
 curl -fs -b "$jar" -c "$jar" -o /dev/null --data-urlencode "name=admin" --data-urlencode "password=soak-password-long" \
-  --data-urlencode "next=/" --data-urlencode "_csrf=$csrf" "http://127.0.0.1:$port/login"
+  --data-urlencode "next=/" --data-urlencode "_csrf=$csrf" "http://127.0.0.1:$portal/login"
 ( while true; do
-    curl -fs -b "$jar" -o /dev/null "http://127.0.0.1:$port/" || true
-    curl -fs -b "$jar" -o /dev/null "http://127.0.0.1:$port/nodes/w$(( RANDOM % 40 + 1 ))" || true
-    curl -fs -b "$jar" -o /dev/null "http://127.0.0.1:$port/api/v1/nodes" || true
+    curl -fs -b "$jar" -o /dev/null "http://127.0.0.1:$portal/" || true
+    curl -fs -b "$jar" -o /dev/null "http://127.0.0.1:$portal/nodes/w$(( RANDOM % 40 + 1 ))" || true
+    curl -fs -b "$jar" -o /dev/null "http://127.0.0.1:$portal/api/v1/nodes" || true
     sleep 0.2
   done ) &
 pids+=($!)
@@ -67,7 +67,7 @@ sample() {
   local fds rss dash range
   fds=$(ls "/proc/$server/fd" | wc -l)
   rss=$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$server/status")
-  dash=$(curl -fs -b "$jar" -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/")
+  dash=$(curl -fs -b "$jar" -o /dev/null -w '%{time_total}' "http://127.0.0.1:$portal/")
   range=$(curl -fs -o /dev/null -H "Range: bytes=0-65535" -w '%{time_total}' "http://127.0.0.1:$port/images/live.iso")
   printf '%s  descriptors %5s  RSS %5s MiB  dashboard %6.1f ms  64 KiB range %6.1f ms\n' "$1" "$fds" "$rss" \
     "$(awk "BEGIN {print $dash * 1000}")" "$(awk "BEGIN {print $range * 1000}")"

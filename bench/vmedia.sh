@@ -30,7 +30,7 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; nginx -c "$
 
 cat > "$work/liveboot.yaml" <<YAML
 images: {proto: http, ip: 127.0.0.1, port: $ours, path: images, absolute-path: $work/images}
-portal: {database: $work/portal.sqlite}
+portal: {database: $work/portal.sqlite, port: $(( ours + 2 ))}
 YAML
 "$bin/liveboot" serve --config "$work/liveboot.yaml" --host 127.0.0.1 > "$work/serve.log" 2>&1 &
 server=$!; pids+=($server)

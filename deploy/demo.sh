@@ -33,14 +33,14 @@ head -c 4194304 /dev/urandom > "$demo/images/ubuntu-22.04-liveboot.iso"
 ln -s ubuntu-22.04-liveboot.iso "$demo/images/u22"
 ssh-keygen -q -t ed25519 -N "" -C "admin@gatekeeper" -f "$demo/testbed-key"
 ssh-keygen -q -t ed25519 -N "" -C "alice@slice" -f "$demo/slice-key"
-port=$(( 20000 + RANDOM % 20000 ))
+port=$(( 20000 + RANDOM % 20000 )); portal=$(( port + 1 ))  # vmedia (the BMCs'), portal (the users')
 
 "$bin/idrac-sim" --nodes 4 --inventory "$demo/liveboot.yaml" --images-folder "$demo/images" \
   --images-port "$port" --keys-file "$demo/testbed-key.pub" --ssh-delay 2 > "$demo/sim.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q ready "$demo/sim.log" 2>/dev/null && break; sleep 0.1; done
 # The portal's database beside the config; an administrator and a slice member whose slice holds w1-w2 now.
-printf 'portal:\n  database: portal.sqlite\n' >> "$demo/liveboot.yaml"
+printf 'portal:\n  database: portal.sqlite\n  port: %s\n' "$portal" >> "$demo/liveboot.yaml"
 export LIVEBOOT_CONFIG="$demo/liveboot.yaml"
 echo "admin-demo-password" | "$bin/liveboot" admin add admin >/dev/null
 echo "alice-demo-password" | "$bin/liveboot" admin user alice --slice demo >/dev/null
@@ -48,11 +48,13 @@ echo "alice-demo-password" | "$bin/liveboot" admin user alice --slice demo >/dev
 "$bin/liveboot" admin lease w2 --slice demo --hours 24 >/dev/null
 "$bin/liveboot" serve --config "$demo/liveboot.yaml" --host 127.0.0.1 --status-interval 5 > "$demo/serve.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+for p in $port $portal; do
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
+done
 
 lb() { echo; echo "\$ lb $*"; "$bin/liveboot" "$@"; }
-echo "The portal: http://127.0.0.1:$port/  — log in as alice / alice-demo-password (slice demo, holds w1 and w2)"
-echo "            or admin / admin-demo-password.  (vmedia: http://127.0.0.1:$port/images/…, seeds: /seeds/…)"
+echo "The portal: http://127.0.0.1:$portal/  — log in as alice / alice-demo-password (slice demo, holds w1 and w2)"
+echo "            or admin / admin-demo-password.  (vmedia, for the BMCs: http://127.0.0.1:$port/images/…, /seeds/…)"
 lb status all
 lb images
 lb vmedia check "http://127.0.0.1:$port/images/u22.iso"
@@ -69,5 +71,5 @@ lb status w3 --bmc
 if $keep; then
   echo; echo "Simulator and vmedia server left running (pids ${pids[*]})."
   echo "Try: LIVEBOOT_CONFIG=$demo/liveboot.yaml $bin/liveboot status all"
-  echo "Portal: http://127.0.0.1:$port/  (alice / alice-demo-password, admin / admin-demo-password)"
+  echo "Portal: http://127.0.0.1:$portal/  (alice / alice-demo-password, admin / admin-demo-password)"
 fi

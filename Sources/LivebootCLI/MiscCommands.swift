@@ -39,10 +39,16 @@ extension LivebootCommand {
 
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Serve the images folder (and seeds) over HTTP for the BMCs' virtual media.")
+            abstract: "Run the web portal and the vmedia listener the BMCs read images and seeds from.",
+            discussion: """
+            Two listeners in one process: the portal on portal.listen:portal.port (default 0.0.0.0:8081), the vmedia \
+            listener on images.listen:images.port (default 0.0.0.0:8080; the URLs the BMCs get name images.ip and \
+            images.port). The vmedia listener answers GET and HEAD of media files only.
+            """)
         @OptionGroup var global: GlobalOptions
-        @Option(name: .long, help: "Address to listen on (default: 0.0.0.0).") var host = "0.0.0.0"
-        @Option(name: .long, help: "Port (default: the config's images.port).") var port: Int?
+        @Option(name: .long, help: "Address both listeners bind (default: portal.listen and images.listen).") var host: String?
+        @Option(name: .long, help: "The portal's port (default: the config's portal.port).") var port: Int?
+        @Option(name: .long, help: "The vmedia listener's port (default: the config's images.port).") var mediaPort: Int?
         @Option(name: .long, help: "Templates folder (default: /usr/share/liveboot/Templates, else ./Templates).")
         var templates: String?
         @Option(name: .long, help: "Static assets folder (default: /usr/share/liveboot/Public, else ./Public).")
@@ -54,13 +60,23 @@ extension LivebootCommand {
             do { liveboot = try global.load() } catch { throw fail(error) }
             var logger = global.makeLogger()
             logger.logLevel = global.verbose ? .debug : .info
-            let options = ServeOptions(host: host, port: port ?? liveboot.config.images.port,
+            var options = ServeOptions(config: liveboot.config,
                                        templatesFolder: templates ?? ServeOptions.defaultFolder("Templates"),
                                        publicFolder: publicFolder ?? ServeOptions.defaultFolder("Public"),
                                        statusInterval: .seconds(max(5, statusInterval)))
+            if let host {
+                options.portal.host = host
+                options.media.host = host
+            }
+            if let port { options.portal.port = port }
+            if let mediaPort { options.media.port = mediaPort }
             let app: any ApplicationProtocol
             do {
-                app = try await LivebootServer.buildApplication(config: liveboot.config, options: options, logger: logger)
+                app = try await LivebootServer.buildApplication(config: liveboot.config, options: options, logger: logger,
+                                                                onServerRunning: { [logger, options] ports in
+                    logger.info("liveboot serve is up", metadata: ["portal": "http://\(options.portal.host):\(ports.portal)/",
+                                                                   "vmedia": "\(liveboot.config.images.serverURL)/"])
+                })
             } catch { throw fail(error) }
             try await app.runService()
         }

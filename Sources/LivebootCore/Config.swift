@@ -42,13 +42,18 @@ public struct ImagesConfig: Sendable {
     public var port: Int
     public var path: String
     public var folder: String
+    /// The address the vmedia listener binds (`images.listen`): the BMCs' network, where the host has one.
+    public var listen: String
+    /// How long a published seed is kept when no BMC slot holds it (`images.keep-seeds`, in days; default 7).
+    public var seedRetention: Duration = .seconds(7 * 86400)
 
-    public init(proto: String = "http", ip: String, port: Int, path: String, folder: String) {
+    public init(proto: String = "http", ip: String, port: Int, path: String, folder: String, listen: String = "0.0.0.0") {
         self.proto = proto
         self.ip = ip
         self.port = port
         self.path = path
         self.folder = folder
+        self.listen = listen
     }
 
     /// `http://ip:port` — the vmedia server itself.
@@ -63,6 +68,9 @@ public struct ImagesConfig: Sendable {
 
 /// The web portal's settings (`portal:` in the config).
 public struct PortalConfig: Sendable {
+    /// The portal's own listener (`portal.listen`, `portal.port`), apart from the vmedia one: the users' network.
+    public var listen = "0.0.0.0"
+    public var port = 8081
     /// The SQLite database; relative paths are read from the config's folder.
     public var database: String = "/var/lib/liveboot/portal.sqlite"
     public var sessionHours: Double = 12
@@ -154,9 +162,19 @@ public struct LivebootConfig: Sendable {
         nodes.sort { NodeSelection.naturalLess($0.name, $1.name) }
 
         let rawImages = raw.images ?? RawImages()
-        let images = ImagesConfig(proto: rawImages.proto ?? "http", ip: rawImages.ip ?? "127.0.0.1",
+        var images = ImagesConfig(proto: rawImages.proto ?? "http", ip: rawImages.ip ?? "127.0.0.1",
                                   port: rawImages.port ?? 8080, path: rawImages.path ?? "images",
-                                  folder: resolve(rawImages.absolutePath ?? "/var/lib/liveboot/images"))
+                                  folder: resolve(rawImages.absolutePath ?? "/var/lib/liveboot/images"),
+                                  listen: rawImages.listen ?? "0.0.0.0")
+        guard (0...65535).contains(images.port) else {
+            throw LivebootError.configInvalid(path: path, reason: "images.port must be between 0 and 65535")
+        }
+        if let days = rawImages.keepSeeds {
+            guard days > 0, days <= 3650 else {
+                throw LivebootError.configInvalid(path: path, reason: "images.keep-seeds must be a number of days above 0")
+            }
+            images.seedRetention = .seconds(days * 86400)
+        }
 
         var keys: [SSHPublicKey] = []
         for (index, line) in (raw.authorizedKeys ?? []).enumerated() {
@@ -208,6 +226,13 @@ public struct LivebootConfig: Sendable {
             portal.sessionHours = p.sessionHours ?? portal.sessionHours
             portal.secureCookies = p.secureCookies ?? portal.secureCookies
             portal.trustedProxies = p.trustedProxies ?? portal.trustedProxies
+            portal.listen = p.listen ?? portal.listen
+            if let port = p.port {
+                guard (0...65535).contains(port) else {
+                    throw LivebootError.configInvalid(path: path, reason: "portal.port must be between 0 and 65535")
+                }
+                portal.port = port
+            }
             if let days = p.tokenDays {
                 guard days > 0, days <= 3650 else {
                     throw LivebootError.configInvalid(path: path, reason: "portal.token-days must be between 0 and 3650")
@@ -349,8 +374,10 @@ struct RawPortal: Decodable {
     var bcryptCost: Int?
     var tokenDays: Double?
     var trustedProxies: [String]?
+    var listen: String?
+    var port: Int?
     enum CodingKeys: String, CodingKey {
-        case database, sessionHours = "session-hours", secureCookies = "secure-cookies", bcryptCost = "bcrypt-cost"
+        case listen, port, database, sessionHours = "session-hours", secureCookies = "secure-cookies", bcryptCost = "bcrypt-cost"
         case tokenDays = "token-days", trustedProxies = "trusted-proxies"
     }
 }
@@ -363,7 +390,9 @@ struct RawImages: Decodable {
     var port: Int?
     var path: String?
     var absolutePath: String?
-    enum CodingKeys: String, CodingKey { case proto, ip, port, path, absolutePath = "absolute-path" }
+    var listen: String?
+    var keepSeeds: Double?
+    enum CodingKeys: String, CodingKey { case proto, ip, port, path, listen, absolutePath = "absolute-path", keepSeeds = "keep-seeds" }
 }
 
 struct RawTiming: Decodable {

@@ -1,10 +1,12 @@
 import Foundation
 import Hummingbird
+import LivebootCore
 @testable import LivebootServer
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import Seed
+@testable import VmediaServer
 
 /// The parsers an anonymous client reaches, each with what must hold for any input — beyond not crashing. A broken
 /// property traps, which libFuzzer reports as a crash and saves the input (`bench/fuzz.sh`).
@@ -31,13 +33,15 @@ enum FuzzTarget: String, CaseIterable {
 /// The media the vmedia targets read: a small image in a folder of its own, made once per process.
 enum FuzzMedia {
     static let size = 4096
-    static let routes: VmediaRoutes = {
+    static let folder: String = {
         let folder = NSTemporaryDirectory() + "liveboot-fuzz-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: folder + "/seeds", withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(atPath: folder + "/seeds/nocloud", withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: folder + "/live.iso", contents: Data((0..<size).map { UInt8($0 & 0xff) }))
-        return VmediaRoutes(images: MediaLibrary(folder: folder, resolvesShortNames: true),
-                            seeds: MediaLibrary(folder: folder + "/seeds", resolvesShortNames: false), imagesPath: "images")
+        return folder
     }()
+    /// As `liveboot serve` lays them out.
+    static let routes = VmediaRoutes(layout: MediaLayout(images: ImagesConfig(ip: "127.0.0.1", port: 0, path: "images", folder: folder)))
+    static let images = MediaLibrary(folder: folder, naming: LayoutNaming(kind: .image))
 }
 
 enum VmediaRequestFuzz {
@@ -116,14 +120,14 @@ enum RangeConditionalFuzz {
         let fields = VmediaRequest.Fields(range: field(0), ifMatch: field(1), ifNoneMatch: field(2), ifModifiedSince: field(3),
                                           ifUnmodifiedSince: field(4), ifRange: field(5))
         let routes = FuzzMedia.routes
-        let request = VmediaRequest(method: .get, library: routes.images, name: "live.iso", fields: fields, keepAlive: true)
+        let request = VmediaRequest(method: .get, library: FuzzMedia.images, name: "live.iso", fields: fields, keepAlive: true)
         let answer = routes.answer(request)
         switch answer.kind {
         case .content(let partial):
             precondition(answer.range.lowerBound >= 0 && answer.range.upperBound <= FuzzMedia.size && !answer.range.isEmpty,
                          "an answer of bytes \(answer.range) of \(FuzzMedia.size)")
             precondition(partial || answer.range == 0..<FuzzMedia.size, "a whole answer that is not the whole file")
-        case .notFound, .notAllowed, .busy:
+        case .notFound, .notAllowed, .busy, .badRequest:
             preconditionFailure("the fuzz image was not answered: \(answer.kind)")
         case .notModified, .preconditionFailed, .unsatisfiable:
             break
@@ -167,5 +171,22 @@ enum FormFuzz {
         let parts = FormBody.parts(of: body, boundary: boundary)
         precondition(parts * (boundary.utf8.count + 2) <= body.readableBytes, "\(parts) delimiters in \(body.readableBytes) bytes")
         _ = try? FormBody.decodeMultipart(AccountController.LoginForm.self, from: body, boundary: boundary)
+    }
+}
+
+extension VmediaRequest {
+    /// What NIO's decoder makes of the same request, in our terms; nil when the target is not a media path.
+    init?(_ head: HTTPRequestHead, routes: VmediaRoutes) {
+        guard let target = routes.target(of: head.uri) else { return nil }
+        func field(_ name: String) -> ByteBuffer? { head.headers.first(name: name).map { ByteBuffer(string: $0) } }
+        // Not NIO's `isKeepAlive`: it lets an HTTP/1.0 `keep-alive` win over a `close` beside it (this fuzzer's find).
+        let tokens = head.headers[canonicalForm: "connection"].map { $0.lowercased() }
+        self.init(method: head.method == .GET ? .get : head.method == .HEAD ? .head : .other, library: target.library,
+                  name: target.name,
+                  fields: Fields(range: field("Range"), ifMatch: field("If-Match"), ifNoneMatch: field("If-None-Match"),
+                                 ifModifiedSince: field("If-Modified-Since"), ifUnmodifiedSince: field("If-Unmodified-Since"),
+                                 ifRange: field("If-Range")),
+                  keepAlive: Self.persists(http11: head.version.major > 1 || (head.version.major == 1 && head.version.minor >= 1),
+                                           close: tokens.contains("close"), keepAlive: tokens.contains("keep-alive")))
     }
 }

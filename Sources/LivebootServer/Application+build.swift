@@ -1,34 +1,87 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import LivebootCore
 import Logging
 import Mustache
 import NIOCore
 import PortalStore
 import ServiceLifecycle
+import VmediaServer
 
-/// How `liveboot serve` runs: where it listens, where its templates and assets are.
+/// How `liveboot serve` runs: its two listeners, its templates and assets.
 public struct ServeOptions: Sendable {
-    public var host: String
-    public var port: Int
+    /// An address and port to listen on (port 0: any free one).
+    public struct Listener: Sendable {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// The users' side: pages and the JSON API.
+    public var portal: Listener
+    /// The BMCs' side: the media they read (the URLs in `images:` point here).
+    public var media: Listener
     public var templatesFolder: String
     public var publicFolder: String
     /// Seconds between two status rounds of the dashboard (each polls every BMC once).
     public var statusInterval: Duration
 
-    public init(host: String, port: Int, templatesFolder: String, publicFolder: String, statusInterval: Duration = .seconds(60)) {
-        self.host = host
-        self.port = port
+    public init(portal: Listener, media: Listener, templatesFolder: String, publicFolder: String,
+                statusInterval: Duration = .seconds(60)) {
+        self.portal = portal
+        self.media = media
         self.templatesFolder = templatesFolder
         self.publicFolder = publicFolder
         self.statusInterval = statusInterval
+    }
+
+    /// The listeners the configuration names (`portal.listen`/`portal.port`, `images.listen`/`images.port`).
+    public init(config: LivebootConfig, templatesFolder: String, publicFolder: String, statusInterval: Duration = .seconds(60)) {
+        self.init(portal: .init(host: config.portal.listen, port: config.portal.port),
+                  media: .init(host: config.images.listen, port: config.images.port),
+                  templatesFolder: templatesFolder, publicFolder: publicFolder, statusInterval: statusInterval)
     }
 
     /// `Templates/` and `Public/` of an installation (/usr/share/liveboot) or, from a checkout, of the working directory.
     public static func defaultFolder(_ name: String) -> String {
         let installed = "/usr/share/liveboot/\(name)"
         return FileManager.default.fileExists(atPath: installed) ? installed : FileManager.default.currentDirectoryPath + "/\(name)"
+    }
+}
+
+/// The ports `liveboot serve` listens on, once both listeners are up.
+public struct ServePorts: Sendable, Equatable {
+    public let portal: Int
+    public let media: Int
+}
+
+/// Hands the ports on once both listeners have said theirs.
+actor ListenersUp {
+    private var portal: Int?
+    private var media: Int?
+    private let onBoth: @Sendable (ServePorts) async -> Void
+
+    init(onBoth: @escaping @Sendable (ServePorts) async -> Void) { self.onBoth = onBoth }
+
+    func portal(_ port: Int) async {
+        portal = port
+        await reportIfBoth()
+    }
+
+    func media(_ port: Int) async {
+        media = port
+        await reportIfBoth()
+    }
+
+    private func reportIfBoth() async {
+        guard let portal, let media else { return }
+        await onBoth(ServePorts(portal: portal, media: media))
     }
 }
 
@@ -41,29 +94,36 @@ public enum LivebootServer {
 
     static let requiredTemplates = ["dashboard", "node-rows", "login", "node", "slices", "slice", "leases", "admin", "account", "error"]
 
-    /// The one seam used by `main` and by the tests.
+    /// The one seam used by `main` and by the tests: the portal on stock Hummingbird HTTP/1 at `options.portal`,
+    /// and the vmedia listener at `options.media` as one of its services — one process, two listeners.
     /// - Parameters:
     ///   - database: the portal's storage; nil opens the config's `portal.database`.
-    ///   - onServerRunning: called with the bound port (tests bind port 0).
+    ///   - onServerRunning: called with the bound ports once both listen (tests bind port 0).
     public static func buildApplication(config: LivebootConfig, options: ServeOptions, logger: Logger,
                                         database: PortalDatabase? = nil,
-                                        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+                                        onServerRunning: @escaping @Sendable (ServePorts) async -> Void = { _ in })
         async throws -> some ApplicationProtocol {
         let parts = try await buildParts(config: config, options: options, logger: logger, database: database)
+        let up = ListenersUp(onBoth: onServerRunning)
+        let limits = VmediaLimits(header: .init(config.timing.headerTimeout), idle: .init(config.timing.idleTimeout))
+        let media = VmediaServer(routes: VmediaRoutes(layout: MediaLayout(images: config.images)),
+                                 host: options.media.host, port: options.media.port, limits: limits, logger: logger)
+        let idle = TimeAmount(config.timing.idleTimeout)
+        // Header limits of a browser's request, not a server's defaults of 80 KiB: nothing the portal takes needs more.
+        let decoder = HTTP1Channel.Configuration.DecoderConfiguration(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024,
+                                                                      maxHeaderFieldCount: 100)
         return Application(router: parts.router,
-                           server: .http1(vmedia: parts.vmedia,
-                                          limits: .init(header: .init(config.timing.headerTimeout),
-                                                        idle: .init(config.timing.idleTimeout)),
-                                          logger: logger),
-                           configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
-                           services: parts.services,
-                           onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? options.port) },
+                           server: .http1(configuration: .init(additionalChannelHandlers: [PortalConnectionClock(limit: idle)],
+                                                               httpDecoderConfiguration: decoder)),
+                           configuration: .init(address: .hostname(options.portal.host, port: options.portal.port), serverName: nil),
+                           services: [VmediaService(server: media, onBound: { await up.media($0) })] + parts.services,
+                           onServerRunning: { channel in await up.portal(channel.localAddress?.port ?? options.portal.port) },
                            logger: logger)
     }
 
     /// The router and the background services, apart: handler tests drive the router alone.
     static func buildParts(config: LivebootConfig, options: ServeOptions, logger: Logger, database: PortalDatabase?)
-        async throws -> (router: Router<PortalRequestContext>, vmedia: VmediaRoutes, services: [any Service], runner: OperationRunner) {
+        async throws -> (router: Router<PortalRequestContext>, services: [any Service], runner: OperationRunner) {
         // Templates load once, at start, and a missing one stops the start.
         let templates = try await MustacheLibrary(directory: options.templatesFolder)
         for name in requiredTemplates where templates.getTemplate(named: name) == nil {
@@ -85,17 +145,11 @@ public enum LivebootServer {
 
         // HEAD is answered wherever GET is (monitoring probes `HEAD /healthz`).
         let router = Router(context: PortalRequestContext.self, options: .autoGenerateHeadEndpoints)
-        // One line per request at debug level only: a boot is thousands of ranged GETs on the vmedia routes.
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: SecurityHeaders())
         router.add(middleware: ClientAddress(trustedProxies: Set(config.portal.trustedProxies)))
         router.add(middleware: PublicAssets(files: FileMiddleware(options.publicFolder, urlBasePath: "/public",
                                                                  searchForIndexHtml: false, logger: logger)))
-        // What the BMCs fetch: no login, no cookies, short headers — answered before the router (VmediaFront).
-        let vmedia = VmediaRoutes(images: MediaLibrary(folder: config.images.folder, resolvesShortNames: true),
-                                  seeds: MediaLibrary(folder: config.images.folder + "/seeds", resolvesShortNames: false),
-                                  imagesPath: config.images.path)
-        NoCloudController(folder: config.images.folder + "/seeds/nocloud").addRoutes(to: router)
         router.get("/healthz") { _, _ in "ok\n" }
 
         // The portal: identified callers; everything but the login page and the token endpoint needs a login.
@@ -124,7 +178,7 @@ public enum LivebootServer {
             StatusRefresher(liveboot: liveboot, board: board, interval: options.statusInterval, logger: logger),
             OperationDrain(runner: runner),
         ]
-        return (router, vmedia, services, runner)
+        return (router, services, runner)
     }
 }
 
@@ -163,8 +217,8 @@ struct OperationDrain: Service {
     }
 }
 
-/// Static assets under `/public/` only: Hummingbird's FileMiddleware answers 400 to any path with `..`, and the
-/// vmedia routes must answer such probes 404 like any other unknown name.
+/// Static assets under `/public/` only: Hummingbird's FileMiddleware answers 400 to any path with `..`, and other
+/// paths with `..` must get the portal's own 404 like any other unknown page.
 struct PublicAssets<Context: RequestContext>: RouterMiddleware {
     let files: FileMiddleware<Context, LocalFileSystem>
 

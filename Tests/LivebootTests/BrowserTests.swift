@@ -25,7 +25,7 @@ final class BrowserTests: XCTestCase {
         let artifacts = Fixtures.packageRoot.appendingPathComponent(".build/artifacts/browser").path
         let result = try await Subprocess.run("/usr/bin/env", ["python3",
             Fixtures.packageRoot.appendingPathComponent("Tests/browser/portal_browser.py").path,
-            "--url", "http://127.0.0.1:\(testbed.imagesPort)", "--user", "alice", "--password", "alice-browser-pass",
+            "--url", "http://127.0.0.1:\(testbed.portalPort)", "--user", "alice", "--password", "alice-browser-pass",
             "--slice", "radio", "--node", "w1", "--image", "ubuntu-22.04-liveboot.iso",
             "--key-file", testbed.slicePub, "--screenshots", artifacts], timeout: .seconds(240))
         await testbed.stop()

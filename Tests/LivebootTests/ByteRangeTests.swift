@@ -1,5 +1,6 @@
 import Foundation
 import LivebootServer
+@testable import VmediaServer
 import XCTest
 
 /// RFC 9110 range and conditional semantics, as pure functions.

@@ -20,7 +20,7 @@ final class DashboardTests: XCTestCase {
             let admin = try await database.createUser(name: "root-admin", password: "a-long-password", isAdmin: true)
             cookie = "lb_session=" + (try await database.openSession(for: admin, lifetime: .seconds(600))).token
         }
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(testbed.imagesPort)\(path)")
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(testbed.portalPort)\(path)")
         request.headers.add(name: "Cookie", value: cookie!)
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 1 << 20)

@@ -7,6 +7,7 @@ import LivebootCore
 @testable import LivebootServer
 import Logging
 @testable import PortalStore
+@testable import VmediaServer
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -139,9 +140,7 @@ final class HardeningTests: XCTestCase {
     func makeApp(extraYAML: String = "") async throws -> some ApplicationProtocol {
         try await testbed.start([("w1", .fast), ("w2", .fast)], extraYAML: extraYAML, serveImages: false)
         let config = try LivebootConfig.load(path: testbed.configPath)
-        let options = ServeOptions(host: "127.0.0.1", port: 0,
-                                   templatesFolder: Fixtures.packageRoot.appendingPathComponent("Templates").path,
-                                   publicFolder: Fixtures.packageRoot.appendingPathComponent("Public").path)
+        let options = Testbed.serveOptions()
         return try await LivebootServer.buildApplication(config: config, options: options, logger: Logger(label: "test-portal"))
     }
 
@@ -241,7 +240,7 @@ final class HardeningTests: XCTestCase {
         let folder = testbed.imagesFolder
         try "notes".write(to: folder.appendingPathComponent("notes"), atomically: true, encoding: .utf8)
         try "yaml".write(to: folder.appendingPathComponent("images.yaml"), atomically: true, encoding: .utf8)
-        let library = MediaLibrary(folder: folder.path, resolvesShortNames: true)
+        let library = MediaLibrary(folder: folder.path, naming: LayoutNaming(kind: .image))
         XCTAssertNil(library.open("notes.iso"))
         XCTAssertNil(library.open("images.yaml.iso"))
         XCTAssertNotNil(library.open("u22.iso"), "a short name for a real ISO still works")

@@ -24,10 +24,7 @@ final class PortalTests: XCTestCase {
 
     func makeApp() async throws -> some ApplicationProtocol {
         let config = try LivebootConfig.load(path: testbed.configPath)
-        let options = ServeOptions(host: "127.0.0.1", port: 0,
-                                   templatesFolder: Fixtures.packageRoot.appendingPathComponent("Templates").path,
-                                   publicFolder: Fixtures.packageRoot.appendingPathComponent("Public").path,
-                                   statusInterval: .seconds(60))
+        let options = Testbed.serveOptions()
         return try await LivebootServer.buildApplication(config: config, options: options, logger: Logger(label: "test-portal"))
     }
 

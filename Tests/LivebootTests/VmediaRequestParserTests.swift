@@ -1,13 +1,14 @@
 import Foundation
+import LivebootCore
 @testable import LivebootServer
 import NIOCore
+@testable import VmediaServer
 import XCTest
 
-/// What `liveboot serve` reads itself from a connection's bytes, and what it leaves to NIO's decoder.
+/// What the vmedia listener reads from a connection's bytes, and what it refuses.
 final class VmediaRequestParserTests: XCTestCase {
-    let routes = VmediaRoutes(images: MediaLibrary(folder: "/nonexistent/images", resolvesShortNames: true),
-                              seeds: MediaLibrary(folder: "/nonexistent/images/seeds", resolvesShortNames: false),
-                              imagesPath: "bootable-images")
+    let routes = VmediaRoutes(layout: MediaLayout(images: ImagesConfig(ip: "10.0.0.1", port: 8080, path: "bootable-images",
+                                                                        folder: "/nonexistent/images")))
 
     func parse(_ text: String) -> VmediaRequestParser.Outcome {
         VmediaRequestParser.parse(ByteBuffer(string: text), routes: routes)
@@ -38,7 +39,7 @@ final class VmediaRequestParserTests: XCTestCase {
         XCTAssertEqual(length, bytes.count)
         XCTAssertEqual(read.method, .get)
         XCTAssertEqual(read.name, "u22.iso", "the query is not part of the name")
-        XCTAssertTrue(read.library === routes.images)
+        XCTAssertEqual(read.library.folder, "/nonexistent/images")
         XCTAssertEqual(string(read.fields.range), "bytes=5-9", "the first Range, without its surrounding spaces")
         XCTAssertEqual(string(read.fields.ifRange), "\"abc\"")
         XCTAssertEqual(string(read.fields.ifNoneMatch), "\"x\", \"y\"")
@@ -51,7 +52,7 @@ final class VmediaRequestParserTests: XCTestCase {
     func testSeedsAndHeadAndOtherNames() throws {
         let (seed, _) = try XCTUnwrap(request("HEAD /seeds/abc-1.iso HTTP/1.1\r\n\r\n"))
         XCTAssertEqual(seed.method, .head)
-        XCTAssertTrue(seed.library === routes.seeds)
+        XCTAssertEqual(seed.library.folder, "/nonexistent/images/seeds")
         XCTAssertEqual(seed.name, "abc-1.iso")
         XCTAssertNil(seed.fields.range)
         XCTAssertNil(seed.fields.ifMatch)
@@ -62,7 +63,20 @@ final class VmediaRequestParserTests: XCTestCase {
         // Every name under the prefixes is the vmedia routes' to refuse (404), never the portal's.
         let (traversal, _) = try XCTUnwrap(request("GET /bootable-images/../etc/passwd HTTP/1.1\r\n\r\n"))
         XCTAssertEqual(traversal.name, "../etc/passwd")
-        XCTAssertNil(routes.images.open(traversal.name))
+        XCTAssertNil(read(traversal))
+    }
+
+    func read(_ request: VmediaRequest) -> OpenMediaFile? { request.library.open(request.name) }
+
+    /// NoCloud seed files: `/seed/<node>/<file>`, the node a plain name and the file one cloud-init reads.
+    func testNoCloudPaths() throws {
+        let (meta, _) = try XCTUnwrap(request("GET /seed/w1/meta-data HTTP/1.1\r\n\r\n"))
+        XCTAssertEqual(meta.library.folder, "/nonexistent/images/seeds/nocloud")
+        XCTAssertEqual(meta.name, "w1/meta-data")
+        XCTAssertEqual(MediaLayout.candidates(for: meta.name, kind: .noCloud), ["w1/meta-data"])
+        for name in ["w1/passwd", ".w1/user-data", "w1/../w2/user-data", "w1", "w1/user-data/x", "../images/u22.iso"] {
+            XCTAssertEqual(MediaLayout.candidates(for: name, kind: .noCloud), [], name)
+        }
     }
 
     /// RFC 9112 §9.3, as NIO's `isKeepAlive` reads it.
@@ -78,33 +92,37 @@ final class VmediaRequestParserTests: XCTestCase {
         }
     }
 
-    /// Left to NIO's decoder (and from there to the router or the decoded vmedia path): anything not plainly a
-    /// body-less GET or HEAD of a vmedia path.
-    func testWhatIsLeftToTheDecoder() {
+    /// Refused, with the connection: anything not plainly a body-less GET or HEAD of a media path — 405 for another
+    /// method, 404 for another path (a portal page asked of the wrong port), 400 for the rest.
+    func testWhatIsRefused() {
         let image = "/bootable-images/a.iso"
-        let cases = [
-            "POST \(image) HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
-            "PUT",  // decided on the method alone
-            "GET /healthz HTTP/1.1\r\n\r\n",
-            "GET /images/a.iso HTTP/1.1\r\n\r\n",  // not this configuration's images path
-            "GET http://host\(image) HTTP/1.1\r\n\r\n",
-            "GET \(image) HTTP/2.0\r\n\r\n",
-            "GET \(image) HTTP/1.1 \r\n\r\n",
-            "GET  \(image) HTTP/1.1\r\n\r\n",
-            "GET \(image) HTTP/1.1\nHost: a\n\n",
-            "GET \(image) HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
-            "GET \(image) HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-            "GET \(image) HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
-            "GET \(image) HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
-            "GET \(image) HTTP/1.1\r\nRange: bytes=0-1\r\n folded\r\n\r\n",
-            "GET \(image) HTTP/1.1\r\nRange : bytes=0-1\r\n\r\n",
-            "GET \(image) HTTP/1.1\r\nNo-Colon\r\n\r\n",
-            "GET \(image) HTTP/1.1\r\nX: a\u{1}b\r\n\r\n",
-            "GET \(image) HTTP/1.1\r\nX: a\rb\r\n\r\n",
-            "GET \(image) HTTP/1.1\r\n" + String(repeating: "X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", count: 300),
+        let cases: [(String, VmediaRequestParser.Refusal)] = [
+            ("POST \(image) HTTP/1.1\r\nContent-Length: 0\r\n\r\n", .method),
+            ("PUT ", .method),  // decided on the method alone
+            ("GET /healthz HTTP/1.1\r\n\r\n", .notMediaPath),
+            ("GET /login HTTP/1.1\r\n", .notMediaPath),  // decided on the request line alone
+            ("GET /images/a.iso HTTP/1.1\r\n\r\n", .notMediaPath),  // not this configuration's images path
+            ("\u{16}\u{3}\u{1}\u{2}", .malformed),  // a TLS hello
+            ("GET http://host\(image) HTTP/1.1\r\n\r\n", .malformed),
+            ("GET \(image) HTTP/2.0\r\n\r\n", .malformed),
+            ("GET \(image) HTTP/1.1 \r\n\r\n", .malformed),
+            ("GET  \(image) HTTP/1.1\r\n\r\n", .malformed),
+            ("GET \(image) HTTP/1.1\nHost: a\n\n", .malformed),
+            ("GET \(image) HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", .malformed),
+            ("GET \(image) HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", .malformed),
+            ("GET \(image) HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", .malformed),
+            ("GET \(image) HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", .malformed),
+            ("GET \(image) HTTP/1.1\r\nRange: bytes=0-1\r\n folded\r\n\r\n", .malformed),
+            ("GET \(image) HTTP/1.1\r\nRange : bytes=0-1\r\n\r\n", .malformed),
+            ("GET \(image) HTTP/1.1\r\nNo-Colon\r\n\r\n", .malformed),
+            ("GET \(image) HTTP/1.1\r\nX: a\u{1}b\r\n\r\n", .malformed),
+            ("GET \(image) HTTP/1.1\r\nX: a\rb\r\n\r\n", .malformed),
+            ("GET \(image) HTTP/1.1\r\n" + String(repeating: "X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", count: 300), .malformed),
         ]
-        for text in cases {
-            guard case .notOurs = parse(text) else { return XCTFail("read as ours: \(text.prefix(80).debugDescription)") }
+        for (text, expected) in cases {
+            guard case .refused(let refusal) = parse(text) else { return XCTFail("not refused: \(text.prefix(80).debugDescription)") }
+            XCTAssertEqual(refusal, expected, text.prefix(80).debugDescription)
         }
+        guard case .incomplete = parse("PATC") else { return XCTFail("a method not yet whole waits for its end") }
     }
 }

@@ -5,7 +5,7 @@ import Glibc
 import LivebootCore
 import XCTest
 
-/// `liveboot serve`'s vmedia routes over real sockets, read byte-exactly as the iDRAC's client reads them.
+/// `liveboot serve`'s vmedia listener over real sockets, read byte-exactly as the iDRAC's client reads them.
 final class VmediaServerTests: XCTestCase {
     var testbed: Testbed!
     static let bigSize = 64 << 20
@@ -148,35 +148,77 @@ final class VmediaServerTests: XCTestCase {
         }
     }
 
-    /// Pipelined requests get their answers in order, whether the router or the vmedia path answers each.
+    /// Pipelined requests get their answers in order, whichever way each is answered (from memory, `sendfile`, 404).
     func testPipelinedAnswersKeepTheirOrder() async throws {
         let connection = try await connect()
         let host = "127.0.0.1:\(testbed.imagesPort)"
-        try await connection.send(RawHTTPConnection.requestText("GET", "/healthz", host: host)
-            + RawHTTPConnection.requestText("GET", "/images/big.iso", host: host, headers: [("Range", "bytes=5-14")])
+        try await connection.send(RawHTTPConnection.requestText("GET", "/images/big.iso", host: host, headers: [("Range", "bytes=5-14")])
             + RawHTTPConnection.requestText("HEAD", "/images/big.iso", host: host)
+            + RawHTTPConnection.requestText("GET", "/images/big.iso", host: host, headers: [("Range", "bytes=0-200000")])
             + RawHTTPConnection.requestText("GET", "/images/nope.iso", host: host)
-            + RawHTTPConnection.requestText("HEAD", "/public/liveboot.css", host: host)
-            + RawHTTPConnection.requestText("GET", "/healthz", host: host))
-        let first = try await connection.readResponse(toHEAD: false)
+            + RawHTTPConnection.requestText("GET", "/images/big.iso", host: host, headers: [("Range", "bytes=-1")]))
         let range = try await connection.readResponse(toHEAD: false)
         let head = try await connection.readResponse(toHEAD: true)
+        let large = try await connection.readResponse(toHEAD: false)
         let missing = try await connection.readResponse(toHEAD: false)
-        let routerHead = try await connection.readResponse(toHEAD: true)
         let last = try await connection.readResponse(toHEAD: false)
         await connection.close()
-        XCTAssertEqual(first.body, Array("ok\n".utf8))
         XCTAssertEqual(range.status, 206)
         XCTAssertEqual(range.body, (5...14).map(Self.byte(at:)))
         XCTAssertEqual(head.status, 200)
         XCTAssertEqual(head.header("Content-Length"), String(Self.bigSize))
+        XCTAssertEqual(large.body.count, 200_001)
+        XCTAssertEqual(large.body.last, Self.byte(at: 200_000))
         XCTAssertEqual(missing.status, 404)
-        XCTAssertEqual(routerHead.status, 200, "the router's HEAD answer carries no body (the next answer parses)")
-        XCTAssertEqual(last.body, Array("ok\n".utf8))
+        XCTAssertEqual(missing.header("Connection"), nil, "an unknown image keeps the connection (the BMC may ask again)")
+        XCTAssertEqual(last.body, [Self.byte(at: Self.bigSize - 1)])
     }
 
-    /// A client that half-closes after its requests (as `printf … | nc` does) still gets every answer: the router's
-    /// side would otherwise close the connection on the half-close while vmedia answers are still being written.
+    /// The vmedia listener takes media reads only: a portal page, a body, an upgrade or another method gets a fixed
+    /// 4xx and the connection closes — after the answers before it, and without a reset that would lose the answer.
+    func testThePortalIsNotOnTheVmediaListener() async throws {
+        let cases: [(String, Int)] = [
+            (RawHTTPConnection.requestText("GET", "/healthz", host: "x"), 404),
+            (RawHTTPConnection.requestText("GET", "/login", host: "x"), 404),
+            (RawHTTPConnection.requestText("GET", "/public/liveboot.css", host: "x"), 404),
+            (RawHTTPConnection.requestText("POST", "/login", host: "x", headers: [("Content-Length", "9")]) + "name=evil", 405),
+            (RawHTTPConnection.requestText("POST", "/images/big.iso", host: "x", headers: [("Content-Length", "4")]) + "abcd", 405),
+            ("GET /images/big.iso HTTP/1.1\r\nRange: bytes=3-3\r\nContent-Length: 5\r\n\r\nhello", 400),
+            ("GET /images/big.iso HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400),
+            ("GET /images/big.iso HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 400),
+            ("GET /images/big.iso HTTP/1.1\r\nRange: bytes=7-8\r\nX-Folded: a\r\n b\r\n\r\n", 400),
+        ]
+        for (request, status) in cases {
+            let connection = try await connect()
+            // A media read first: it is answered, then the refusal, then the end.
+            try await connection.send(RawHTTPConnection.requestText("GET", "/images/big.iso", host: "x", headers: [("Range", "bytes=0-0")])
+                + request + RawHTTPConnection.requestText("GET", "/images/big.iso", host: "x", headers: [("Range", "bytes=1-1")]))
+            let first = try await connection.readResponse(toHEAD: false)
+            let refused = try await connection.readResponse(toHEAD: false)
+            let after = await connection.drain(for: .seconds(5))
+            await connection.close()
+            XCTAssertEqual(first.body, [Self.byte(at: 0)])
+            XCTAssertEqual(refused.status, status, request.prefix(60).debugDescription)
+            XCTAssertEqual(refused.header("Connection"), "close")
+            XCTAssertEqual(refused.body, [])
+            XCTAssertTrue(after.closed, "the connection ends after a refusal")
+            XCTAssertEqual(after.bytes, 0, "nothing after the refusal is answered")
+        }
+    }
+
+    /// Both listeners run: the portal answers on its own port, and media are not served there.
+    func testThePortalHasItsOwnListener() async throws {
+        XCTAssertNotEqual(testbed.portalPort, testbed.imagesPort)
+        let portal = try await RawHTTPConnection.connect(host: "127.0.0.1", port: testbed.portalPort)
+        let health = try await portal.request("GET", "/healthz")
+        let image = try await portal.request("GET", "/images/big.iso", headers: [("Range", "bytes=0-0")])
+        await portal.close()
+        XCTAssertEqual(health.status, 200)
+        XCTAssertEqual(health.body, Array("ok\n".utf8))
+        XCTAssertEqual(image.status, 404, "the portal does not serve media")
+    }
+
+    /// A client that half-closes after its requests (as `printf … | nc` does) still gets every answer.
     func testAnswersOutliveTheClientsHalfClose() async throws {
         let connection = try await connect()
         let host = "127.0.0.1:\(testbed.imagesPort)"
@@ -214,10 +256,8 @@ final class VmediaServerTests: XCTestCase {
         await connection.close()
     }
 
-    /// A request may arrive in pieces. One the server does not read itself (here: one with a body) goes to NIO's
-    /// decoder, and so does everything after it on that connection — vmedia requests included, still answered; one
-    /// the decoder refuses (a folded header line, RFC 9112 §5.2) gets its 400.
-    func testSplitRequestsAndRequestsLeftToTheDecoder() async throws {
+    /// A request may arrive in pieces.
+    func testSplitRequests() async throws {
         let connection = try await connect()
         let request = RawHTTPConnection.requestText("GET", "/images/big.iso", host: "127.0.0.1", headers: [("Range", "bytes=100-199")])
         let bytes = Array(request.utf8)
@@ -226,44 +266,8 @@ final class VmediaServerTests: XCTestCase {
             try await Task.sleep(for: .milliseconds(50))
         }
         let split = try await connection.readResponse(toHEAD: false)
+        await connection.close()
         XCTAssertEqual(split.body, (100...199).map(Self.byte(at:)))
-        try await connection.send("GET /images/big.iso HTTP/1.1\r\nRange: bytes=3-3\r\nContent-Length: 5\r\n\r\nhello"
-            + RawHTTPConnection.requestText("GET", "/healthz", host: "127.0.0.1")
-            + "GET /images/big.iso HTTP/1.1\r\nRange: bytes=7-8\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
-            + RawHTTPConnection.requestText("GET", "/images/big.iso", host: "127.0.0.1", headers: [("Range", "bytes=-2")]))
-        let withBody = try await connection.readResponse(toHEAD: false)
-        let router = try await connection.readResponse(toHEAD: false)
-        let chunked = try await connection.readResponse(toHEAD: false)
-        let last = try await connection.readResponse(toHEAD: false)
-        await connection.close()
-        XCTAssertEqual(withBody.body, [Self.byte(at: 3)], "a GET's body is read and dropped")
-        XCTAssertEqual(router.body, Array("ok\n".utf8))
-        XCTAssertEqual(chunked.body, [Self.byte(at: 7), Self.byte(at: 8)])
-        XCTAssertEqual(last.body, [Self.byte(at: Self.bigSize - 2), Self.byte(at: Self.bigSize - 1)])
-
-        let folding = try await connect()
-        try await folding.send("GET /images/big.iso HTTP/1.1\r\nRange: bytes=7-8\r\nX-Folded: a\r\n b\r\n\r\n")
-        let refused = try await folding.readResponse(toHEAD: false)
-        await folding.close()
-        XCTAssertEqual(refused.status, 400)
-    }
-
-    /// A router request behind a vmedia answer that fills the socket buffers: the router's side learns that the
-    /// channel is writable again once that answer is out, and answers.
-    func testARouterRequestBehindALargeAnswer() async throws {
-        let connection = try await connect()
-        let length = 8 << 20
-        try await connection.send(RawHTTPConnection.requestText("GET", "/images/big.iso", host: "127.0.0.1",
-                                                                headers: [("Range", "bytes=0-\(length - 1)")])
-            + RawHTTPConnection.requestText("GET", "/healthz", host: "127.0.0.1"))
-        // This client reads nothing yet: the answer stalls once the socket buffers are full.
-        try await Task.sleep(for: .milliseconds(300))
-        let large = try await connection.readResponse(toHEAD: false)
-        let router = try await connection.readResponse(toHEAD: false)
-        await connection.close()
-        XCTAssertEqual(large.body.count, length)
-        XCTAssertEqual(large.body.last, Self.byte(at: length - 1))
-        XCTAssertEqual(router.body, Array("ok\n".utf8))
     }
 
     /// HTTP/1.0 closes after each answer unless it asks to keep the connection.
@@ -317,14 +321,7 @@ final class VmediaServerTests: XCTestCase {
         XCTAssertLessThan(bytes, 48 << 20)
     }
 
-    func testOtherMethodsAndConnectionClose() async throws {
-        let connection = try await connect()
-        try await connection.send(RawHTTPConnection.requestText("POST", "/images/big.iso", host: "127.0.0.1",
-                                                                headers: [("Content-Length", "4")]) + "abcd")
-        let post = try await connection.readResponse(toHEAD: false)
-        XCTAssertEqual(post.status, 405)
-        XCTAssertEqual(post.header("Allow"), "GET, HEAD")
-        await connection.close()
+    func testConnectionClose() async throws {
         let closing = try await connect()
         let answer = try await closing.request("GET", "/images/big.iso", headers: [("Range", "bytes=0-3"), ("Connection", "close")])
         XCTAssertEqual(answer.body, (0...3).map(Self.byte(at:)))

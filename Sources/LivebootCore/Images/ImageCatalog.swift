@@ -43,9 +43,7 @@ public struct ImageCatalog: Sendable {
 
     var folder: URL { URL(fileURLWithPath: config.folder).resolvingSymlinksInPath() }
 
-    static func isServableName(_ name: String) -> Bool {
-        name.range(of: #"^[A-Za-z0-9._-]+\.iso$"#, options: .regularExpression) != nil && !name.hasPrefix(".")
-    }
+    var layout: MediaLayout { MediaLayout(images: config) }
 
     /// `u22` (short name), `u22.iso`, a file name, or a path that must lie inside the folder.
     public func resolve(_ name: String) throws -> ResolvedImage {
@@ -66,10 +64,10 @@ public struct ImageCatalog: Sendable {
         guard real.path.hasPrefix(root) else { throw LivebootError.imageOutsideFolder(found.path, folder: folder.path) }
         let relative = String(real.path.dropFirst(root.count))
         guard relative.split(separator: "/").allSatisfy({ $0.range(of: #"^[A-Za-z0-9._-]+$"#, options: .regularExpression) != nil && !$0.hasPrefix(".") }),
-              Self.isServableName(real.lastPathComponent) else {
+              MediaLayout.isServableName(real.lastPathComponent) else {
             throw LivebootError.badImageName(relative)
         }
-        return ResolvedImage(name: relative, path: real.path, url: config.baseURL + "/" + relative)
+        return ResolvedImage(name: relative, path: real.path, url: layout.imageURL(relative))
     }
 
     /// The folder's ISOs with the short names that point at them; the `seeds/` subfolder is not listed.
@@ -82,7 +80,7 @@ public struct ImageCatalog: Sendable {
         var files: [String: (size: Int64, modified: Date)] = [:]
         var links: [String: [String]] = [:]
         var ignored: [CatalogScan.Ignored] = []
-        for entry in entries where !entry.hasPrefix(".") && entry != "seeds" && entry != "images.yaml" {
+        for entry in entries where !entry.hasPrefix(".") && !MediaLayout.reservedEntries.contains(entry) {
             let url = folder.appendingPathComponent(entry)
             let attributes = try fm.attributesOfItem(atPath: url.path)
             if attributes[.type] as? FileAttributeType == .typeSymbolicLink {
@@ -93,7 +91,7 @@ public struct ImageCatalog: Sendable {
                 }
                 links[target.lastPathComponent, default: []].append(entry.hasSuffix(".iso") ? String(entry.dropLast(4)) : entry)
             } else if attributes[.type] as? FileAttributeType == .typeRegular {
-                guard Self.isServableName(entry) else {
+                guard MediaLayout.isServableName(entry) else {
                     ignored.append(.init(name: entry, reason: "the name must match [A-Za-z0-9._-]+ and end in .iso"))
                     continue
                 }
@@ -131,11 +129,11 @@ public struct ImageCatalog: Sendable {
     }
 }
 
-/// Writes seeds into `<images>/seeds/<content id>.iso`, which `liveboot serve` serves as `/seeds/<content id>.iso`.
+/// Writes seeds where `MediaLayout` says the vmedia listener serves them.
 public struct SeedPublisher: Sendable {
-    public let config: ImagesConfig
+    public let layout: MediaLayout
 
-    public init(config: ImagesConfig) { self.config = config }
+    public init(config: ImagesConfig) { layout = MediaLayout(images: config) }
 
     /// A 3½-inch 1.44 MB floppy: BMCs (and qemu) want exactly this size for a floppy image.
     public static let floppySize = 1_474_560
@@ -149,9 +147,9 @@ public struct SeedPublisher: Sendable {
     /// Publishes the bytes under their content id (so re-publishing the same seed is a no-op) and returns
     /// the URL the BMC will read.
     public func publish(_ image: Data, id: String) throws -> String {
-        let directory = URL(fileURLWithPath: config.folder).appendingPathComponent("seeds")
+        let directory = URL(fileURLWithPath: layout.seedsFolder)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let file = directory.appendingPathComponent("\(id).iso")
+        let file = URL(fileURLWithPath: layout.seedPath(id: id))
         if FileManager.default.contents(atPath: file.path) != image {
             // Write then rename, so a BMC reading the URL never sees half a file.
             let temporary = directory.appendingPathComponent(".\(id).\(UUID().uuidString).tmp")
@@ -159,13 +157,13 @@ public struct SeedPublisher: Sendable {
             _ = try? FileManager.default.removeItem(at: file)
             try FileManager.default.moveItem(at: temporary, to: file)
         }
-        return config.serverURL + "/seeds/\(id).iso"
+        return layout.seedURL(id: id)
     }
 
     /// For BMCs with a single virtual-media slot: the seed's files for cloud-init's NoCloud HTTP source, at the
-    /// node's stable URL `<server>/seed/<node>/` (the live image carries `ds=nocloud;s=<that URL>`).
+    /// node's stable URL (`MediaLayout.noCloudURL`; the live image carries `ds=nocloud;s=<that URL>`).
     public func publishNoCloud(_ seed: Seed, node: String) throws -> String {
-        let directory = URL(fileURLWithPath: config.folder).appendingPathComponent("seeds/nocloud/\(node)")
+        let directory = URL(fileURLWithPath: layout.noCloudFolder(node: node))
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         for (name, text) in [("user-data", seed.userData), ("meta-data", seed.metaData)] {
             let temporary = directory.appendingPathComponent(".\(name).\(UUID().uuidString).tmp")
@@ -173,7 +171,7 @@ public struct SeedPublisher: Sendable {
             _ = try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
             try FileManager.default.moveItem(at: temporary, to: directory.appendingPathComponent(name))
         }
-        return config.serverURL + "/seed/\(node)/"
+        return layout.noCloudURL(node: node)
     }
 }
 

@@ -79,5 +79,15 @@ struct StatusRefresher: Service {
         _ = await Liveboot.onEach(nodes, limit: 16) { node in await board.publish(await liveboot.status(node), at: Date()) }
         await board.roundFinished(nodes.map(\.name), at: Date())
         logger.debug("status refreshed", metadata: ["nodes": "\(nodes.count)"])
+        await pruneSeeds()
+    }
+
+    /// After each round, when the slots of every node that answered are known: seeds no slot holds and older than
+    /// `images.keep-seeds` go.
+    func pruneSeeds() async {
+        let layout = MediaLayout(images: liveboot.config.images)
+        let held = await board.statuses.flatMap(\.vmedia).compactMap { $0.image.flatMap(layout.seedFile(inURL:)) }
+        let removed = layout.pruneSeeds(inUse: Set(held), retention: liveboot.config.images.seedRetention)
+        if !removed.isEmpty { logger.info("old seeds removed", metadata: ["count": "\(removed.count)"]) }
     }
 }

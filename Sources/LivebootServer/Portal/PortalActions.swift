@@ -67,7 +67,7 @@ struct PortalActions: Sendable {
     /// so that the field says nothing of which files exist.
     func listedImage(_ name: String) throws -> ResolvedImage {
         let listed = (try? liveboot.catalog.list()) ?? []
-        guard MediaLibrary.isPlainName(name), listed.contains(where: { $0.name == name || $0.shortNames.contains(name) }),
+        guard MediaLayout.isPlainName(name), listed.contains(where: { $0.name == name || $0.shortNames.contains(name) }),
               let image = try? liveboot.catalog.resolve(name) else {
             throw Denied.invalid("unknown image: choose one of the images listed on the Images page")
         }

@@ -14,7 +14,10 @@ final class Testbed: @unchecked Sendable {
     let simulator = IDRACSimulator()
     var configPath: String { directory.appendingPathComponent("liveboot.yaml").path }
     var imagesFolder: URL { directory.appendingPathComponent("images") }
+    /// The vmedia listener's port (what the config's `images.port` names for the BMCs).
     private(set) var imagesPort = 0
+    /// The portal's port.
+    private(set) var portalPort = 0
     private var serverTask: Task<Void, any Error>?
     private var serverGroup: ServiceGroup?
     /// The slice's key pair, made by the test.
@@ -67,21 +70,30 @@ final class Testbed: @unchecked Sendable {
                 images: {proto: http, ip: 127.0.0.1, port: 0, path: images, absolute-path: \(imagesFolder.path)}
                 \(portalYAML)
                 """, path: directory.appendingPathComponent("server.yaml").path)
-        let (stream, continuation) = AsyncStream<Int>.makeStream()
-        let options = ServeOptions(host: "127.0.0.1", port: port,
-                                   templatesFolder: Fixtures.packageRoot.appendingPathComponent("Templates").path,
-                                   publicFolder: Fixtures.packageRoot.appendingPathComponent("Public").path,
-                                   statusInterval: statusInterval)
+        let (stream, continuation) = AsyncStream<ServePorts>.makeStream()
+        let options = Self.serveOptions(mediaPort: port, statusInterval: statusInterval)
         let app = try await LivebootServer.buildApplication(config: config, options: options,
                                                             logger: Logger(label: "test-vmedia"),
                                                             onServerRunning: { continuation.yield($0); continuation.finish() })
         let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test-vmedia")))
         serverGroup = group
         serverTask = Task { try await group.run() }
-        for await port in stream { imagesPort = port }
+        for await ports in stream {
+            imagesPort = ports.media
+            portalPort = ports.portal
+        }
     }
 
-    /// Nodes, then the portal on the port the config gives the BMCs (as `lb serve` runs in production).
+    /// Both listeners on loopback, the portal on any free port; the checkout's templates and assets.
+    static func serveOptions(mediaPort: Int = 0, statusInterval: Duration = .seconds(60)) -> ServeOptions {
+        ServeOptions(portal: .init(host: "127.0.0.1", port: 0), media: .init(host: "127.0.0.1", port: mediaPort),
+                     templatesFolder: Fixtures.packageRoot.appendingPathComponent("Templates").path,
+                     publicFolder: Fixtures.packageRoot.appendingPathComponent("Public").path,
+                     statusInterval: statusInterval)
+    }
+
+    /// Nodes, then the server with its vmedia listener on the port the config gives the BMCs (as `lb serve` runs in
+    /// production).
     func startPortal(_ nodes: [(String, SimulatorBehaviour)], statusInterval: Duration = .seconds(2)) async throws {
         for (name, behaviour) in nodes { try await simulator.addNode(name: name, behaviour: behaviour) }
         let port = try SushyEmulator.freePort()

@@ -1,5 +1,5 @@
 import Foundation
-import Seed
+
 
 /// The validators of a served file, and RFC 9110 §13 conditional requests against them.
 public struct Validators: Sendable, Equatable {
@@ -79,9 +79,10 @@ public enum HTTPDate {
 
     /// By hand: a DateFormatter costs tens of microseconds to make, and the vmedia routes send a date per answer.
     public static func format(secondsSince1970 seconds: Int) -> String {
-        let d = UTCDate(secondsSince1970: seconds)
-        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : String(v) }
-        return "\(weekdays[d.weekday]), \(two(d.day)) \(months[d.month - 1]) \(d.year) \(two(d.hour)):\(two(d.minute)):\(two(d.second)) GMT"
+        var time = time_t(seconds), d = tm()
+        gmtime_r(&time, &d)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : String(v) }
+        return "\(weekdays[Int(d.tm_wday)]), \(two(d.tm_mday)) \(months[Int(d.tm_mon)]) \(d.tm_year + 1900) \(two(d.tm_hour)):\(two(d.tm_min)):\(two(d.tm_sec)) GMT"
     }
 
     static let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]

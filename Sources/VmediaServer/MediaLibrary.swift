@@ -1,5 +1,5 @@
 import Foundation
-import LivebootCore
+import NIOConcurrencyHelpers
 import NIOCore
 #if canImport(Glibc)
 import Glibc
@@ -17,12 +17,14 @@ final class OpenMediaFile: Sendable {
     /// The header fields every answer about this version carries, from `Accept-Ranges` to `Last-Modified`, made once:
     /// formatting them per answer was a tenth of a ranged read's CPU time (perf).
     let validatorFields: [UInt8]
+    /// `Content-Type`, the library's.
+    let contentTypeField: [UInt8]
     /// For `pread` (small slices) and `fstat` (the truncation check): never lent to NIO.
     let descriptor: CInt
     fileprivate let identity: FileIdentity
-    private let handles = Locked<[ObjectIdentifier: NIOFileHandle]>([:])
+    private let handles = NIOLockedValueBox<[ObjectIdentifier: NIOFileHandle]>([:])
 
-    fileprivate init(descriptor: CInt, identity: FileIdentity, modified: Int) {
+    fileprivate init(descriptor: CInt, identity: FileIdentity, modified: Int, contentType: String) {
         self.descriptor = descriptor
         self.identity = identity
         size = identity.size
@@ -30,12 +32,13 @@ final class OpenMediaFile: Sendable {
         let etag = "\"\(String(identity.size, radix: 16))-\(String(identity.mtimeNanos, radix: 16))-\(String(identity.inode, radix: 16))\""
         validators = Validators(etag: etag, lastModified: Date(timeIntervalSince1970: TimeInterval(modified)))
         validatorFields = Array("\r\nAccept-Ranges: bytes\r\nETag: \(etag)\r\nLast-Modified: \(validators.lastModifiedHeader)".utf8)
+        contentTypeField = Array("\r\nContent-Type: \(contentType)".utf8)
     }
 
     /// The handle `FileRegion`s on `loop` use; nil if no descriptor is left to duplicate.
     func handle(on loop: any EventLoop) -> NIOFileHandle? {
         let key = ObjectIdentifier(loop)
-        return handles.withLock { handles in
+        return handles.withLockedValue { handles in
             if let handle = handles[key] { return handle }
             let copy = dup(descriptor)
             guard copy >= 0 else { return nil }
@@ -47,7 +50,7 @@ final class OpenMediaFile: Sendable {
     }
 
     deinit {
-        handles.withLock { handles in
+        handles.withLockedValue { handles in
             for handle in handles.values { try? handle.close() }
         }
         close(descriptor)
@@ -66,8 +69,18 @@ fileprivate struct FileIdentity: Equatable, Sendable {
     }
 }
 
-/// The files one folder may serve, by name: confined to the folder (symlinks followed, then checked), names
-/// `[A-Za-z0-9._-]` ending in `.iso` (the iDRAC's client sends paths verbatim).
+/// Which request names a folder serves, and from which files: the layout's rules, handed in by whoever owns them
+/// (this layer knows sockets and bytes, not what an image or a seed is).
+public protocol MediaNaming: Sendable {
+    /// The paths under the folder that `name` may be served from, tried in order; empty when the name is not
+    /// servable (then: 404). Never called with a name that failed before: only names that passed are cached.
+    func candidates(for name: String) -> [String]
+    /// Whether the file finally reached — its real path under the folder, symlinks followed — may be served.
+    func servesFile(atRelativePath path: String) -> Bool
+}
+
+/// The files one folder may serve, by name: confined to the folder (symlinks followed, then checked), the names and
+/// files its `MediaNaming` accepts (the iDRAC's client sends paths verbatim).
 ///
 /// A BMC reads an ISO in thousands of ranged GETs, so a name is resolved, checked and stat'ed at most once a second,
 /// and its file kept open between answers: `open`+`fstat`+`close` per answer was a tenth of the CPU time of a
@@ -75,59 +88,48 @@ fileprivate struct FileIdentity: Equatable, Sendable {
 public final class MediaLibrary: Sendable {
     public let folder: String
     private let root: String
-    private let cache = Locked<[String: Entry]>([:])
+    private let cache = NIOLockedValueBox<[String: Entry]>([:])
     private let maxAge: TimeAmount
-    /// Resolve `u22.iso` through a `u22` symlink, as the image catalogue names short names.
-    private let resolvesShortNames: Bool
+    private let naming: any MediaNaming
+    private let contentType: String
 
     private struct Entry: Sendable {
         let file: OpenMediaFile
         let checkedAt: NIODeadline
     }
 
-    public init(folder: String, resolvesShortNames: Bool, maxAge: TimeAmount = .seconds(1)) {
+    public init(folder: String, naming: any MediaNaming, contentType: String = "application/octet-stream",
+                maxAge: TimeAmount = .seconds(1)) {
         self.folder = folder
         let real = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
         root = real.hasSuffix("/") ? real : real + "/"
         self.maxAge = maxAge
-        self.resolvesShortNames = resolvesShortNames
-    }
-
-    static func isServable(_ name: String) -> Bool { name.hasSuffix(".iso") && isPlainName(name) }
-
-    /// `[A-Za-z0-9._-]`, not starting with a dot, at most 255 characters: never a path.
-    static func isPlainName(_ name: String) -> Bool {
-        guard name.utf8.count <= 255, let first = name.utf8.first, first != UInt8(ascii: ".") else { return false }
-        return name.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0)
-            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+        self.naming = naming
+        self.contentType = contentType
     }
 
     /// The open file behind `name`, or nil (then: 404, saying nothing of why).
     func open(_ name: String) -> OpenMediaFile? {
         // Only names that passed the check are ever cached.
-        let cached = cache.withLock { $0[name] }
+        let cached = cache.withLockedValue { $0[name] }
         let now = NIODeadline.now()
         if let cached, now - cached.checkedAt < maxAge { return cached.file }
-        guard Self.isServable(name) else { return nil }
-        var candidates = [root + name]
-        if resolvesShortNames { candidates.append(root + String(name.dropLast(4))) }
-        for candidate in candidates {
-            // The file itself must be an ISO by name too: a short name `notes.iso` must not serve a file `notes`
-            // (`lb images` lists such files as not servable).
-            guard let (real, info) = Self.confinedFile(candidate, root: root),
-                  Self.isServable(String(real.split(separator: "/").last ?? "")) else { continue }
+        for candidate in naming.candidates(for: name) {
+            guard let (real, info) = Self.confinedFile(root + candidate, root: root),
+                  naming.servesFile(atRelativePath: String(real.dropFirst(root.count))) else { continue }
             // The same version as before: keep its descriptor.
-            let file = cached.flatMap { $0.file.identity == FileIdentity(info) ? $0.file : nil } ?? Self.openFile(real)
+            let file = cached.flatMap { $0.file.identity == FileIdentity(info) ? $0.file : nil }
+                ?? Self.openFile(real, contentType: contentType)
             guard let file else { continue }
-            cache.withLock { $0[name] = Entry(file: file, checkedAt: now) }
+            cache.withLockedValue { $0[name] = Entry(file: file, checkedAt: now) }
             return file
         }
-        cache.withLock { _ = $0.removeValue(forKey: name) }
+        cache.withLockedValue { _ = $0.removeValue(forKey: name) }
         return nil
     }
 
     /// Opens `path` and describes what was opened (`fstat` on the descriptor, so the validators belong to these bytes).
-    private static func openFile(_ path: String) -> OpenMediaFile? {
+    private static func openFile(_ path: String, contentType: String) -> OpenMediaFile? {
         // O_NOFOLLOW: the real path has no symlink left in its last component; one appearing since is refused.
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { return nil }
@@ -136,7 +138,8 @@ public final class MediaLibrary: Sendable {
             close(fd)
             return nil
         }
-        return OpenMediaFile(descriptor: fd, identity: FileIdentity(info), modified: Int(info.st_mtim.tv_sec))
+        return OpenMediaFile(descriptor: fd, identity: FileIdentity(info), modified: Int(info.st_mtim.tv_sec),
+                             contentType: contentType)
     }
 
     /// The real path must stay under `root` after every symlink is followed, and be a regular file.

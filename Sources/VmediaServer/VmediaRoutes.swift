@@ -1,28 +1,35 @@
 import NIOCore
 import NIOHTTP1
 
-/// `GET|HEAD /<images.path>/<name>.iso` and `/seeds/<id>.iso`: what the iDRAC's httpfs2 client reads.
-///
-/// Its constraints (from the public record of its behaviour): status line `HTTP/1.1 `, `HEAD` first answered 200 with
-/// `Content-Length` and `Accept-Ranges: bytes`; each read a single `Range` answered 206 with `Content-Range`; the
-/// whole header block within the first 1024 bytes — so these routes send a short, fixed set of headers.
-/// This type decides the answer; `VmediaFront` sends it.
-public struct VmediaRoutes: Sendable {
-    let images: MediaLibrary
-    let seeds: MediaLibrary
-    /// `/<images.path>/`
-    let imagesPrefix: [UInt8]
-    static let seedsPrefix = Array("/seeds/".utf8)
+/// Where each media path leads: `GET|HEAD <prefix><name>` is answered from the prefix's library, the first prefix
+/// that matches wins. What the iDRAC's httpfs2 client reads goes through here.
+public struct VmediaRoute: Sendable {
+    /// `/images/`, `/seeds/`: starts and ends with a slash.
+    public let prefix: String
+    public let library: MediaLibrary
 
-    public init(images: MediaLibrary, seeds: MediaLibrary, imagesPath: String) {
-        self.images = images
-        self.seeds = seeds
-        let base = imagesPath.split(separator: "/").joined(separator: "/")
-        imagesPrefix = Array("/\(base)/".utf8)
+    public init(prefix: String, library: MediaLibrary) {
+        precondition(prefix.hasPrefix("/") && prefix.hasSuffix("/"), "a media path prefix starts and ends with /")
+        self.prefix = prefix
+        self.library = library
+    }
+}
+
+/// The answers of the vmedia listener.
+///
+/// The iDRAC's client constraints (from the public record of its behaviour): status line `HTTP/1.1 `, `HEAD` first
+/// answered 200 with `Content-Length` and `Accept-Ranges: bytes`; each read a single `Range` answered 206 with
+/// `Content-Range`; the whole header block within the first 1024 bytes — so these routes send a short, fixed set of
+/// headers. This type decides the answer; `VmediaConnection` sends it.
+public struct VmediaRoutes: Sendable {
+    private let routes: [(prefix: [UInt8], library: MediaLibrary)]
+
+    public init(_ routes: [VmediaRoute]) {
+        self.routes = routes.map { (Array($0.prefix.utf8), $0.library) }
     }
 
-    /// The library a request target belongs to and the name asked for; nil for a path that is not vmedia's. Every
-    /// path under the two prefixes is ours: whatever is not a plain name there gets our 404, never the portal's.
+    /// The library a request target belongs to and the name asked for; nil for a path that is not a media path.
+    /// Every path under a prefix is ours: whatever is not a servable name there gets our 404.
     func target(of uri: String) -> (library: MediaLibrary, name: String)? {
         var uri = uri
         return uri.withUTF8 { target(of: UnsafeRawBufferPointer($0)) }
@@ -31,12 +38,11 @@ public struct VmediaRoutes: Sendable {
     /// On the target's bytes, as `VmediaRequestParser` reads them (the query, if any, is not part of the name).
     func target(of uri: UnsafeRawBufferPointer) -> (library: MediaLibrary, name: String)? {
         let end = uri.firstIndex(of: UInt8(ascii: "?")) ?? uri.count
-        func name(after prefix: [UInt8]) -> String? {
-            guard end >= prefix.count, prefix.withUnsafeBytes({ $0.elementsEqual(uri[..<prefix.count]) }) else { return nil }
-            return String(decoding: UnsafeRawBufferPointer(rebasing: uri[prefix.count..<end]), as: UTF8.self)
+        for route in routes {
+            let prefix = route.prefix
+            guard end >= prefix.count, prefix.withUnsafeBytes({ $0.elementsEqual(uri[..<prefix.count]) }) else { continue }
+            return (route.library, String(decoding: UnsafeRawBufferPointer(rebasing: uri[prefix.count..<end]), as: UTF8.self))
         }
-        if let name = name(after: imagesPrefix) { return (images, name) }
-        if let name = name(after: Self.seedsPrefix) { return (seeds, name) }
         return nil
     }
 
@@ -46,6 +52,8 @@ public struct VmediaRoutes: Sendable {
     struct Answer {
         enum Kind {
             case notAllowed, notFound, notModified, preconditionFailed, unsatisfiable, busy
+            /// Not a request this listener takes (see `VmediaRequestParser.Refusal`).
+            case badRequest
             case content(partial: Bool)
         }
 
@@ -67,6 +75,7 @@ public struct VmediaRoutes: Sendable {
             case .preconditionFailed: .preconditionFailed
             case .unsatisfiable: .rangeNotSatisfiable
             case .busy: .serviceUnavailable
+            case .badRequest: .badRequest
             case .content(let partial): partial ? .partialContent : .ok
             }
         }
@@ -89,6 +98,7 @@ public struct VmediaRoutes: Sendable {
             case .preconditionFailed: block.append("HTTP/1.1 412 Precondition Failed\r\n")
             case .unsatisfiable: block.append("HTTP/1.1 416 Range Not Satisfiable\r\n")
             case .busy: block.append("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n")
+            case .badRequest: block.append("HTTP/1.1 400 Bad Request\r\n")
             case .content(let partial): block.append(partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n")
             }
             block.append("Date: ")
@@ -96,7 +106,7 @@ public struct VmediaRoutes: Sendable {
             switch kind {
             case .notAllowed:
                 block.append("\r\nAllow: GET, HEAD\r\nContent-Length: 0")
-            case .notFound, .preconditionFailed, .busy:
+            case .notFound, .preconditionFailed, .busy, .badRequest:
                 block.append("\r\nContent-Length: 0")
             case .notModified, .unsatisfiable, .content:
                 if let file { block.append(file.validatorFields) }
@@ -113,7 +123,8 @@ public struct VmediaRoutes: Sendable {
                         block.append("/")
                         block.append(decimal: file?.size ?? 0)
                     }
-                    block.append("\r\nContent-Type: application/octet-stream\r\nContent-Length: ")
+                    if let file { block.append(file.contentTypeField) }
+                    block.append("\r\nContent-Length: ")
                     block.append(decimal: range.count)
                 }
             }

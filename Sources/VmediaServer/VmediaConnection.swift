@@ -4,46 +4,29 @@ import NIOCore
 import Glibc
 #endif
 
-/// First in the connection's pipeline: answers the vmedia routes and sends file bytes with `sendfile(2)` (a
-/// `FileRegion`) or, for small slices, copied with their header into one buffer. Hummingbird's response bodies are
-/// byte buffers, and copying every byte through one measured at 0.36–0.87× nginx with up to 864 MB of heap under
-/// 64 streams (bench/vmedia.sh).
+/// The whole pipeline of a vmedia connection: reads the requests from the bytes (`VmediaRequestParser`), answers
+/// them in order, and sends file bytes with `sendfile(2)` (a `FileRegion`) or, for small slices, copied with their
+/// header into one buffer. Copying every byte through a byte-buffer body (Hummingbird's) measured at 0.36–0.87×
+/// nginx with up to 864 MB of heap under 64 streams (bench/vmedia.sh).
 ///
-/// While a connection asks only for vmedia files — a BMC's does, for hours — its requests are read here, from the
-/// bytes (`VmediaRequestParser`). From the first request that is anything else, this handler passes every byte on to
-/// NIO's decoder and Hummingbird's router, for the rest of the connection; vmedia requests among them come back
-/// decoded (`VmediaDecodedRequests`) and are sent from here, in order.
-///
-/// `sendfile` and the small slices' `pread` run on the event loop; bytes the page cache does not hold make it wait
-/// for the disk — nginx's `sendfile on` does the same. Images being served are read over and over, so they are
-/// normally cached.
+/// `sendfile` and the small slices' `pread` run on the vmedia listener's own event loops: bytes the page cache does
+/// not hold make them wait for the disk — nginx's `sendfile on` does the same — and the portal, on other loops, does
+/// not wait with them. Images being served are read over and over, so they are normally cached.
 ///
 /// Backpressure: a client may pipeline requests and never read the answers (one that did held ≈ 64 KiB per queued
-/// 64 KiB range: +618 MB for 504 KB of requests). While the channel is not writable, no further request is parsed or
-/// passed to the decoder and the channel's reads are held, so what a connection holds is bounded by the channel's
-/// high-water mark plus one read burst. The same handler closes connections whose request head does not complete
-/// within `Limits.header` (slowloris) and connections idle for `Limits.idle`.
-final class VmediaFront: ChannelDuplexHandler, RemovableChannelHandler {
+/// 64 KiB range: +618 MB for 504 KB of requests). While the channel is not writable no further request is parsed
+/// and the channel's reads are held, so what a connection holds is bounded by the channel's high-water mark plus one
+/// read burst. The same handler closes connections whose request head does not complete within `Limits.header`
+/// (slowloris) and connections idle for `Limits.idle`.
+final class VmediaConnection: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundIn = IOData
+    typealias OutboundIn = Never
     typealias OutboundOut = IOData
-
-    /// The connection's clocks.
-    struct Limits: Sendable {
-        var header: TimeAmount = .seconds(10)
-        var idle: TimeAmount = .seconds(75)
-        /// Vmedia requests decoded behind a router request that may wait for it, at most; then the connection's
-        /// reads wait too.
-        var queuedAnswers = 64
-    }
 
     private enum Reading {
         /// Bytes of a request not yet complete, if any.
         case requests(pending: ByteBuffer?)
-        /// Everything goes to NIO's decoder.
-        case passingOn
-        /// The last answer said `Connection: close`: what follows is not read.
+        /// The last answer was the connection's last: what follows is read and dropped until the connection closes.
         case done
     }
 
@@ -55,45 +38,35 @@ final class VmediaFront: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let routes: VmediaRoutes
     private let logger: Logger
-    private let limits: Limits
+    private let limits: VmediaLimits
     private var reading = Reading.requests(pending: nil)
     /// The pending bytes hold requests not parsed because the channel was not writable.
     private var stalled = false
-    /// Bytes for NIO's decoder not passed on yet: they go in slices while the channel is writable (a whole read
-    /// burst of pipelined ranges, decoded at once, would queue all their answers).
-    private var heldForDecoder: ByteBuffer?
     /// A `read` from the pipeline held back while this handler holds the reads.
     private var readHeld = false
-    /// Set while parsing or passing bytes on: a writability change that comes back during our own write must not
-    /// start a second parse.
+    /// Set while parsing: a writability change that comes back during our own write must not start a second parse.
     private var parsing = false
     /// When the first byte of a request head not yet complete arrived.
     private var headerStarted: NIODeadline?
-    /// The decoder has a request's head and not yet its end (its body may be arriving).
-    private var decoderInRequest = false
     private var lastRead = NIODeadline.now()
     private var clock: Scheduled<Void>?
     private var clockDeadline = NIODeadline.distantFuture
-    static let decoderSlice = 2048
-    private var readGate = ReadCompleteGate()
     private var sending: [UInt64: Sending] = [:]
     private var nextSendingID: UInt64 = 0
-    /// Where vmedia requests decoded behind a router request wait (weak: it holds this handler).
-    weak var decoded: VmediaDecodedRequests?
-    /// Events the router side must not see before our answers are out: the client's half-close (it would close the
-    /// connection) and graceful shutdown's quiesce (likewise).
-    private var heldEvents: [Any] = []
-    /// Answers from memory are written without a completion (one per answer was a tenth of a ranged read's CPU
-    /// time); when an event must wait for them, an empty write behind them tells when they are out. This counts the
-    /// answers written, to know whether any went out after that empty write.
-    private var memoryAnswersWritten = 0
-    private var barrierInFlight = false
+    /// The client half-closed, or the server is stopping: once every answer is out, the connection closes.
+    private var closing = false
+    /// The server is stopping: the answer being written is the connection's last.
     private var quiescing = false
+    private var closeScheduled = false
     private var lastOutput: ByteBuffer?
     private var now = HTTPDate.Now()
     private var truncationCheck: Scheduled<Void>?
     private var context: ChannelHandlerContext?
     static let truncationCheckInterval = TimeAmount.seconds(2)
+    /// After a refusal the output is closed and the input drained for this long, so the client reads the answer
+    /// instead of a reset (closing with its unread request bytes in our buffer would send an RST): nginx's
+    /// lingering close.
+    static let lingerTime = TimeAmount.seconds(2)
     /// Up to this size an answer goes out in one `write`, its bytes copied from the page cache next to its header;
     /// a larger one starts the same way, up to this size, and `sendfile` sends the rest. The header never leaves
     /// alone (the client would wake up for it), and no TCP_CORK is needed to prevent that: its two `setsockopt` per
@@ -105,7 +78,7 @@ final class VmediaFront: ChannelDuplexHandler, RemovableChannelHandler {
     /// The most an idle connection keeps for its next answer (a 64 KiB slice with its header, rounded up).
     static let keptOutputLimit = 128 * 1024
 
-    init(routes: VmediaRoutes, limits: Limits = Limits(), logger: Logger) {
+    init(routes: VmediaRoutes, limits: VmediaLimits, logger: Logger) {
         self.routes = routes
         self.limits = limits
         self.logger = logger
@@ -128,29 +101,15 @@ final class VmediaFront: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         lastRead = .now()
-        switch reading {
-        case .done:
-            return
-        case .passingOn:
-            if !decoderInRequest { startHeaderClock(context: context) }
-            var buffer = unwrapInboundIn(data)
-            if var held = heldForDecoder {
-                held.writeBuffer(&buffer)
-                buffer = held
-            }
-            heldForDecoder = buffer
-            passHeldBytesOn(context: context)
-            releaseHeldRead(context: context)
-        case .requests(let pending):
-            var buffer = unwrapInboundIn(data)
-            if var pending {
-                pending.writeBuffer(&buffer)
-                buffer = pending
-            }
-            reading = .requests(pending: buffer)
-            parsePending(context: context)
-            releaseHeldRead(context: context)
+        guard case .requests(let pending) = reading else { return }
+        var buffer = unwrapInboundIn(data)
+        if var pending {
+            pending.writeBuffer(&buffer)
+            buffer = pending
         }
+        reading = .requests(pending: buffer)
+        parsePending(context: context)
+        releaseHeldRead(context: context)
     }
 
     /// Parses and answers the pending requests while the channel is writable.
@@ -171,12 +130,8 @@ final class VmediaFront: ChannelDuplexHandler, RemovableChannelHandler {
                 reading = .requests(pending: buffer)
                 startHeaderClock(context: context)
                 return
-            case .notOurs:
-                reading = .passingOn
-                passOnWritability(context: context)
-                heldForDecoder = buffer
-                parsing = false
-                passHeldBytesOn(context: context)
+            case .refused(let refusal):
+                refuse(refusal, context: context)
                 return
             case .request(let request, let length):
                 buffer.moveReaderIndex(forwardBy: length)
@@ -187,27 +142,12 @@ final class VmediaFront: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Passes the held bytes to NIO's decoder, a slice at a time, while the channel is writable and the vmedia
-    /// answers queued behind the router are few.
-    private func passHeldBytesOn(context: ChannelHandlerContext) {
-        guard !parsing else { return }
-        parsing = true
-        defer { parsing = false }
-        while var held = heldForDecoder {
-            guard context.channel.isWritable, (decoded?.queuedAnswers ?? 0) < limits.queuedAnswers,
-                  case .passingOn = reading else { return }
-            let slice = held.readSlice(length: min(Self.decoderSlice, held.readableBytes))!
-            heldForDecoder = held.readableBytes > 0 ? held : nil
-            forward(wrapInboundOut(slice), context: context)
-        }
-    }
-
     private var holdsReads: Bool {
         guard let context else { return false }
-        return stalled || heldForDecoder != nil || !context.channel.isWritable
+        return stalled || !context.channel.isWritable
     }
 
-    /// Reads are held while this handler holds requests back; the pipeline's `read` waits for `resume`.
+    /// Reads are held while this handler holds requests back.
     func read(context: ChannelHandlerContext) {
         if holdsReads {
             readHeld = true
@@ -216,46 +156,80 @@ final class VmediaFront: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Goes on with what was held back, once the channel is writable again or the router's answers let the queued
-    /// vmedia answers go.
-    func resume() {
-        guard let context, !parsing else { return }
-        if stalled { parsePending(context: context) }
-        if heldForDecoder != nil { passHeldBytesOn(context: context) }
-        // Out of a read burst: the handlers after the decoder act on what they got at read-complete (a stalled parse
-        // that reached a router request passed it on too).
-        readGate.readComplete(context: context)
-        releaseHeldRead(context: context)
-        releaseHeldEvents()  // a half-close that came while requests were held back
-    }
-
-    /// Issues the `read` held back, if this handler no longer holds anything (a `read` may come while bytes are being
-    /// passed on, and be held, just before the last of them go).
     private func releaseHeldRead(context: ChannelHandlerContext) {
         guard readHeld, !holdsReads else { return }
         readHeld = false
         context.read()
     }
 
-    private func forward(_ data: NIOAny, context: ChannelHandlerContext) { readGate.forward(data, context: context) }
-
-    func channelReadComplete(context: ChannelHandlerContext) { readGate.readComplete(context: context) }
-
-    /// Kept from the router's side while it has nothing to write: an answer bigger than the channel's high-water mark
-    /// makes it unwritable and writable again, and Hummingbird's response writer takes each change under a lock —
-    /// with 1 MiB ranges, a sixth of the CPU time spent in user space (perf).
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if case .passingOn = reading { passOnWritability(context: context) }
-        if context.channel.isWritable { resume() }
+        guard context.channel.isWritable, !parsing else { return }
+        if stalled { parsePending(context: context) }
+        releaseHeldRead(context: context)
+        closeIfDone(context: context)
     }
 
-    /// The decoder has passed on a request's head (`VmediaDecodedRequests` says so): its header clock stops.
-    func requestHeadDecoded() {
+    // MARK: refusals and the end of a connection
+
+    /// A fixed answer that closes the connection: this listener takes media reads only.
+    private func refuse(_ refusal: VmediaRequestParser.Refusal, context: ChannelHandlerContext) {
+        reading = .done
         headerStarted = nil
-        decoderInRequest = true
+        let kind: VmediaRoutes.Answer.Kind = switch refusal {
+        case .method: .notAllowed
+        case .notMediaPath: .notFound
+        case .malformed: .badRequest
+        }
+        logger.debug("refused a request that is not a media read",
+                     metadata: ["answer": "\(VmediaRoutes.Answer(kind: kind).status.code)",
+                                "remote": "\(context.channel.remoteAddress?.description ?? "?")"])
+        var head = context.channel.allocator.buffer(capacity: VmediaRoutes.HeaderBlock.capacity)
+        VmediaRoutes.Answer(kind: kind).writeHead(keepAlive: false, date: now.bytes(), into: &head)
+        context.writeAndFlush(NIOAny(IOData.byteBuffer(head))).assumeIsolated().whenComplete { _ in
+            context.close(mode: .output, promise: nil)
+            context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) { context.close(promise: nil) }
+        }
     }
 
-    func requestEndDecoded() { decoderInRequest = false }
+    /// Every answer written so far is out: file answers complete their own promise; answers from memory are written
+    /// without one (one per answer was a tenth of a ranged read's CPU time), so an empty write behind them tells.
+    private func closeIfDone(context: ChannelHandlerContext) {
+        guard closing, !closeScheduled, !stalled, sending.isEmpty else { return }
+        closeScheduled = true
+        context.writeAndFlush(NIOAny(IOData.byteBuffer(context.channel.allocator.buffer(capacity: 0))))
+            .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case ChannelEvent.inputClosed:
+            // A client that half-closes after its requests (`printf … | nc`) still gets every answer; a refused
+            // connection's drain is over once its answer is out.
+            closing = true
+            closeIfDone(context: context)
+        case is ChannelShouldQuiesceEvent:
+            // The server is stopping: the answer being written is finished, nothing new is started.
+            if case .requests = reading { reading = .done }
+            quiescing = true
+            closing = true
+            closeIfDone(context: context)
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        stopClock()
+        truncationCheck?.cancel()
+        truncationCheck = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A reset by the peer, mostly: nothing to answer on a connection that is gone.
+        logger.trace("vmedia connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
 
     // MARK: the connection's clock
 
@@ -283,9 +257,9 @@ final class VmediaFront: ChannelDuplexHandler, RemovableChannelHandler {
         if clock == nil || clockDeadline > started + limits.header { scheduleClock(at: started + limits.header, context: context) }
     }
 
-    /// Something is being answered: a file being sent, a router request being read or answered. Answers from memory
-    /// that a client does not read are not: it has stopped reading, and the idle clock runs from its last request.
-    private var busy: Bool { !sending.isEmpty || decoderInRequest || decoded?.routerRequestsOpen == true }
+    /// A file is being sent. Answers from memory that a client does not read do not count: it has stopped reading,
+    /// and the idle clock runs from its last request.
+    private var busy: Bool { !sending.isEmpty }
 
     private func clockStruck() {
         guard let context else { return }
@@ -308,40 +282,15 @@ final class VmediaFront: ChannelDuplexHandler, RemovableChannelHandler {
         scheduleClock(at: next, context: context)
     }
 
-    /// What the handlers after this one last heard of the channel's writability (a new channel is writable).
-    private var writabilityPassedOn = true
-
-    private func passOnWritability(context: ChannelHandlerContext) {
-        let writable = context.channel.isWritable
-        guard writable != writabilityPassedOn else { return }
-        writabilityPassedOn = writable
-        context.fireChannelWritabilityChanged()
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent { quiescing = true }
-        if event is ChannelShouldQuiesceEvent || (event as? ChannelEvent) == .inputClosed {
-            heldEvents.append(event)
-            releaseHeldEvents()
-        } else {
-            context.fireUserInboundEventTriggered(event)
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        stopClock()
-        truncationCheck?.cancel()
-        truncationCheck = nil
-        context.fireChannelInactive()
-    }
+    // MARK: answers
 
     /// Writes the answer to `request`; the connection's answers before it are already written.
-    func send(_ request: VmediaRequest) {
+    private func send(_ request: VmediaRequest) {
         guard let context else { return }
         let answer = routes.answer(request)
-        // After a quiesce: this answer is the connection's last.
+        // While stopping, this answer is the connection's last (after a half-close, every request received is).
         let keepAlive = request.keepAlive && !quiescing
-        if !keepAlive, case .requests = reading { reading = .done }
+        if !keepAlive { reading = .done }
         if logger.logLevel <= .debug {
             logger.debug("\(request.method == .head ? "HEAD" : "GET") \(request.name) \(answer.status.code)",
                          metadata: ["range": .string(request.fields.range.map { String(buffer: $0) } ?? "-")])
@@ -375,15 +324,18 @@ final class VmediaFront: ChannelDuplexHandler, RemovableChannelHandler {
             write(head, keepAlive: keepAlive, context: context)
             return
         }
-        context.write(NIOAny(head), promise: nil)  // done when the file region is: writes complete in order
+        context.write(NIOAny(IOData.byteBuffer(head)), promise: nil)  // done when the file region is: writes complete in order
         nextSendingID &+= 1
         let id = nextSendingID
         sending[id] = Sending(file: file, end: bytes.upperBound)
         let done = context.eventLoop.makePromise(of: Void.self)
         done.futureResult.assumeIsolated().whenComplete { _ in
             self.sending[id] = nil
-            self.releaseHeldEvents()
-            if !keepAlive { context.close(promise: nil) }
+            if !keepAlive {
+                context.close(promise: nil)
+            } else {
+                self.closeIfDone(context: context)
+            }
         }
         scheduleTruncationCheck(context: context)
         context.writeAndFlush(NIOAny(IOData.fileRegion(FileRegion(fileHandle: handle, readerIndex: copied.upperBound,
@@ -401,13 +353,12 @@ final class VmediaFront: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// An answer wholly in memory. When it is the connection's last, the connection closes once it is out.
     private func write(_ buffer: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext) {
-        memoryAnswersWritten &+= 1
         if buffer.capacity <= Self.keptOutputLimit { lastOutput = buffer }
         guard !keepAlive else {
-            context.writeAndFlush(NIOAny(buffer), promise: nil)
+            context.writeAndFlush(NIOAny(IOData.byteBuffer(buffer)), promise: nil)
             return
         }
-        context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        context.writeAndFlush(NIOAny(IOData.byteBuffer(buffer))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     /// Appends `range` of the file to `buffer` (`pread` on the shared descriptor); false if the file ends before it.
@@ -423,30 +374,6 @@ final class VmediaFront: ChannelDuplexHandler, RemovableChannelHandler {
             return done
         }
         return read == count
-    }
-
-    /// Requests held back while the client does not read, file answers being written, or vmedia answers waiting for
-    /// the router's.
-    private var answersOutstanding: Bool {
-        stalled || heldForDecoder != nil || !sending.isEmpty || decoded?.hasQueuedAnswers == true
-    }
-
-    /// Passes the held events on once every answer of ours written or queued so far is out: file answers complete
-    /// their own promise; for answers from memory, an empty write queued behind them completes after they do.
-    func releaseHeldEvents() {
-        guard let context, !heldEvents.isEmpty, !answersOutstanding, !barrierInFlight else { return }
-        let written = memoryAnswersWritten
-        barrierInFlight = true
-        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { _ in
-            self.barrierInFlight = false
-            guard !self.answersOutstanding, self.memoryAnswersWritten == written else {
-                self.releaseHeldEvents()  // more was written meanwhile: wait for that too
-                return
-            }
-            let events = self.heldEvents
-            self.heldEvents = []
-            for event in events { context.fireUserInboundEventTriggered(event) }
-        }
     }
 
     /// `sendfile` on a file cut shorter than the answer promised sends nothing and never fails: NIO would retry it
@@ -468,22 +395,5 @@ final class VmediaFront: ChannelDuplexHandler, RemovableChannelHandler {
                 self.scheduleTruncationCheck(context: context)
             }
         }
-    }
-}
-
-/// Passes a read burst's read-complete on only if the burst passed something on: the router's side would otherwise
-/// wake up for no request (Hummingbird's async channel; a few percent of a ranged read's CPU time).
-struct ReadCompleteGate {
-    private var forwarded = false
-
-    mutating func forward(_ data: NIOAny, context: ChannelHandlerContext) {
-        forwarded = true
-        context.fireChannelRead(data)
-    }
-
-    mutating func readComplete(context: ChannelHandlerContext) {
-        guard forwarded else { return }
-        forwarded = false
-        context.fireChannelReadComplete()
     }
 }

@@ -21,17 +21,27 @@ public enum Vendor: String, Sendable, Codable, CaseIterable {
     }
 }
 
-public enum BootTarget: String, Sendable { case cd = "Cd", hdd = "Hdd", none = "None" }
+/// How a one-time boot was set, in words a user reads ("standard Boot override", "SCP import …"), and the system as
+/// read back when that was done (its power state saves a call).
+public struct BootOverrideResult: Sendable {
+    public let how: String
+    public let readBack: ComputerSystem?
+
+    public init(how: String, readBack: ComputerSystem?) {
+        self.how = how
+        self.readBack = readBack
+    }
+}
 
 /// The operations liveboot needs from a BMC. `GenericBMC` does them the standard Redfish way; vendor adapters
-/// (Dell's `IDRAC`) wrap it and replace what their firmware does differently.
+/// (Dell's `IDRAC`) are `StandardBackedBMC`s: every requirement they do not implement is the standard one.
 public protocol BMC: Sendable {
     var client: RedfishClient { get }
     var vendor: Vendor { get }
 
     func refresh(_ system: ComputerSystem) async throws -> ComputerSystem
     func manager(of system: ComputerSystem) async throws -> Manager
-    func reset(_ system: ComputerSystem, type: String) async throws
+    func reset(_ system: ComputerSystem, type: ResetType) async throws
 
     func virtualMediaSlots(_ discovery: Discovery) async throws -> [VirtualMedia]
     func refresh(_ slot: VirtualMedia) async throws -> VirtualMedia
@@ -39,18 +49,43 @@ public protocol BMC: Sendable {
     func eject(_ slot: VirtualMedia) async throws
 
     /// Sets (or, with `.none`, clears) a one-time boot and reads it back.
-    /// - Returns: how it was done, and the system as read back (its power state saves a call), if it was.
-    func setBootOnce(_ target: BootTarget, on system: ComputerSystem,
-                     progress: @Sendable (String) -> Void) async throws -> (how: String, readBack: ComputerSystem?)
+    func setBootOnce(_ target: BootSource, on system: ComputerSystem,
+                     progress: @Sendable (String) -> Void) async throws -> BootOverrideResult
 
     func bios(of system: ComputerSystem) async throws -> Bios
     func biosRegistry(_ bios: Bios) async throws -> AttributeRegistry
     /// - Returns: the job or task the BMC created for the change, when it says.
     func setPendingBios(_ attributes: [String: AttributeValue], bios: Bios) async throws -> String?
     func resetBios(_ bios: Bios) async throws
+}
 
-    func jobs(_ discovery: Discovery) async throws -> [Job]
-    func deleteJobs(_ discovery: Discovery, jobID: String) async throws
+/// A vendor adapter over the standard way: it holds a `GenericBMC` and implements only what its firmware does
+/// differently.
+public protocol StandardBackedBMC: BMC {
+    var standard: GenericBMC { get }
+}
+
+extension StandardBackedBMC {
+    public var client: RedfishClient { standard.client }
+    public func refresh(_ system: ComputerSystem) async throws -> ComputerSystem { try await standard.refresh(system) }
+    public func manager(of system: ComputerSystem) async throws -> Manager { try await standard.manager(of: system) }
+    public func reset(_ system: ComputerSystem, type: ResetType) async throws { try await standard.reset(system, type: type) }
+    public func virtualMediaSlots(_ discovery: Discovery) async throws -> [VirtualMedia] {
+        try await standard.virtualMediaSlots(discovery)
+    }
+    public func refresh(_ slot: VirtualMedia) async throws -> VirtualMedia { try await standard.refresh(slot) }
+    public func insert(_ url: String, into slot: VirtualMedia) async throws { try await standard.insert(url, into: slot) }
+    public func eject(_ slot: VirtualMedia) async throws { try await standard.eject(slot) }
+    public func setBootOnce(_ target: BootSource, on system: ComputerSystem,
+                            progress: @Sendable (String) -> Void) async throws -> BootOverrideResult {
+        try await standard.setBootOnce(target, on: system, progress: progress)
+    }
+    public func bios(of system: ComputerSystem) async throws -> Bios { try await standard.bios(of: system) }
+    public func biosRegistry(_ bios: Bios) async throws -> AttributeRegistry { try await standard.biosRegistry(bios) }
+    public func setPendingBios(_ attributes: [String: AttributeValue], bios: Bios) async throws -> String? {
+        try await standard.setPendingBios(attributes, bios: bios)
+    }
+    public func resetBios(_ bios: Bios) async throws { try await standard.resetBios(bios) }
 }
 
 /// Opens a session and finds the system. The vendor adapter is chosen by the caller, which knows them all.

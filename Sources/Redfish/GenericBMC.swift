@@ -43,14 +43,14 @@ public struct GenericBMC: BMC {
     // MARK: Power
 
     /// Posts a `ComputerSystem.Reset`, refusing values the BMC does not list as allowable.
-    public func reset(_ system: ComputerSystem, type: String) async throws {
+    public func reset(_ system: ComputerSystem, type: ResetType) async throws {
         guard let action = system.resetAction else {
             throw RedfishError.notSupported(bmc: bmc, what: "ComputerSystem.Reset")
         }
-        if let allowed = action.allowableValues["ResetType"], !allowed.contains(type) {
-            throw RedfishError.notAllowed(bmc: bmc, what: "ResetType \(type)", allowed: allowed)
+        if let allowed = system.allowedResetTypes, !allowed.contains(type) {
+            throw RedfishError.notAllowed(bmc: bmc, what: "ResetType \(type)", allowed: allowed.map(\.rawValue))
         }
-        struct Body: Encodable { let ResetType: String }
+        struct Body: Encodable { let ResetType: Redfish.ResetType }
         try await client.post(action.target, body: Body(ResetType: type))
     }
 
@@ -120,9 +120,9 @@ public struct GenericBMC: BMC {
 
     // MARK: Boot
 
-    public func setBootOnce(_ target: BootTarget, on system: ComputerSystem,
-                            progress: @Sendable (String) -> Void = { _ in }) async throws -> (how: String, readBack: ComputerSystem?) {
-        let wanted = Boot(target: target.rawValue, enabled: target == .none ? "Disabled" : "Once")
+    public func setBootOnce(_ target: BootSource, on system: ComputerSystem,
+                            progress: @Sendable (String) -> Void = { _ in }) async throws -> BootOverrideResult {
+        let wanted = Boot(target: target, enabled: target == .none ? .disabled : .once)
         struct Body: Encodable { let Boot: Redfish.Boot }
         try await client.patch(system.odataID, body: Body(Boot: wanted))
         let readBack = try await refresh(system)
@@ -130,16 +130,16 @@ public struct GenericBMC: BMC {
         // sushy-tools (and some generic BMCs) accept `Once` and report `Continuous`: the node then boots the CD until
         // `diskboot` sets the disk, which is what liveboot does anyway — accepted, and said.
         guard readBack.boot?.bootSourceOverrideTarget == wanted.bootSourceOverrideTarget,
-              target == .none || enabled == "Once" || enabled == "Continuous" else {
+              target == .none || enabled == .once || enabled == .continuous else {
             throw RedfishError.invalidResponse(
                 bmc: bmc, method: "PATCH", path: system.odataID,
-                reason: "the boot override reads back as \(readBack.boot?.bootSourceOverrideTarget ?? "nothing")/"
-                    + "\(readBack.boot?.bootSourceOverrideEnabled ?? "nothing"), not \(target.rawValue)/Once")
+                reason: "the boot override reads back as \(readBack.boot?.bootSourceOverrideTarget?.rawValue ?? "nothing")/"
+                    + "\(readBack.boot?.bootSourceOverrideEnabled?.rawValue ?? "nothing"), not \(target.rawValue)/Once")
         }
-        if target != .none && enabled == "Continuous" {
-            return ("standard Boot override; the BMC keeps it Continuous until `diskboot`", readBack)
+        if target != .none && enabled == .continuous {
+            return BootOverrideResult(how: "standard Boot override; the BMC keeps it Continuous until `diskboot`", readBack: readBack)
         }
-        return ("standard Boot override", readBack)
+        return BootOverrideResult(how: "standard Boot override", readBack: readBack)
     }
 
     // MARK: BIOS
@@ -184,16 +184,6 @@ public struct GenericBMC: BMC {
         guard let action = bios.resetBiosAction else { throw RedfishError.notSupported(bmc: bmc, what: "Bios.ResetBios") }
         struct Empty: Encodable {}
         try await client.post(action.target, body: Empty())
-    }
-
-    // MARK: Jobs
-
-    public func jobs(_ discovery: Discovery) async throws -> [Job] {
-        throw RedfishError.notSupported(bmc: bmc, what: "a job queue (a Dell iDRAC feature)")
-    }
-
-    public func deleteJobs(_ discovery: Discovery, jobID: String) async throws {
-        throw RedfishError.notSupported(bmc: bmc, what: "a job queue (a Dell iDRAC feature)")
     }
 }
 

@@ -78,11 +78,7 @@ struct AnyKey: CodingKey {
     init?(intValue: Int) { nil }
 }
 
-/// Enumerations a BMC may extend: keep unknown spellings instead of failing.
-public protocol OpenEnum: RawRepresentable, Decodable, Sendable, Hashable where RawValue == String {
-    static func unknown(_ raw: String) -> Self
-}
-
+/// `ComputerSystem.PowerState`; unknown spellings kept.
 public enum PowerState: Decodable, Sendable, Hashable, CustomStringConvertible {
     case on, off, poweringOn, poweringOff, paused
     case unknown(String)
@@ -196,6 +192,8 @@ public struct ComputerSystem: Decodable, Sendable {
     }
 
     public var resetAction: Action? { actions?.named("ComputerSystem.Reset") }
+    /// The reset types the BMC lists as allowed; nil when it lists none (then any may be tried).
+    public var allowedResetTypes: [ResetType]? { resetAction?.allowableValues["ResetType"]?.map(ResetType.init(rawValue:)) }
 
     enum CodingKeys: String, CodingKey {
         case odataID = "@odata.id", id = "Id", powerState = "PowerState", manufacturer = "Manufacturer"
@@ -206,11 +204,11 @@ public struct ComputerSystem: Decodable, Sendable {
 
 /// The `Boot` object of a ComputerSystem: the one-time override we set for live boots.
 public struct Boot: Codable, Sendable, Hashable {
-    public var bootSourceOverrideTarget: String?
-    public var bootSourceOverrideEnabled: String?
-    public var allowableTargets: [String]?
+    public var bootSourceOverrideTarget: BootSource?
+    public var bootSourceOverrideEnabled: BootOverrideEnabled?
+    public var allowableTargets: [BootSource]?
 
-    public init(target: String?, enabled: String?) {
+    public init(target: BootSource?, enabled: BootOverrideEnabled?) {
         bootSourceOverrideTarget = target
         bootSourceOverrideEnabled = enabled
         allowableTargets = nil
@@ -231,27 +229,10 @@ public struct Manager: Decodable, Sendable {
     public let model: String?
     public let virtualMedia: Link?
     public let actions: Actions?
-    public let links: ManagerLinks?
-
-    public struct ManagerLinks: Decodable, Sendable {
-        public let oem: OemLinks?
-        enum CodingKeys: String, CodingKey { case oem = "Oem" }
-    }
-
-    /// Dell publishes its job service under `Links.Oem.Dell`.
-    public struct OemLinks: Decodable, Sendable {
-        public let dell: DellLinks?
-        enum CodingKeys: String, CodingKey { case dell = "Dell" }
-        public struct DellLinks: Decodable, Sendable {
-            public let jobService: Link?
-            public let jobs: Link?
-            enum CodingKeys: String, CodingKey { case jobService = "DellJobService", jobs = "Jobs" }
-        }
-    }
 
     enum CodingKeys: String, CodingKey {
         case odataID = "@odata.id", id = "Id", firmwareVersion = "FirmwareVersion", model = "Model"
-        case virtualMedia = "VirtualMedia", actions = "Actions", links = "Links"
+        case virtualMedia = "VirtualMedia", actions = "Actions"
     }
 }
 
@@ -264,14 +245,14 @@ public struct VirtualMedia: Decodable, Sendable {
     public let imageName: String?
     public let inserted: Bool?
     public let connectedVia: String?
-    public let mediaTypes: [String]
+    public let mediaTypes: [MediaType]
     public let actions: Actions?
 
     public var insertAction: Action? { actions?.named("VirtualMedia.InsertMedia") }
     public var ejectAction: Action? { actions?.named("VirtualMedia.EjectMedia") }
     /// A slot counts as busy when it says so, or when it still holds an image URL.
     public var isInserted: Bool { inserted ?? false || !(image ?? "").isEmpty }
-    public var canHoldCD: Bool { mediaTypes.isEmpty || mediaTypes.contains { $0 == "CD" || $0 == "DVD" } }
+    public var canHoldCD: Bool { mediaTypes.isEmpty || mediaTypes.contains { $0 == .cd || $0 == .dvd } }
 
     enum CodingKeys: String, CodingKey {
         case odataID = "@odata.id", id = "Id", name = "Name", image = "Image", imageName = "ImageName"
@@ -287,7 +268,7 @@ public struct VirtualMedia: Decodable, Sendable {
         imageName = try c.decodeIfPresent(String.self, forKey: .imageName)
         inserted = try c.decodeIfPresent(Bool.self, forKey: .inserted)
         connectedVia = try c.decodeIfPresent(String.self, forKey: .connectedVia)
-        mediaTypes = try c.decodeIfPresent([String].self, forKey: .mediaTypes) ?? []
+        mediaTypes = try c.decodeIfPresent([MediaType].self, forKey: .mediaTypes) ?? []
         actions = try c.decodeIfPresent(Actions.self, forKey: .actions)
     }
 }
@@ -466,54 +447,15 @@ public struct RedfishErrorBody: Decodable, Sendable {
 public struct RedfishTask: Decodable, Sendable {
     public let id: String
     public let name: String?
-    public let taskState: String
+    public let taskState: TaskState
     public let taskStatus: String?
     public let percentComplete: Int?
     public let messages: [RedfishMessage]?
 
-    public var isFinished: Bool {
-        ["Completed", "Exception", "Killed", "Cancelled", "Interrupted"].contains(taskState)
-    }
+    public var isFinished: Bool { taskState.isFinal }
 
     enum CodingKeys: String, CodingKey {
         case id = "Id", name = "Name", taskState = "TaskState", taskStatus = "TaskStatus"
         case percentComplete = "PercentComplete", messages = "Messages"
-    }
-}
-
-/// A job of the iDRAC's queue (`DellJob`).
-public struct Job: Codable, Sendable, Hashable {
-    public let id: String
-    public let name: String?
-    public let jobState: String
-    public let jobType: String?
-    public let message: String?
-    public let messageId: String?
-    public let percentComplete: Int?
-    public let startTime: String?
-    public let completionTime: String?
-
-    public init(id: String, name: String?, jobState: String, jobType: String?, message: String?,
-                messageId: String?, percentComplete: Int?, startTime: String?, completionTime: String?) {
-        self.id = id
-        self.name = name
-        self.jobState = jobState
-        self.jobType = jobType
-        self.message = message
-        self.messageId = messageId
-        self.percentComplete = percentComplete
-        self.startTime = startTime
-        self.completionTime = completionTime
-    }
-
-    /// Done jobs stay in the queue for a while; `queueget` hides them unless asked.
-    public var isFinished: Bool {
-        ["Completed", "Failed", "CompletedWithErrors", "Deleted"].contains(jobState)
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id = "Id", name = "Name", jobState = "JobState", jobType = "JobType", message = "Message"
-        case messageId = "MessageId", percentComplete = "PercentComplete", startTime = "StartTime"
-        case completionTime = "CompletionTime"
     }
 }

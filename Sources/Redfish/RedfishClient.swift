@@ -76,17 +76,72 @@ public struct RedfishResponse: Sendable {
     public let headers: HTTPHeaders
     public let body: Data
 
+    public init(status: Int, headers: HTTPHeaders = [:], body: Data = Data()) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
     public var location: String? { headers.first(name: "Location") }
     public var etag: String? { headers.first(name: "ETag") }
     /// `Retry-After` in seconds (the delta form; BMCs do not send dates).
     public var retryAfter: Duration? { headers.first(name: "Retry-After").flatMap(Int.init).map { .seconds($0) } }
 }
 
-/// A Redfish client for one BMC. Requests may run concurrently (the actor only guards the session). Its HTTP client
-/// is shared with every session of the same settings (`SharedHTTPClients`).
+/// One request as the client sends it: the path under the BMC's base URL, every header (authentication included).
+public struct RedfishRequest: Sendable {
+    public let method: String
+    public let path: String
+    public let headers: HTTPHeaders
+    public let body: Data?
+}
+
+/// What carries requests to a BMC and brings its answers back. Failures to get an answer at all throw
+/// `RedfishError` (`.unreachable`, `.timedOut`, `.invalidResponse`); any answer, error statuses included, returns.
+public protocol RedfishTransport: Sendable {
+    func execute(_ request: RedfishRequest) async throws -> RedfishResponse
+}
+
+/// HTTP(S) through AsyncHTTPClient, whose client is shared with every session of the same settings
+/// (`SharedHTTPClients`).
+public struct HTTPTransport: RedfishTransport {
+    let endpoint: BMCEndpoint
+    let http: HTTPClient
+
+    public init(endpoint: BMCEndpoint) {
+        self.endpoint = endpoint
+        http = SharedHTTPClients.client(for: endpoint)
+    }
+
+    public func execute(_ redfish: RedfishRequest) async throws -> RedfishResponse {
+        let bmc = endpoint.baseURL, method = redfish.method, path = redfish.path
+        var request = HTTPClientRequest(url: endpoint.baseURL + path)
+        request.method = HTTPMethod(rawValue: method)
+        request.headers = redfish.headers
+        if let body = redfish.body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let timeout = endpoint.timeouts.request
+        do {
+            let response = try await http.execute(request, timeout: .init(timeout))
+            let bytes = try await response.body.collect(upTo: 64 << 20)
+            return RedfishResponse(status: Int(response.status.code), headers: response.headers,
+                                   body: Data(bytes.readableBytesView))
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw RedfishError.timedOut(bmc: bmc, method: method, path: path, seconds: timeout.seconds)
+        } catch let error as HTTPClientError where error == .remoteConnectionClosed {
+            // Half-sent requests are not replayed: a BMC closing mid-answer is reported, not retried.
+            throw RedfishError.invalidResponse(bmc: bmc, method: method, path: path, reason: "connection closed mid-answer")
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw RedfishError.unreachable(bmc: bmc, reason: RedfishClient.explain(error))
+        }
+    }
+}
+
+/// A Redfish client for one BMC. Requests may run concurrently (the actor only guards the session).
 public actor RedfishClient {
     public nonisolated let endpoint: BMCEndpoint
-    private let http: HTTPClient
+    private let transport: any RedfishTransport
     private let logger: Logger
     private var auth: Authorization = .none
     private var sessionURI: String?
@@ -99,10 +154,11 @@ public actor RedfishClient {
         case basic(String)
     }
 
-    public init(endpoint: BMCEndpoint, logger: Logger = Logger(label: "redfish")) throws {
+    /// - Parameter transport: nil for HTTP(S) to `endpoint.baseURL`; tests hand in a fake that answers from captures.
+    public init(endpoint: BMCEndpoint, transport: (any RedfishTransport)? = nil, logger: Logger = Logger(label: "redfish")) {
         self.endpoint = endpoint
         self.logger = logger
-        http = SharedHTTPClients.client(for: endpoint)
+        self.transport = transport ?? HTTPTransport(endpoint: endpoint)
     }
 
     private var bmc: String { endpoint.baseURL }
@@ -235,41 +291,23 @@ public actor RedfishClient {
     private func execute(_ method: String, _ path: String, body: Data?, headers extra: HTTPHeaders,
                          authorized: Bool) async throws -> RedfishResponse {
         requestCount += 1
-        var request = HTTPClientRequest(url: endpoint.baseURL + path)
-        request.method = HTTPMethod(rawValue: method)
-        request.headers.add(name: "Accept", value: "application/json")
-        request.headers.add(name: "OData-Version", value: "4.0")
+        var headers = HTTPHeaders()
+        headers.add(name: "Accept", value: "application/json")
+        headers.add(name: "OData-Version", value: "4.0")
         if authorized {
             switch auth {
             case .none: break
-            case .session(let token): request.headers.add(name: "X-Auth-Token", value: token)
-            case .basic(let value): request.headers.add(name: "Authorization", value: value)
+            case .session(let token): headers.add(name: "X-Auth-Token", value: token)
+            case .basic(let value): headers.add(name: "Authorization", value: value)
             }
         }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
-        request.headers.add(contentsOf: extra)
+        if body != nil { headers.add(name: "Content-Type", value: "application/json") }
+        headers.add(contentsOf: extra)
         let started = ContinuousClock.now
-        let timeout = endpoint.timeouts.request
-        do {
-            let response = try await http.execute(request, timeout: .init(timeout))
-            let bytes = try await response.body.collect(upTo: 64 << 20)
-            logger.debug("\(method) \(path) → \(response.status.code)",
-                         metadata: ["bmc": "\(bmc)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
-            return RedfishResponse(status: Int(response.status.code), headers: response.headers,
-                                   body: Data(bytes.readableBytesView))
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            throw RedfishError.timedOut(bmc: bmc, method: method, path: path, seconds: timeout.seconds)
-        } catch let error as HTTPClientError where error == .remoteConnectionClosed {
-            // Half-sent requests are not replayed: a BMC closing mid-answer is reported, not retried.
-            throw RedfishError.invalidResponse(bmc: bmc, method: method, path: path, reason: "connection closed mid-answer")
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            throw RedfishError.unreachable(bmc: bmc, reason: Self.explain(error))
-        }
+        let response = try await transport.execute(RedfishRequest(method: method, path: path, headers: headers, body: body))
+        logger.debug("\(method) \(path) → \(response.status)",
+                     metadata: ["bmc": "\(bmc)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
+        return response
     }
 
     /// `https://host/redfish/v1/x` → `/redfish/v1/x` (Location headers may be absolute).

@@ -19,10 +19,16 @@ public enum RedfishError: Error, Sendable, CustomStringConvertible {
     case notSupported(bmc: String, what: String)
     /// A value was refused before anything was sent (not in `@Redfish.AllowableValues`, say).
     case notAllowed(bmc: String, what: String, allowed: [String])
+    /// An asynchronous operation's task ended other than `Completed`.
+    case taskFailed(bmc: String, task: String, state: String, messages: [RedfishMessage])
+    /// A task was still running when its deadline came.
+    case taskTimedOut(bmc: String, task: String, state: String, seconds: Double)
 
     public var messageIDs: [String] {
-        if case .requestFailed(_, _, _, _, let messages) = self { return messages.map(\.messageId) }
-        return []
+        switch self {
+        case .requestFailed(_, _, _, _, let messages), .taskFailed(_, _, _, let messages): messages.map(\.messageId)
+        default: []
+        }
     }
 
     public var status: Int? {
@@ -52,6 +58,11 @@ public enum RedfishError: Error, Sendable, CustomStringConvertible {
             return "BMC \(bmc) does not support \(what)"
         case .notAllowed(let bmc, let what, let allowed):
             return "BMC \(bmc) does not allow \(what) (allowed: \(allowed.joined(separator: ", ")))"
+        case .taskFailed(let bmc, let task, let state, let messages):
+            let said = messages.map { "\($0.messageId): \($0.message ?? "")" }.joined(separator: "; ")
+            return "BMC \(bmc): task \(task) ended \(state)" + (said.isEmpty ? "" : ": \(said)")
+        case .taskTimedOut(let bmc, let task, let state, let seconds):
+            return "BMC \(bmc): task \(task) still \(state) after \(Int(seconds)) s"
         }
     }
 }

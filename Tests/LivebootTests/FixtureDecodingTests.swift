@@ -28,8 +28,8 @@ final class FixtureDecodingTests: XCTestCase {
         XCTAssertEqual(system.virtualMedia?.id, "/redfish/v1/Systems/System.Embedded.1/VirtualMedia")
         XCTAssertEqual(system.bios?.id, "/redfish/v1/Systems/System.Embedded.1/Bios")
         XCTAssertEqual(system.links?.managedBy?.first?.id, "/redfish/v1/Managers/iDRAC.Embedded.1")
-        XCTAssertEqual(system.boot?.allowableTargets?.contains("Cd"), true)
-        XCTAssertEqual(system.boot?.bootSourceOverrideEnabled, "Disabled")
+        XCTAssertEqual(system.boot?.allowableTargets?.contains(.cd), true)
+        XCTAssertEqual(system.boot?.bootSourceOverrideEnabled, .disabled)
     }
 
     func testDellVirtualMediaUnderSystemAndManager() throws {
@@ -40,11 +40,11 @@ final class FixtureDecodingTests: XCTestCase {
         XCTAssertEqual(slot.insertAction?.target,
                        "/redfish/v1/Systems/System.Embedded.1/VirtualMedia/1/Actions/VirtualMedia.InsertMedia")
         let cd = try decoder.decode(VirtualMedia.self, from: Fixtures.dellResource("Managers/iDRAC.Embedded.1/VirtualMedia/CD"))
-        XCTAssertEqual(cd.mediaTypes, ["CD", "DVD"])
+        XCTAssertEqual(cd.mediaTypes, [.cd, .dvd])
         XCTAssertEqual(cd.ejectAction?.target, "/redfish/v1/Managers/iDRAC.Embedded.1/VirtualMedia/CD/Actions/VirtualMedia.EjectMedia")
         let removable = try decoder.decode(VirtualMedia.self,
                                            from: Fixtures.dellResource("Managers/iDRAC.Embedded.1/VirtualMedia/RemovableDisk"))
-        XCTAssertEqual(removable.mediaTypes, ["USBStick"])
+        XCTAssertEqual(removable.mediaTypes, [.usbStick])
         XCTAssertFalse(removable.canHoldCD)
     }
 
@@ -91,12 +91,13 @@ final class FixtureDecodingTests: XCTestCase {
         XCTAssertEqual(manager.actions?.named("ImportSystemConfiguration")?.target,
                        "/redfish/v1/Managers/iDRAC.Embedded.1/Actions/Oem/EID_674_Manager.ImportSystemConfiguration")
         XCTAssertEqual(manager.actions?.named("ImportSystemConfiguration")?.allowableValues["ShutdownType"]?.contains("NoReboot"), true)
-        XCTAssertEqual(manager.links?.oem?.dell?.jobs?.id, "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/Jobs")
-        XCTAssertEqual(manager.links?.oem?.dell?.jobService?.id, "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DellJobService")
+        let dell = try decoder.decode(DellManager.self, from: Fixtures.dellResource("Managers/iDRAC.Embedded.1"))
+        XCTAssertEqual(dell.jobs?.id, "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/Jobs")
+        XCTAssertEqual(dell.jobService?.id, "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DellJobService")
 
-        let job = try decoder.decode(Job.self, from: Fixtures.dellResource("Managers/iDRAC.Embedded.1/Oem/Dell/Jobs/JID_102241909559"))
-        XCTAssertEqual(job.jobState, "Completed")
-        XCTAssertTrue(job.isFinished)
+        let job = try decoder.decode(DellJob.self, from: Fixtures.dellResource("Managers/iDRAC.Embedded.1/Oem/Dell/Jobs/JID_102241909559"))
+        XCTAssertEqual(job.jobState, .completed)
+        XCTAssertTrue(job.jobState.isFinished)
         XCTAssertEqual(job.jobType, "BIOSConfiguration")
         let collection = try decoder.decode(ResourceCollection.self, from: Fixtures.dellResource("Managers/iDRAC.Embedded.1/Oem/Dell/Jobs"))
         XCTAssertEqual(collection.members.count, 1)
@@ -106,15 +107,16 @@ final class FixtureDecodingTests: XCTestCase {
         let task = try decoder.decode(RedfishTask.self, from: Fixtures.data(Fixtures.sushyDell, "task.json"))
         XCTAssertEqual(task.id, "JID_257309938313")
         XCTAssertFalse(task.isFinished)
+        XCTAssertEqual(task.taskState, TaskState(rawValue: "Starting"), "a state the code does not name is kept")
         XCTAssertEqual(task.messages?.first?.messageId, "IDRAC.2.5.JCP001")
 
         let error = try decoder.decode(RedfishErrorBody.self, from: Fixtures.data(Fixtures.sushyDell, "error_pending_job.json"))
         XCTAssertEqual(error.messages.first?.messageId, "IDRAC.2.8.LC068")
         XCTAssertTrue(error.messages.first?.message?.contains("pending attribute changes") == true)
 
-        let jobs = try decoder.decode(ExpandedCollection<Job>.self, from: Fixtures.data(Fixtures.sushyDell, "job_collection_expanded.json"))
-        XCTAssertEqual(jobs.members.first?.jobState, "Running")
-        XCTAssertFalse(jobs.members.first?.isFinished ?? true)
+        let jobs = try decoder.decode(ExpandedCollection<DellJob>.self, from: Fixtures.data(Fixtures.sushyDell, "job_collection_expanded.json"))
+        XCTAssertEqual(jobs.members.first?.jobState, .running)
+        XCTAssertFalse(jobs.members.first?.jobState.isFinished ?? true)
     }
 
     /// Every ServiceRoot, ComputerSystem, Manager, VirtualMedia and Bios in every capture decodes.

@@ -63,7 +63,7 @@ final class GenericFixtureTests: XCTestCase {
             let bios = try? await bmc.bios(of: discovery.system)
             let found = Found(vendor: discovery.vendor, power: discovery.system.powerState,
                               reset: discovery.system.resetAction != nil,
-                              bootTargets: discovery.system.boot?.allowableTargets ?? [],
+                              bootTargets: (discovery.system.boot?.allowableTargets ?? []).map(\.rawValue),
                               slots: slots.map(\.id), biosAttributes: bios?.attributes.count)
                 await stop()
             return found

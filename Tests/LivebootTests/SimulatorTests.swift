@@ -78,7 +78,7 @@ final class SimulatorTests: XCTestCase {
         let discovery = try await BMCConnector.discover(client)
         let before = try await nodeState().requests
         do {
-            try await idrac.reset(discovery.system, type: "Explode")
+            try await idrac.reset(discovery.system, type: ResetType(rawValue: "Explode"))
             XCTFail("a reset type outside @Redfish.AllowableValues was sent")
         } catch let error as RedfishError {
             guard case .notAllowed(_, _, let allowed) = error else { return XCTFail("\(error)") }
@@ -90,12 +90,12 @@ final class SimulatorTests: XCTestCase {
 
     func testBootPatchIsReadBack() async throws {
         let discovery = try await BMCConnector.discover(client)
-        let (how, readBack) = try await idrac.setBootOnce(.cd, on: discovery.system)
-        XCTAssertEqual(how, "standard Boot override")
-        XCTAssertEqual(readBack?.boot?.bootSourceOverrideTarget, "Cd")
+        let override = try await idrac.setBootOnce(.cd, on: discovery.system)
+        XCTAssertEqual(override.how, "standard Boot override")
+        XCTAssertEqual(override.readBack?.boot?.bootSourceOverrideTarget, .cd)
         let system = try await idrac.refresh(discovery.system)
-        XCTAssertEqual(system.boot?.bootSourceOverrideTarget, "Cd")
-        XCTAssertEqual(system.boot?.bootSourceOverrideEnabled, "Once")
+        XCTAssertEqual(system.boot?.bootSourceOverrideTarget, .cd)
+        XCTAssertEqual(system.boot?.bootSourceOverrideEnabled, .once)
     }
 
     func testConnectionRefusedFailsFastWithBoundedRetries() async throws {

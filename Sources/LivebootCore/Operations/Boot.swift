@@ -36,7 +36,7 @@ extension Liveboot {
             if let seedSlot {
                 // A floppy-only second slot (generic BMCs: Cd + Floppy) gets the same ISO padded to a 1.44 MB
                 // floppy: cloud-init finds LABEL=cidata on /dev/fd0 all the same.
-                let floppy = !seedSlot.canHoldCD && seedSlot.mediaTypes.contains("Floppy")
+                let floppy = !seedSlot.canHoldCD && seedSlot.mediaTypes.contains(.floppy)
                 seedURL = floppy
                     ? try publisher.publish(SeedPublisher.floppyImage(seed.image), id: "cidata-\(seed.contentID)-floppy")
                     : try publisher.publish(seed.image, id: "cidata-\(seed.contentID)")
@@ -66,10 +66,10 @@ extension Liveboot {
                     throw LivebootError.mediaNotInserted(node: node.name, slot: slot.id, expected: url, found: now?.image)
                 }
             }
-            let (how, readBack) = try await session.bmc.setBootOnce(.cd, on: session.system, progress: progress)
-            progress("one-time boot on virtual CD (\(how))")
-            try await powerCycle(session, knownPower: readBack?.powerState, progress: progress)
-            return (how: how, seedURL: seedURL)
+            let override = try await session.bmc.setBootOnce(.cd, on: session.system, progress: progress)
+            progress("one-time boot on virtual CD (\(override.how))")
+            try await powerCycle(session, knownPower: override.readBack?.powerState, progress: progress)
+            return (how: override.how, seedURL: seedURL)
         }
         var result = LivebootResult(node: node.name, image: image.name, seed: bootOnce.seedURL, keys: keyCount,
                                     bootOnce: bootOnce.how)
@@ -95,10 +95,10 @@ extension Liveboot {
                 try await session.bmc.eject(slot)
             }
             let allowed = session.system.boot?.allowableTargets ?? []
-            let target: BootTarget = allowed.isEmpty || allowed.contains("Hdd") ? .hdd : .none
-            let (_, readBack) = try await session.bmc.setBootOnce(target, on: session.system, progress: progress)
+            let target: BootSource = allowed.isEmpty || allowed.contains(.hdd) ? .hdd : .none
+            let override = try await session.bmc.setBootOnce(target, on: session.system, progress: progress)
             progress(target == .hdd ? "one-time boot on the disk" : "boot override cleared")
-            try await powerCycle(session, knownPower: readBack?.powerState, progress: progress)
+            try await powerCycle(session, knownPower: override.readBack?.powerState, progress: progress)
         }
     }
 

@@ -16,10 +16,10 @@ public struct JobSummary: Codable, Sendable, Equatable {
     public let message: String?
     public let percentComplete: Int?
 
-    init(_ job: Job) {
+    init(_ job: DellJob) {
         id = job.id
         name = job.name
-        state = job.jobState
+        state = job.jobState.rawValue
         type = job.jobType
         message = job.message
         percentComplete = job.percentComplete
@@ -30,8 +30,8 @@ extension Liveboot {
     /// The iDRAC job queue; finished jobs only with `all`.
     public func jobs(_ node: Node, all: Bool) async throws -> NodeJobs {
         try await withSession(node) { session in
-            let jobs = try await session.bmc.jobs(session.discovery)
-            return NodeJobs(node: node.name, jobs: (all ? jobs : jobs.filter { !$0.isFinished }).map(JobSummary.init))
+            let jobs = try await Self.jobQueue(session).jobs(session.discovery)
+            return NodeJobs(node: node.name, jobs: (all ? jobs : jobs.filter { !$0.jobState.isFinished }).map(JobSummary.init))
         }
     }
 
@@ -41,8 +41,21 @@ extension Liveboot {
             throw LivebootError.badArgument("\"\(jobID)\" is not a job id (JID_…)")
         }
         try await withSession(node) { session in
-            try await session.bmc.deleteJobs(session.discovery, jobID: jobID ?? "JID_CLEARALL")
+            let queue = try Self.jobQueue(session)
+            if let jobID {
+                try await queue.deleteJob(jobID, session.discovery)
+            } else {
+                try await queue.clearJobQueue(session.discovery)
+            }
         }
+    }
+
+    /// The BMC's job queue, if it has one (a Dell iDRAC does).
+    static func jobQueue(_ session: NodeSession) throws -> any JobQueue {
+        guard let queue = session.bmc as? any JobQueue else {
+            throw RedfishError.notSupported(bmc: session.bmc.client.endpoint.baseURL, what: "a job queue (a Dell iDRAC feature)")
+        }
+        return queue
     }
 
     // MARK: Virtual media

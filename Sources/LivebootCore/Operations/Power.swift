@@ -34,7 +34,7 @@ extension Liveboot {
     func powerOn(_ session: NodeSession, progress: ProgressHandler) async throws -> String {
         if try await currentPower(session) == .on { return "already On" }
         progress("power On")
-        try await reset(session, "On", satisfiedBy: .on)
+        try await reset(session, .on, satisfiedBy: .on)
         try await waitForPower(session, .on, within: config.timing.powerChange)
         return "powered On"
     }
@@ -45,19 +45,19 @@ extension Liveboot {
         if try await currentPower(session) == .off { return "already Off" }
         if graceful {
             progress("GracefulShutdown (ForceOff after \(gracefulTimeout))")
-            try await reset(session, "GracefulShutdown", satisfiedBy: .off)
+            try await reset(session, .gracefulShutdown, satisfiedBy: .off)
             if try await pollPower(session, .off, within: gracefulTimeout) { return "shut down gracefully" }
             progress("still on after \(gracefulTimeout): ForceOff")
         } else {
             progress("ForceOff")
         }
-        try await reset(session, "ForceOff", satisfiedBy: .off)
+        try await reset(session, .forceOff, satisfiedBy: .off)
         try await waitForPower(session, .off, within: config.timing.powerChange)
         return graceful ? "forced Off after the graceful timeout" : "forced Off"
     }
 
     /// Posts a reset; a 409 (conflict) counts as success when the node is already in `satisfiedBy`.
-    func reset(_ session: NodeSession, _ type: String, satisfiedBy wanted: PowerState) async throws {
+    func reset(_ session: NodeSession, _ type: ResetType, satisfiedBy wanted: PowerState) async throws {
         do {
             try await session.bmc.reset(session.system, type: type)
         } catch let error as RedfishError where error.status == 409 {
@@ -89,15 +89,15 @@ extension Liveboot {
         switch power {
         case .off:
             progress("power On")
-            try await reset(session, "On", satisfiedBy: .on)
+            try await reset(session, .on, satisfiedBy: .on)
         default:
             progress("power cycle (ForceRestart)")
             do {
-                try await session.bmc.reset(session.system, type: "ForceRestart")
+                try await session.bmc.reset(session.system, type: .forceRestart)
             } catch let error as RedfishError where error.status == 409 {
                 // Went off since it was read (409: not in a state to restart): power it on instead.
                 progress("power On")
-                try await reset(session, "On", satisfiedBy: .on)
+                try await reset(session, .on, satisfiedBy: .on)
             }
         }
     }

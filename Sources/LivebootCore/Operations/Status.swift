@@ -12,7 +12,7 @@ public struct SlotStatus: Codable, Sendable, Equatable {
     init(_ slot: VirtualMedia) {
         id = slot.id
         image = slot.isInserted ? (slot.image ?? slot.imageName) : nil
-        mediaTypes = slot.mediaTypes
+        mediaTypes = slot.mediaTypes.map(\.rawValue)
     }
 }
 
@@ -67,8 +67,8 @@ extension Liveboot {
             }
             let (bios, slots, system, manager) = found
             status.power = system.powerState?.description
-            if let boot = system.boot, let target = boot.bootSourceOverrideTarget, target != "None",
-               let enabled = boot.bootSourceOverrideEnabled, enabled != "Disabled" {
+            if let boot = system.boot, let target = boot.bootSourceOverrideTarget, target != .none,
+               let enabled = boot.bootSourceOverrideEnabled, enabled != .disabled {
                 status.bootOverride = "\(target) (\(enabled))"
             }
             status.bios = wanted.map { name in

@@ -45,7 +45,7 @@ if (operation && operation.dataset.state === "running") {
     if (step.id && seen.has(String(step.id)) && steps.querySelector(`[data-id="${step.id}"]`)) return;
     const li = document.createElement("li");
     li.dataset.id = step.id;
-    if (step.isError || step.message.startsWith("failed:")) li.className = "ko";
+    if (step.isError) li.className = "ko";
     const time = document.createElement("span");
     time.className = "t";
     time.textContent = step.elapsed.toFixed(1) + " s";

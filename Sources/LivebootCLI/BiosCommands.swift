@@ -4,7 +4,7 @@ import LivebootCore
 import Redfish
 
 extension LivebootCommand {
-    struct BiosGet: AsyncParsableCommand {
+    struct BiosGet: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "biosget", abstract: "Show BIOS attributes whose name matches a pattern.")
         @OptionGroup var global: GlobalOptions
@@ -12,9 +12,9 @@ extension LivebootCommand {
         @Argument(help: "Nodes (w3, w1-4, w1,w3 or all).") var nodes: String
         @Argument(help: "Case-insensitive regular expression on attribute names.") var pattern: String = "."
 
-        func run() async throws {
-            let counter = RequestCounter()
-            let (liveboot, chosen) = try prepare(global, [nodes], counter: counter)
+        var nodeSelection: [String] { [nodes] }
+
+        func run(_ liveboot: Liveboot, on chosen: [Node]) async throws {
             let pattern = self.pattern
             let reports = try await runOnNodes(liveboot, chosen, parallel: global.parallel) {
                 try await liveboot.biosGet($0, pattern: pattern)
@@ -33,16 +33,16 @@ extension LivebootCommand {
         }
     }
 
-    struct BiosSet: AsyncParsableCommand {
+    struct BiosSet: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "biosset", abstract: "Queue BIOS changes, validated against the BIOS registry; applied at next reboot.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Nodes (w3, w1-4, w1,w3 or all).") var nodes: String
         @Argument(help: "NAME=VALUE pairs.") var assignments: [String]
 
-        func run() async throws {
-            let counter = RequestCounter()
-            let (liveboot, chosen) = try prepare(global, [nodes], counter: counter)
+        var nodeSelection: [String] { [nodes] }
+
+        func run(_ liveboot: Liveboot, on chosen: [Node]) async throws {
             let assignments = self.assignments
             let changes = try await runOnNodes(liveboot, chosen, parallel: global.parallel) {
                 try await liveboot.biosSet($0, assignments: assignments)
@@ -55,15 +55,13 @@ extension LivebootCommand {
         }
     }
 
-    struct BiosReset: AsyncParsableCommand {
+    struct BiosReset: NodeCommand, NodeTargeted {
         static let configuration = CommandConfiguration(
             commandName: "biosreset", abstract: "Reset the BIOS to its defaults at the next reboot.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: NodeArguments
 
-        func run() async throws {
-            let counter = RequestCounter()
-            let (liveboot, nodes) = try prepare(global, target.nodes, counter: counter)
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
             _ = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
                 try await liveboot.biosReset(node)
                 Output.out("\(node.name): BIOS reset to defaults requested; applies at next reboot")
@@ -71,7 +69,7 @@ extension LivebootCommand {
         }
     }
 
-    struct QueueGet: AsyncParsableCommand {
+    struct QueueGet: NodeCommand, NodeTargeted {
         static let configuration = CommandConfiguration(
             commandName: "queueget", abstract: "List the iDRAC job queue (pending BIOS changes wait there).")
         @OptionGroup var global: GlobalOptions
@@ -79,9 +77,7 @@ extension LivebootCommand {
         @OptionGroup var target: NodeArguments
         @Flag(name: .shortAndLong, help: "Include finished jobs.") var all = false
 
-        func run() async throws {
-            let counter = RequestCounter()
-            let (liveboot, nodes) = try prepare(global, target.nodes, counter: counter)
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
             let all = self.all
             let queues = try await runOnNodes(liveboot, nodes, parallel: global.parallel) {
                 try await liveboot.jobs($0, all: all)
@@ -97,16 +93,14 @@ extension LivebootCommand {
         }
     }
 
-    struct QueueClear: AsyncParsableCommand {
+    struct QueueClear: NodeCommand, NodeTargeted {
         static let configuration = CommandConfiguration(
             commandName: "queueclear", abstract: "Delete one job, or the whole job queue (pending BIOS changes too).")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: NodeArguments
         @Option(name: .shortAndLong, help: "Only this job (JID_…).") var job: String?
 
-        func run() async throws {
-            let counter = RequestCounter()
-            let (liveboot, nodes) = try prepare(global, target.nodes, counter: counter)
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
             let job = self.job
             _ = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
                 try await liveboot.clearJobs(node, jobID: job)

@@ -4,7 +4,7 @@ import LivebootCore
 import Seed
 
 extension LivebootCommand {
-    struct LiveBoot: AsyncParsableCommand {
+    struct LiveBoot: NodeCommand, NodeTargeted {
         static let configuration = CommandConfiguration(
             commandName: "liveboot",
             abstract: "Boot nodes into a live image with a cloud-init seed holding the ssh keys.",
@@ -24,10 +24,7 @@ extension LivebootCommand {
         var timeout: Int?
         @OptionGroup var output: JSONOption
 
-        func run() async throws {
-            let counter = RequestCounter()
-            let (liveboot, nodes) = try prepare(global, target.nodes, counter: counter)
-            defer { reportStats(global, counter) }
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
             let image: ResolvedImage
             let keys: [SSHPublicKey]
             do {
@@ -38,34 +35,27 @@ extension LivebootCommand {
             }
             // With --json, progress goes to stderr and stdout holds only the results (node → seed, keys, ssh delay).
             let printer = ProgressPrinter(nodes: nodes, toStderr: output.json)
-            let wait = self.wait
-            let timeout = self.timeout
-            let results = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
-                let progress = printer.handler(for: node)
-                progress("live boot on \(image.name)")
-                var result = try await liveboot.liveboot(node, image: image, extraKeys: keys, wait: false, progress: progress)
-                if wait {
-                    result.sshAfterSeconds = try await liveboot.waitForSSH(
-                        node, timeout: timeout.map { .seconds($0) }, progress: progress)
-                }
-                progress(wait ? "ready: \(node.sshCommand)"
-                              : "booting; `lb wait \(node.name)` waits for ssh")
-                return result
+            let (wait, timeout) = (self.wait, self.timeout)
+            let results = try await perform(liveboot, nodes, parallel: global.parallel, printer: printer) { _ in
+                var request = OperationRequest(.liveboot, image: image, keys: keys)
+                request.wait = wait
+                request.waitTimeout = timeout.map { .seconds($0) }
+                return request
             }
-            if output.json { try Output.json(Dictionary(uniqueKeysWithValues: results.map { ($0.0.name, $0.1) })) }
+            if output.json {
+                try Output.json(Dictionary(uniqueKeysWithValues: results.compactMap { node, outcome in outcome.live.map { (node.name, $0) } }))
+            }
         }
     }
 
-    struct Wait: AsyncParsableCommand {
+    struct Wait: NodeCommand, NodeTargeted {
         static let configuration = CommandConfiguration(abstract: "Wait until the nodes' ssh answers.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: NodeArguments
         @Option(name: .long, help: "Seconds to wait (default: timing.ssh-wait, 600).")
         var timeout: Int?
 
-        func run() async throws {
-            let counter = RequestCounter()
-            let (liveboot, nodes) = try prepare(global, target.nodes, counter: counter)
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
             let printer = ProgressPrinter(nodes: nodes)
             let timeout = self.timeout
             _ = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
@@ -74,20 +64,15 @@ extension LivebootCommand {
         }
     }
 
-    struct DiskBoot: AsyncParsableCommand {
+    struct DiskBoot: NodeCommand, NodeTargeted {
         static let configuration = CommandConfiguration(
             commandName: "diskboot", abstract: "Eject the virtual media and reboot the nodes onto their disk.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: NodeArguments
 
-        func run() async throws {
-            let counter = RequestCounter()
-            let (liveboot, nodes) = try prepare(global, target.nodes, counter: counter)
-            defer { reportStats(global, counter) }
-            let printer = ProgressPrinter(nodes: nodes)
-            _ = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
-                try await liveboot.diskboot(node, progress: printer.handler(for: node))
-                printer.handler(for: node)("rebooting onto the disk")
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
+            _ = try await perform(liveboot, nodes, parallel: global.parallel, printer: ProgressPrinter(nodes: nodes)) { _ in
+                OperationRequest(.diskboot)
             }
         }
     }
@@ -123,7 +108,7 @@ extension LivebootCommand {
         }
     }
 
-    struct Slots: AsyncParsableCommand {
+    struct Slots: NodeCommand, NodeTargeted {
         static let configuration = CommandConfiguration(
             commandName: "slots", abstract: "List, insert or eject virtual media (the default: `lb vmedia w3`).",
             discussion: "Without --insert or --eject, lists the slots. --insert takes an image name or an http(s) URL.")
@@ -142,9 +127,7 @@ extension LivebootCommand {
             if insert != nil && slot == nil { throw ValidationError("--insert needs --slot") }
         }
 
-        func run() async throws {
-            let counter = RequestCounter()
-            let (liveboot, nodes) = try prepare(global, target.nodes, counter: counter)
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
             var url: String?
             if let insert {
                 do {

@@ -9,18 +9,51 @@ struct NodeArguments: ParsableArguments {
     var nodes: [String]
 }
 
-/// Loads config and nodes, or exits 2 with the reason.
-func prepare(_ global: GlobalOptions, _ arguments: [String], counter: RequestCounter) throws -> (Liveboot, [Node]) {
-    do {
-        let liveboot = try global.load(counter: counter)
-        return (liveboot, try liveboot.nodes(arguments))
-    } catch {
-        throw fail(error)
+/// A command that acts on nodes. Its preamble is here, once: the configuration and the nodes are loaded (bad input
+/// exits 2 with the reason, before any node is touched), the command runs, and `--stats` reports the Redfish
+/// requests it made, whatever the command and however it ended.
+protocol NodeCommand: AsyncParsableCommand {
+    var global: GlobalOptions { get }
+    /// The node arguments as typed (names, ranges, lists, `all`).
+    var nodeSelection: [String] { get }
+    func run(_ liveboot: Liveboot, on nodes: [Node]) async throws
+}
+
+extension NodeCommand {
+    func run() async throws {
+        let counter = RequestCounter()
+        let liveboot: Liveboot
+        let nodes: [Node]
+        do {
+            liveboot = try global.load(counter: counter)
+            nodes = try liveboot.nodes(nodeSelection)
+        } catch {
+            throw fail(error)
+        }
+        defer { reportStats(global, counter) }
+        try await run(liveboot, on: nodes)
+    }
+}
+
+extension NodeCommand where Self: NodeTargeted {
+    var nodeSelection: [String] { target.nodes }
+}
+
+/// A command whose nodes are its `NodeArguments`.
+protocol NodeTargeted {
+    var target: NodeArguments { get }
+}
+
+/// Runs one operation on every node in parallel, printing its steps; fails if any node failed.
+func perform(_ liveboot: Liveboot, _ nodes: [Node], parallel: Int, printer: ProgressPrinter,
+             _ request: @escaping @Sendable (Node) -> OperationRequest) async throws -> [(Node, OperationOutcome)] {
+    try await runOnNodes(liveboot, nodes, parallel: parallel, reportingErrors: false) { node in
+        try await liveboot.perform(request(node), on: node, progress: printer.handler(for: node))
     }
 }
 
 extension LivebootCommand {
-    struct Status: AsyncParsableCommand {
+    struct Status: NodeCommand, NodeTargeted {
         static let configuration = CommandConfiguration(
             abstract: "Power, BIOS attributes, virtual media, ping and ssh of nodes.")
         @OptionGroup var global: GlobalOptions
@@ -29,9 +62,7 @@ extension LivebootCommand {
         @Flag(name: .customLong("bmc"), help: "Also show the BMC's vendor, model and firmware.")
         var showBMC = false
 
-        func run() async throws {
-            let counter = RequestCounter()
-            let (liveboot, nodes) = try prepare(global, target.nodes, counter: counter)
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
             let verbose = showBMC || global.verbose
             let results = await Liveboot.onEach(nodes, limit: global.parallel) { await liveboot.status($0, verbose: verbose) }
             let statuses = results.compactMap { try? $0.1.get() }
@@ -40,39 +71,40 @@ extension LivebootCommand {
             } else {
                 for status in statuses { Output.out(StatusFormatter.block(status, showBMC: verbose)) }
             }
-            reportStats(global, counter)
             if statuses.contains(where: { $0.error != nil }) { throw ExitCode(1) }
         }
     }
 
-    struct On: AsyncParsableCommand {
+    struct On: NodeCommand, NodeTargeted {
         static let configuration = CommandConfiguration(abstract: "Power nodes on.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: NodeArguments
 
-        func run() async throws { try await powerCommand(global, target, .on, graceful: true, timeout: nil) }
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
+            try await powerCommand(liveboot, nodes, global, .on, shutdown: nil)
+        }
     }
 
-    struct Off: AsyncParsableCommand {
+    struct Off: NodeCommand, NodeTargeted {
         static let configuration = CommandConfiguration(
             abstract: "Power nodes off: GracefulShutdown, then ForceOff if still on after the timeout.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: NodeArguments
         @OptionGroup var shutdown: ShutdownOptions
 
-        func run() async throws {
-            try await powerCommand(global, target, .off, graceful: !shutdown.force, timeout: shutdown.gracefulTimeout)
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
+            try await powerCommand(liveboot, nodes, global, .off, shutdown: shutdown)
         }
     }
 
-    struct Reboot: AsyncParsableCommand {
+    struct Reboot: NodeCommand, NodeTargeted {
         static let configuration = CommandConfiguration(abstract: "Power nodes off (as `off` does), then on.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: NodeArguments
         @OptionGroup var shutdown: ShutdownOptions
 
-        func run() async throws {
-            try await powerCommand(global, target, .reboot, graceful: !shutdown.force, timeout: shutdown.gracefulTimeout)
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
+            try await powerCommand(liveboot, nodes, global, .reboot, shutdown: shutdown)
         }
     }
 }
@@ -85,17 +117,14 @@ struct ShutdownOptions: ParsableArguments {
     var gracefulTimeout: Int?
 }
 
-func powerCommand(_ global: GlobalOptions, _ target: NodeArguments, _ action: PowerAction, graceful: Bool,
-                  timeout: Int?) async throws {
-    let counter = RequestCounter()
-    let (liveboot, nodes) = try prepare(global, target.nodes, counter: counter)
-    let printer = ProgressPrinter(nodes: nodes)
-    defer { reportStats(global, counter) }
-    _ = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
-        let done = try await liveboot.power(node, action, graceful: graceful,
-                                            gracefulTimeout: timeout.map { .seconds($0) },
-                                            progress: printer.handler(for: node))
-        printer.handler(for: node)(done)
+func powerCommand(_ liveboot: Liveboot, _ nodes: [Node], _ global: GlobalOptions, _ action: NodeAction,
+                  shutdown: ShutdownOptions?) async throws {
+    let graceful = !(shutdown?.force ?? false), timeout = shutdown?.gracefulTimeout
+    _ = try await perform(liveboot, nodes, parallel: global.parallel, printer: ProgressPrinter(nodes: nodes)) { _ in
+        var request = OperationRequest(action)
+        request.graceful = graceful
+        request.gracefulTimeout = timeout.map { .seconds($0) }
+        return request
     }
 }
 

@@ -87,7 +87,8 @@ enum Output {
     }
 }
 
-/// Prints `node  [ 12.3s] step` lines as long operations progress.
+/// Prints `node  [ 12.3s] step` lines as long operations progress. A failure is the line admins grep for,
+/// `node: message`, on stderr.
 struct ProgressPrinter: Sendable {
     let start = ContinuousClock.now
     let toStderr: Bool
@@ -100,11 +101,12 @@ struct ProgressPrinter: Sendable {
 
     func handler(for node: Node) -> ProgressHandler {
         let start = self.start, toStderr = self.toStderr, width = self.width
-        return { message in
+        return { step in
+            if case .failed(let message) = step { return Output.err("\(node.name): \(message)") }
             let elapsed = ContinuousClock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let line = node.name.padding(toLength: width, withPad: " ", startingAt: 0)
-                + "  [" + String(format: "%6.1fs", seconds) + "] " + message
+                + "  [" + String(format: "%6.1fs", seconds) + "] " + step.text
             toStderr ? Output.err(line) : Output.out(line)
         }
     }
@@ -112,7 +114,8 @@ struct ProgressPrinter: Sendable {
 
 /// Runs `body` on every node in parallel, prints failures as `node: error`, and fails the command if any
 /// node failed.
-func runOnNodes<T: Sendable>(_ liveboot: Liveboot, _ nodes: [Node], parallel: Int,
+/// - Parameter reportingErrors: false when the body has printed its failure already (an operation's `.failed` step).
+func runOnNodes<T: Sendable>(_ liveboot: Liveboot, _ nodes: [Node], parallel: Int, reportingErrors: Bool = true,
                              _ body: @escaping @Sendable (Node) async throws -> T) async throws -> [(Node, T)] {
     let results = await Liveboot.onEach(nodes, limit: parallel, body)
     var successes: [(Node, T)] = []
@@ -122,7 +125,7 @@ func runOnNodes<T: Sendable>(_ liveboot: Liveboot, _ nodes: [Node], parallel: In
         case .success(let value): successes.append((node, value))
         case .failure(let error):
             failed += 1
-            Output.err("\(node.name): \(error)")
+            if reportingErrors { Output.err("\(node.name): \(error)") }
         }
     }
     if failed > 0 { throw ExitCode(1) }

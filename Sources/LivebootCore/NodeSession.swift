@@ -14,8 +14,6 @@ public struct NodeSession: Sendable {
     public var system: ComputerSystem { discovery.system }
 }
 
-/// Reports a step of a long operation (`lb liveboot` prints them with elapsed time; the portal stores them).
-public typealias ProgressHandler = @Sendable (String) -> Void
 
 extension Liveboot {
     /// Connects to the node's BMC, runs `body`, and always logs out.

@@ -48,6 +48,23 @@ final class CLIIntegrationTests: XCTestCase {
         XCTAssertFalse(result.all.lowercased().contains("x-auth-token"), "a session token leaked")
     }
 
+    /// One preamble for every node command: `--stats` reports the Redfish requests of each, failures included.
+    func testStatsForEveryNodeCommand() async throws {
+        try await testbed.start()
+        for command in [["biosget", "w1", "SysProfile"], ["queueget", "w1"], ["vmedia", "w1"], ["on", "w1"], ["status", "w1"],
+                        ["biosreset", "w9"]] {
+            let result = try await testbed.lb(command + ["--stats"])
+            if command.last == "w9" {
+                XCTAssertEqual(result.status, 2, result.all)
+                XCTAssertFalse(result.stderr.contains("redfish requests"), "bad input stops before any node is touched")
+                continue
+            }
+            XCTAssertEqual(result.status, 0, "\(command): \(result.all)")
+            let line = try XCTUnwrap(result.stderr.split(separator: "\n").first { $0.hasPrefix("redfish requests: ") }, "\(command): \(result.stderr)")
+            XCTAssertGreaterThan(Int(line.dropFirst("redfish requests: ".count)) ?? 0, 1, "\(command)")
+        }
+    }
+
     func testStatusLogsOutOfEverySession() async throws {
         try await testbed.start()
         _ = try await testbed.lb("status", "w1")

@@ -57,3 +57,29 @@ final class MediaLayoutTests: XCTestCase {
                        "once no slot holds it, an old seed goes too")
     }
 }
+
+/// The typed steps both faces render: their words, and failure as data.
+final class NodeStepTests: XCTestCase {
+    func testWordsAndErrors() {
+        let steps: [(NodeStep, String)] = [
+            (.started(.liveboot, image: "u.iso"), "live boot on u.iso"),
+            (.seedPublished(url: "http://s/seeds/c.iso", keys: 1, asFloppy: false), "seed http://s/seeds/c.iso (1 key)"),
+            (.seedPublished(url: "http://s/seeds/c.iso", keys: 2, asFloppy: true), "seed http://s/seeds/c.iso (2 keys, as a floppy image)"),
+            (.slotEjecting(slot: "1", holding: nil), "slot 1: ejecting media"),
+            (.slotInserting(slot: "2", url: "http://s/x.iso"), "slot 2 ← http://s/x.iso"),
+            (.bootOverride(.cd, how: "standard Boot override"), "one-time boot on virtual CD (standard Boot override)"),
+            (.bootOverride(.hdd, how: "x"), "one-time boot on the disk"),
+            (.bootOverride(.none, how: "x"), "boot override cleared"),
+            (.power(.cycle(.forceRestart)), "power cycle (ForceRestart)"),
+            (.power(.forceOff(afterTimeout: .seconds(60))), "still on after 60.0 seconds: ForceOff"),
+            (.ready(sshCommand: "ssh root@w1"), "ready: ssh root@w1"),
+            (.failed("BMC x is unreachable"), "failed: BMC x is unreachable"),
+        ]
+        for (step, text) in steps {
+            XCTAssertEqual(step.text, text)
+            XCTAssertEqual(step.isError, text.hasPrefix("failed:"), text)
+        }
+        XCTAssertEqual(NodeAction.reboot.power, .reboot)
+        XCTAssertNil(NodeAction.liveboot.power)
+    }
+}

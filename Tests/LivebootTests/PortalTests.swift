@@ -176,12 +176,16 @@ final class PortalTests: XCTestCase {
             let events = try await alice.get("/operations/\(id)/events")
             XCTAssertEqual(events.headers[.contentType], "text/event-stream")
             let messages = events.body.components(separatedBy: "\n").filter { $0.hasPrefix("data: ") }
-            let steps = messages.compactMap { line -> String? in
+            let stored = messages.compactMap { line -> OperationStep? in
                 guard let data = line.dropFirst(6).data(using: .utf8),
                       let step = try? JSONDecoder().decode(OperationStep.self, from: data), step.operationId > 0 else { return nil }
-                return step.message
+                return step
             }
-            let expected = ["check image", "build seed", "seed http", "slot 1 ←", "slot 2 ←", "one-time boot", "power", "waiting for ssh", "ssh answers"]
+            let steps = stored.map(\.message)
+            XCTAssertFalse(stored.contains(where: \.isError), "a boot that succeeded has no error step: \(steps)")
+            // The same words as the CLI prints: the core's typed steps, rendered once.
+            let expected = [NodeStep.started(.liveboot, image: "ubuntu-22.04-liveboot.iso").text, "image http", "seed http",
+                            "slot 1 ←", "slot 2 ←", "one-time boot", "power", "waiting for ssh", "ssh answers", "ready: ssh root@"]
             var index = 0
             for step in steps where index < expected.count && step.hasPrefix(expected[index]) { index += 1 }
             XCTAssertEqual(index, expected.count, "steps in order: \(steps)")
@@ -250,8 +254,14 @@ final class PortalTests: XCTestCase {
             let events = try await ada.get("/operations/\(id)/events")
             XCTAssertTrue(events.body.contains(#""state":"failed""#), events.body)
             XCTAssertTrue(events.body.contains("unreachable"), events.body)
+            // Failure is data: the last stored step is the error, flagged so, and only it.
+            let stored = try await testbed.portalDatabase().steps(of: try XCTUnwrap(Int64(id)))
+            XCTAssertEqual(stored.last?.isError, true, "\(stored.map(\.message))")
+            XCTAssertEqual(stored.filter(\.isError).count, 1)
+            XCTAssertTrue(stored.last?.message.contains("unreachable") == true)
             let page = try await ada.get("/nodes/w3?operation=\(id)")
             XCTAssertTrue(page.body.contains("unreachable"), page.body)
+            XCTAssertTrue(page.body.contains(#"<li class="ko">"#), "the error step is shown as one")
             XCTAssertFalse(page.body.contains("topsecret"), "a BMC password is on the page")
             let audit = try await testbed.portalDatabase().auditEntries(limit: 10)
             XCTAssertFalse(audit.contains { $0.result.contains("topsecret") })

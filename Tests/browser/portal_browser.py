@@ -75,7 +75,7 @@ def main():
         ssh = WebDriverWait(driver, 90).until(EC.visibility_of_element_located((By.ID, "ssh-line"))).text
         check("ssh root@" in ssh, f"ssh line: {ssh!r}")
         steps = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#steps li")]
-        for expected in ("check image", "build seed", "slot 1 ←", "slot 2 ←", "one-time boot", "ssh answers"):
+        for expected in ("live boot on", "answers as a BMC needs", "slot 1 ←", "slot 2 ←", "one-time boot", "ssh answers", "ready: ssh root@"):
             check(any(expected in s for s in steps), f"step {expected!r} in {steps}")
         check(driver.find_element(By.ID, "operation-state").text == "succeeded", "final state")
         shot("node-booted.png")

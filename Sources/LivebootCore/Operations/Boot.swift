@@ -41,21 +41,20 @@ extension Liveboot {
                     ? try publisher.publish(SeedPublisher.floppyImage(seed.image), id: "cidata-\(seed.contentID)-floppy")
                     : try publisher.publish(seed.image, id: "cidata-\(seed.contentID)")
                 try await MediaURLCheck.check(seedURL)
-                progress("seed \(seedURL) (\(keyCount) key\(keyCount == 1 ? "" : "s")\(floppy ? ", as a floppy image" : ""))")
+                progress(.seedPublished(url: seedURL, keys: keyCount, asFloppy: floppy))
                 media.append((seedSlot, seedURL))
             } else {
                 // One slot (iDRAC 10, many generic BMCs): the seed goes over HTTP to cloud-init's NoCloud source.
                 seedURL = try publisher.publishNoCloud(seed, node: node.name)
                 try await NoCloudCheck.check(seedURL)
-                progress("single virtual-media slot: seed served over HTTP at \(seedURL) (\(keyCount) key\(keyCount == 1 ? "" : "s")); "
-                    + "the image must boot with ds=nocloud;s=\(seedURL)")
+                progress(.seedServedOverHTTP(url: seedURL, keys: keyCount))
             }
             for (slot, url) in media {
                 if slot.isInserted {
-                    progress("slot \(slot.id): ejecting \(slot.image ?? "media")")
+                    progress(.slotEjecting(slot: slot.id, holding: slot.image))
                     try await session.bmc.eject(slot)
                 }
-                progress("slot \(slot.id) ← \(url)")
+                progress(.slotInserting(slot: slot.id, url: url))
                 try await session.bmc.insert(url, into: slot)
             }
             // Read back: the iDRAC answers 204 to InsertMedia before it has mounted the URL.
@@ -66,8 +65,8 @@ extension Liveboot {
                     throw LivebootError.mediaNotInserted(node: node.name, slot: slot.id, expected: url, found: now?.image)
                 }
             }
-            let override = try await session.bmc.setBootOnce(.cd, on: session.system, progress: progress)
-            progress("one-time boot on virtual CD (\(override.how))")
+            let override = try await session.bmc.setBootOnce(.cd, on: session.system, progress: { progress(.bmc($0)) })
+            progress(.bootOverride(.cd, how: override.how))
             try await powerCycle(session, knownPower: override.readBack?.powerState, progress: progress)
             return (how: override.how, seedURL: seedURL)
         }
@@ -91,13 +90,13 @@ extension Liveboot {
     public func diskboot(_ node: Node, progress: @escaping ProgressHandler = { _ in }) async throws {
         try await withSession(node) { session in
             for slot in try await session.bmc.virtualMediaSlots(session.discovery) where slot.isInserted {
-                progress("slot \(slot.id): ejecting \(slot.image ?? "media")")
+                progress(.slotEjecting(slot: slot.id, holding: slot.image))
                 try await session.bmc.eject(slot)
             }
             let allowed = session.system.boot?.allowableTargets ?? []
             let target: BootSource = allowed.isEmpty || allowed.contains(.hdd) ? .hdd : .none
-            let override = try await session.bmc.setBootOnce(target, on: session.system, progress: progress)
-            progress(target == .hdd ? "one-time boot on the disk" : "boot override cleared")
+            let override = try await session.bmc.setBootOnce(target, on: session.system, progress: { progress(.bmc($0)) })
+            progress(.bootOverride(target, how: override.how))
             try await powerCycle(session, knownPower: override.readBack?.powerState, progress: progress)
         }
     }
@@ -109,11 +108,11 @@ extension Liveboot {
         let limit = timeout ?? config.timing.sshWait
         let start = ContinuousClock.now
         var lastReport = start
-        progress("waiting for ssh on \(node.host):\(node.sshPort) (up to \(Int(limit.components.seconds)) s)")
+        progress(.waitingForSSH(host: node.host, port: node.sshPort, limit: limit))
         while true {
             if await Probes.ssh(node.host, port: node.sshPort, timeout: config.timing.probe) == .ok {
                 let elapsed = ContinuousClock.now - start
-                progress("ssh answers")
+                progress(.sshAnswers)
                 return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             }
             let now = ContinuousClock.now
@@ -121,7 +120,7 @@ extension Liveboot {
                 throw LivebootError.sshTimeout(node: node.name, seconds: Int(limit.components.seconds))
             }
             if now - lastReport >= .seconds(15) {
-                progress("still waiting for ssh")
+                progress(.stillWaitingForSSH)
                 lastReport = now
             }
             try await Task.sleep(for: min(config.timing.pollInterval, limit - (now - start)))

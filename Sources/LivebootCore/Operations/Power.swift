@@ -6,6 +6,18 @@ public enum PowerAction: String, Sendable, CaseIterable {
     case on, off, reboot
 }
 
+extension NodeAction {
+    /// The power actions among the operations.
+    public var power: PowerAction? {
+        switch self {
+        case .on: .on
+        case .off: .off
+        case .reboot: .reboot
+        case .liveboot, .diskboot: nil
+        }
+    }
+}
+
 extension Liveboot {
     /// `on`, `off` (graceful, then forced after `gracefulTimeout`) or `reboot` (off then on; ends On).
     /// - Returns: what was done, for one line of output.
@@ -33,7 +45,7 @@ extension Liveboot {
 
     func powerOn(_ session: NodeSession, progress: ProgressHandler) async throws -> String {
         if try await currentPower(session) == .on { return "already On" }
-        progress("power On")
+        progress(.power(.on))
         try await reset(session, .on, satisfiedBy: .on)
         try await waitForPower(session, .on, within: config.timing.powerChange)
         return "powered On"
@@ -44,12 +56,12 @@ extension Liveboot {
     func powerOff(_ session: NodeSession, graceful: Bool, gracefulTimeout: Duration, progress: ProgressHandler) async throws -> String {
         if try await currentPower(session) == .off { return "already Off" }
         if graceful {
-            progress("GracefulShutdown (ForceOff after \(gracefulTimeout))")
+            progress(.power(.gracefulShutdown(forceAfter: gracefulTimeout)))
             try await reset(session, .gracefulShutdown, satisfiedBy: .off)
             if try await pollPower(session, .off, within: gracefulTimeout) { return "shut down gracefully" }
-            progress("still on after \(gracefulTimeout): ForceOff")
+            progress(.power(.forceOff(afterTimeout: gracefulTimeout)))
         } else {
-            progress("ForceOff")
+            progress(.power(.forceOff(afterTimeout: nil)))
         }
         try await reset(session, .forceOff, satisfiedBy: .off)
         try await waitForPower(session, .off, within: config.timing.powerChange)
@@ -88,15 +100,15 @@ extension Liveboot {
         if let knownPower { power = knownPower } else { power = try await currentPower(session) }
         switch power {
         case .off:
-            progress("power On")
+            progress(.power(.on))
             try await reset(session, .on, satisfiedBy: .on)
         default:
-            progress("power cycle (ForceRestart)")
+            progress(.power(.cycle(.forceRestart)))
             do {
                 try await session.bmc.reset(session.system, type: .forceRestart)
             } catch let error as RedfishError where error.status == 409 {
                 // Went off since it was read (409: not in a state to restart): power it on instead.
-                progress("power On")
+                progress(.power(.on))
                 try await reset(session, .on, satisfiedBy: .on)
             }
         }

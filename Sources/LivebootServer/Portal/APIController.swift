@@ -70,7 +70,7 @@ struct APIController: Sendable {
                                              lastOperation: try await actions.operations.operations(node: node.name, limit: 1).first))
         }
         group.post("/api/v1/nodes/:node/:action") { request, context in
-            guard let action = PortalActions.Action(rawValue: try context.parameters.require("action")) else { throw HTTPError(.notFound) }
+            guard let action = NodeAction(rawValue: try context.parameters.require("action")) else { throw HTTPError(.notFound) }
             let body = try await Self.decodeIfAny(ActionBody.self, request)
             let operation = try await actions.start(action, on: try context.parameters.require("node"), image: body?.image,
                                                     by: try context.requireUser())

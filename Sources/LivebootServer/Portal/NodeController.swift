@@ -54,7 +54,7 @@ struct NodeController: Sendable {
         }
         group.post("/nodes/:node/:action") { request, context in
             let name = try context.parameters.require("node")
-            guard let action = PortalActions.Action(rawValue: try context.parameters.require("action")) else {
+            guard let action = NodeAction(rawValue: try context.parameters.require("action")) else {
                 throw HTTPError(.notFound)
             }
             var request = request

@@ -28,13 +28,15 @@ actor OperationRunner {
     }
 
     /// Records the operation (refused with `busy` if the node has one running) and starts it.
-    func start(_ action: PortalActions.Action, node: Node, image: ResolvedImage?, keys: [SSHPublicKey],
-               user: String, slice: String?) async throws -> NodeOperation {
+    func start(_ request: OperationRequest, node: Node, user: String, slice: String?) async throws -> NodeOperation {
         let operation = try await operations.startOperation(NodeOperation(
-            id: nil, node: node.name, kind: action.rawValue, image: image?.name, user: user, slice: slice,
+            id: nil, node: node.name, kind: request.action.rawValue, image: request.image?.name, user: user, slice: slice,
             state: .running, message: nil, sshCommand: nil, startedAt: Date(), endedAt: nil))
         let id = operation.id!
-        tasks[id] = Task { await self.run(operation, action: action, node: node, image: image, keys: keys) }
+        var request = request
+        request.checksImage = true
+        request.wait = true
+        tasks[id] = Task { [request] in await self.run(operation, request, node: node) }
         return operation
     }
 
@@ -71,55 +73,34 @@ actor OperationRunner {
         }
     }
 
-    private func step(_ id: Int64, start: ContinuousClock.Instant, _ message: String, isError: Bool = false) async {
+    private func store(_ id: Int64, start: ContinuousClock.Instant, _ nodeStep: NodeStep) async {
         let elapsed = ContinuousClock.now - start
         var step = OperationStep(id: nil, operationId: id,
                                  elapsed: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
-                                 message: message, isError: isError)
+                                 message: nodeStep.text, isError: nodeStep.isError)
         let stored = step, operations = self.operations
         // Stored even when the operation is being cancelled (server stop): GRDB's async writes honour cancellation.
         do { step = try await Task.detached { try await operations.addStep(stored) }.value } catch { logger.error("cannot store a step of #\(id): \(error)") }
         publish(id, .step(step))
     }
 
-    private func run(_ operation: NodeOperation, action: PortalActions.Action, node: Node, image: ResolvedImage?,
-                     keys: [SSHPublicKey]) async {
+    private func run(_ operation: NodeOperation, _ request: OperationRequest, node: Node) async {
         let id = operation.id!
         let start = ContinuousClock.now
         // The core reports steps through a synchronous callback; they are stored and published in order.
-        let (steps, sink) = AsyncStream.makeStream(of: String.self)
-        let progress: ProgressHandler = { sink.yield($0) }
-        let relay = Task { for await message in steps { await self.step(id, start: start, message) } }
+        let (steps, sink) = AsyncStream.makeStream(of: NodeStep.self)
+        let relay = Task { for await step in steps { await self.store(id, start: start, step) } }
 
         var state = OperationState.succeeded
         var message: String?
         var sshCommand: String?
         do {
-            switch action {
-            case .liveboot:
-                guard let image else { throw LivebootError.badArgument("a live boot needs an image") }
-                progress("check image \(image.name)")
-                let checked = try await liveboot.prepareImage(image.name)
-                progress("build seed: \(keys.count) slice key\(keys.count == 1 ? "" : "s") + \(liveboot.config.testbedKeys.count) testbed key\(liveboot.config.testbedKeys.count == 1 ? "" : "s")")
-                let result = try await liveboot.liveboot(node, image: checked, extraKeys: keys, wait: true, progress: progress)
-                sshCommand = node.sshCommand
-                message = "live on \(result.image); ssh answered after \(String(format: "%.1f", result.sshAfterSeconds ?? 0)) s"
-            case .diskboot:
-                try await liveboot.diskboot(node, progress: progress)
-                message = "booting from disk"
-            case .on, .off, .reboot:
-                let power: PowerAction = action == .on ? .on : action == .off ? .off : .reboot
-                message = try await liveboot.power(node, power, progress: progress)
-            }
+            let outcome = try await liveboot.perform(request, on: node, progress: { sink.yield($0) })
+            message = outcome.summary
+            sshCommand = outcome.sshCommand
         } catch {
-            if Task.isCancelled {
-                state = .interrupted
-                message = "interrupted: the server stopped during the operation"
-            } else {
-                state = .failed
-                message = "\(error)"
-            }
-            progress("failed: \(message!)")
+            state = Task.isCancelled ? .interrupted : .failed
+            message = Task.isCancelled ? "interrupted: the server stopped during the operation" : "\(error)"
         }
         sink.finish()
         await relay.value

@@ -98,6 +98,6 @@ struct StepView {
     init(_ step: OperationStep) {
         elapsed = Format.seconds(step.elapsed)
         message = step.message
-        isError = step.isError || step.message.hasPrefix("failed:")
+        isError = step.isError
     }
 }

@@ -74,11 +74,7 @@ struct PortalActions: Sendable {
         return image
     }
 
-    enum Action: String, Sendable, CaseIterable {
-        case liveboot, diskboot, on, off, reboot
-    }
-
-    func start(_ action: Action, on name: String, image: String?, by user: User) async throws -> NodeOperation {
+    func start(_ action: NodeAction, on name: String, image: String?, by user: User) async throws -> NodeOperation {
         let (node, grant) = try await authorize(user, on: name, for: action.rawValue)
         var keys: [SSHPublicKey] = []
         var resolved: ResolvedImage?
@@ -96,8 +92,8 @@ struct PortalActions: Sendable {
             }
         }
         do {
-            let operation = try await runner.start(action, node: node, image: resolved, keys: keys, user: user.name,
-                                                   slice: grant.slice?.name)
+            let operation = try await runner.start(OperationRequest(action, image: resolved, keys: keys), node: node,
+                                                   user: user.name, slice: grant.slice?.name)
             try await audit.record(user: user.name, slice: grant.slice?.name, node: name,
                                    action: action.rawValue + (resolved.map { " \($0.name)" } ?? ""), result: "started #\(operation.id!)")
             return operation

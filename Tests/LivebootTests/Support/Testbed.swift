@@ -107,6 +107,10 @@ final class Testbed: @unchecked Sendable {
     }
 
     func lb(_ arguments: String..., environment: [String: String] = [:]) async throws -> CLIResult {
+        try await lb(arguments, environment: environment)
+    }
+
+    func lb(_ arguments: [String], environment: [String: String] = [:]) async throws -> CLIResult {
         try await CLI.run(arguments, config: configPath, environment: environment)
     }
 

@@ -1,0 +1,171 @@
+import Foundation
+import Redfish
+import Seed
+
+/// What a node operation does, as the CLI's commands and the portal's buttons name it.
+public enum NodeAction: String, Sendable, Codable, CaseIterable {
+    case liveboot, diskboot, on, off, reboot
+}
+
+/// One step of a node operation as it happens. The core yields them; the CLI prints them and the portal stores and
+/// streams them — in the same words (`text`), with failure as data (`isError`), never read back from the text.
+public enum NodeStep: Sendable, Equatable {
+    /// The operation begins.
+    case started(NodeAction, image: String?)
+    /// The image's URL answers as a BMC needs (HEAD, 200, `Accept-Ranges: bytes`).
+    case imageChecked(url: String)
+    /// The seed is published where the BMC reads it.
+    case seedPublished(url: String, keys: Int, asFloppy: Bool)
+    /// A single-slot BMC: the seed goes to cloud-init over HTTP; the image must say where.
+    case seedServedOverHTTP(url: String, keys: Int)
+    case slotEjecting(slot: String, holding: String?)
+    case slotInserting(slot: String, url: String)
+    /// The one-time boot is set: to `target`, the way `how` says (the BMC's way: a PATCH, an SCP import).
+    case bootOverride(BootSource, how: String)
+    /// A vendor adapter's own progress (a configuration import's task state, a fallback taken).
+    case bmc(String)
+    case power(PowerStep)
+    case waitingForSSH(host: String, port: Int, limit: Duration)
+    case stillWaitingForSSH
+    case sshAnswers
+    /// The operation ended well: the live session's ssh command, or what the node does now.
+    case ready(sshCommand: String)
+    case done(String)
+    /// The operation failed (or was interrupted), with what the BMC or the probe said.
+    case failed(String)
+
+    public var isError: Bool {
+        if case .failed = self { return true }
+        return false
+    }
+
+    public var text: String {
+        switch self {
+        case .started(.liveboot, let image): "live boot on \(image ?? "?")"
+        case .started(.diskboot, _): "disk boot: eject the media, boot the disk"
+        case .started(.on, _): "power on"
+        case .started(.off, _): "power off"
+        case .started(.reboot, _): "reboot"
+        case .imageChecked(let url): "image \(url) answers as a BMC needs"
+        case .seedPublished(let url, let keys, let floppy):
+            "seed \(url) (\(Self.count(keys, "key"))\(floppy ? ", as a floppy image" : ""))"
+        case .seedServedOverHTTP(let url, let keys):
+            "single virtual-media slot: seed served over HTTP at \(url) (\(Self.count(keys, "key"))); "
+                + "the image must boot with ds=nocloud;s=\(url)"
+        case .slotEjecting(let slot, let holding): "slot \(slot): ejecting \(holding ?? "media")"
+        case .slotInserting(let slot, let url): "slot \(slot) ← \(url)"
+        case .bootOverride(.cd, let how): "one-time boot on virtual CD (\(how))"
+        case .bootOverride(.hdd, _): "one-time boot on the disk"
+        case .bootOverride(.none, _): "boot override cleared"
+        case .bootOverride(let target, let how): "one-time boot on \(target) (\(how))"
+        case .bmc(let said): said
+        case .power(let step): step.text
+        case .waitingForSSH(let host, let port, let limit): "waiting for ssh on \(host):\(port) (up to \(Int(limit.components.seconds)) s)"
+        case .stillWaitingForSSH: "still waiting for ssh"
+        case .sshAnswers: "ssh answers"
+        case .ready(let command): "ready: \(command)"
+        case .done(let what): what
+        case .failed(let message): "failed: \(message)"
+        }
+    }
+
+    static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+}
+
+/// The power steps of an operation.
+public enum PowerStep: Sendable, Equatable {
+    case on
+    case gracefulShutdown(forceAfter: Duration)
+    case forceOff(afterTimeout: Duration?)
+    case cycle(ResetType)
+
+    public var text: String {
+        switch self {
+        case .on: "power On"
+        case .gracefulShutdown(let limit): "GracefulShutdown (ForceOff after \(limit))"
+        case .forceOff(let limit?): "still on after \(limit): ForceOff"
+        case .forceOff(nil): "ForceOff"
+        case .cycle(let type): "power cycle (\(type))"
+        }
+    }
+}
+
+/// Receives an operation's steps as they happen.
+public typealias ProgressHandler = @Sendable (NodeStep) -> Void
+
+/// What a node operation is asked to do, with what it needs.
+public struct OperationRequest: Sendable {
+    public var action: NodeAction
+    /// A live boot's image, resolved once.
+    public var image: ResolvedImage?
+    /// Check the image's URL as the operation's first step; the CLI checks it before any node is touched instead
+    /// (`Liveboot.prepareImage`), once for all nodes.
+    public var checksImage = false
+    /// The slice's keys, beside the testbed's.
+    public var keys: [SSHPublicKey] = []
+    /// A live boot waits for ssh, at most `waitTimeout` (default `timing.ssh-wait`).
+    public var wait = true
+    public var waitTimeout: Duration?
+    /// Power off: graceful first, ForceOff after `gracefulTimeout` (default `timing.graceful-shutdown`).
+    public var graceful = true
+    public var gracefulTimeout: Duration?
+
+    public init(_ action: NodeAction, image: ResolvedImage? = nil, keys: [SSHPublicKey] = []) {
+        self.action = action
+        self.image = image
+        self.keys = keys
+    }
+}
+
+/// How an operation ended well.
+public struct OperationOutcome: Sendable {
+    /// One line: what the node does now.
+    public let summary: String
+    /// For a live boot that waited: how to reach the session.
+    public var sshCommand: String?
+    /// For a live boot: its seed, keys, boot override, ssh delay.
+    public var live: LivebootResult?
+}
+
+extension Liveboot {
+    /// Runs one node operation, from its first step to `.ready`/`.done` — or `.failed`, then the error is thrown.
+    /// The CLI's commands and the portal's runner both run operations through here.
+    public func perform(_ request: OperationRequest, on node: Node, progress: @escaping ProgressHandler) async throws -> OperationOutcome {
+        progress(.started(request.action, image: request.image?.name))
+        do {
+            let outcome = try await outcome(of: request, on: node, progress: progress)
+            progress(outcome.sshCommand.map { .ready(sshCommand: $0) } ?? .done(outcome.summary))
+            return outcome
+        } catch {
+            progress(.failed(Task.isCancelled ? "interrupted: the operation was stopped" : "\(error)"))
+            throw error
+        }
+    }
+
+    private func outcome(of request: OperationRequest, on node: Node, progress: @escaping ProgressHandler) async throws -> OperationOutcome {
+        switch request.action {
+        case .liveboot:
+            guard let image = request.image else { throw LivebootError.badArgument("a live boot needs an image") }
+            if request.checksImage {
+                try await MediaURLCheck.check(image.url)
+                progress(.imageChecked(url: image.url))
+            }
+            var result = try await liveboot(node, image: image, extraKeys: request.keys, wait: false, progress: progress)
+            guard request.wait else {
+                return OperationOutcome(summary: "booting; `lb wait \(node.name)` waits for ssh", live: result)
+            }
+            result.sshAfterSeconds = try await waitForSSH(node, timeout: request.waitTimeout, progress: progress)
+            return OperationOutcome(summary: "live on \(image.name); ssh answered after "
+                                        + String(format: "%.1f", result.sshAfterSeconds ?? 0) + " s",
+                                    sshCommand: node.sshCommand, live: result)
+        case .diskboot:
+            try await diskboot(node, progress: progress)
+            return OperationOutcome(summary: "rebooting onto the disk")
+        case .on, .off, .reboot:
+            guard let power = request.action.power else { throw LivebootError.badArgument("not a power action") }
+            let summary = try await self.power(node, power, graceful: request.graceful,
+                                               gracefulTimeout: request.gracefulTimeout, progress: progress)
+            return OperationOutcome(summary: summary)
+        }
+    }
+}

@@ -39,6 +39,14 @@ extension LivebootCommand {
         return (database, config)
     }
 
+    /// The portal's administration, as the administrator at this shell: the Admin page's rules and audit lines.
+    static func administration(_ global: GlobalOptions) throws -> (Administration, PortalDatabase, LivebootConfig) {
+        let (database, config) = try openDatabase(global)
+        return (Administration(users: database, slices: database, leases: database, audit: database), database, config)
+    }
+
+    static var shell: Actor { .shell(login: NSUserName()) }
+
     struct AddAdmin: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "add", abstract: "Add an administrator.")
         @OptionGroup var global: GlobalOptions
@@ -47,9 +55,8 @@ extension LivebootCommand {
 
         func run() async throws {
             do {
-                let (database, _) = try openDatabase(global)
-                let user = try await database.createUser(name: name, password: try password.read(), isAdmin: true)
-                try await database.record(user: "cli:\(NSUserName())", slice: nil, node: nil, action: "add admin \(user.name)", result: "ok")
+                let (administration, _, _) = try administration(global)
+                let user = try await administration.addUser(name: name, password: try password.read(), isAdmin: true, by: shell)
                 Output.out("administrator \(user.name) added")
             } catch { throw fail(error) }
         }
@@ -65,17 +72,11 @@ extension LivebootCommand {
 
         func run() async throws {
             do {
-                let (database, _) = try openDatabase(global)
-                let user: User
-                if let existing = try await database.user(named: name) { user = existing } else {
-                    user = try await database.createUser(name: name, password: try password.read(), isAdmin: false)
+                let (administration, database, _) = try administration(global)
+                if try await database.user(named: name) == nil {
+                    _ = try await administration.addUser(name: name, password: try password.read(), isAdmin: false, by: shell)
                 }
-                let slice: Slice
-                if let existing = try await database.slice(named: self.slice) { slice = existing } else {
-                    slice = try await database.createSlice(name: self.slice)
-                }
-                try await database.addMember(user, to: slice)
-                try await database.record(user: "cli:\(NSUserName())", slice: slice.name, node: nil, action: "add member \(user.name)", result: "ok")
+                let (user, slice) = try await administration.addMember(name, to: self.slice, creatingSlice: true, by: shell)
                 Output.out("\(user.name) is a member of slice \(slice.name)")
             } catch { throw fail(error) }
         }
@@ -90,12 +91,13 @@ extension LivebootCommand {
 
         func run() async throws {
             do {
-                let (database, config) = try openDatabase(global)
+                let (administration, database, config) = try administration(global)
+                guard config.nodes.contains(where: { $0.name == node }) else {
+                    throw LivebootError.unknownNode(node, known: config.nodes.map(\.name))
+                }
                 try await database.syncNodes(config.nodes.map(\.name))
-                guard let slice = try await database.slice(named: self.slice) else { throw ValidationError("no slice named \(self.slice)") }
-                let lease = try await database.book(node: node, for: slice, from: Date(), to: Date().addingTimeInterval(hours * 3600),
-                                                    by: "cli:\(NSUserName())")
-                Output.out("\(node) leased to \(slice.name) until \(lease.endsAt)")
+                let lease = try await administration.book(node: node, slice: slice, from: Date(), hours: hours, by: shell, isMember: false)
+                Output.out("\(node) leased to \(slice) until \(lease.endsAt)")
             } catch { throw fail(error) }
         }
     }
@@ -107,11 +109,8 @@ extension LivebootCommand {
 
         func run() async throws {
             do {
-                let (database, _) = try openDatabase(global)
-                guard let user = try await database.user(named: name) else { throw ValidationError("no user named \(name)") }
-                let token = try await database.issueAPIToken(for: user)
-                try await database.record(user: "cli:\(NSUserName())", slice: nil, node: nil,
-                                          action: "new API token for \(user.name)", result: "ok")
+                let (administration, _, _) = try administration(global)
+                let token = try await administration.issueToken(for: name, by: shell)
                 Output.out(token.token)
                 Output.err("valid until \(token.expiresAt.formatted(.iso8601))")
             } catch { throw fail(error) }
@@ -127,12 +126,9 @@ extension LivebootCommand {
 
         func run() async throws {
             do {
-                let (database, _) = try openDatabase(global)
-                guard let user = try await database.user(named: name) else { throw ValidationError("no user named \(name)") }
-                try await database.changePassword(of: user, to: try password.read(), keepingSession: nil)
-                try await database.record(user: "cli:\(NSUserName())", slice: nil, node: nil,
-                                          action: "set password of \(user.name)", result: "ok")
-                Output.out("password of \(user.name) set; their API token and sessions are revoked")
+                let (administration, _, _) = try administration(global)
+                try await administration.setPassword(of: name, to: try password.read(), by: shell)
+                Output.out("password of \(name) set; their API token and sessions are revoked")
             } catch { throw fail(error) }
         }
     }

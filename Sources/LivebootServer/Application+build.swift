@@ -138,7 +138,8 @@ public enum LivebootServer {
         let board = StatusBoard()
         let runner = OperationRunner(liveboot: liveboot, operations: store, board: board, logger: logger)
         let actions = PortalActions(users: store, slices: store, leases: store, operations: store, audit: store,
-                                    runner: runner, liveboot: liveboot, rules: .init())
+                                    runner: runner, liveboot: liveboot,
+                                    administration: Administration(users: store, slices: store, leases: store, audit: store))
         let settings = PortalSettings(sessionLifetime: .seconds(Int64(config.portal.sessionHours * 3600)),
                                       secureCookies: config.portal.secureCookies)
         let throttle = LoginThrottle()

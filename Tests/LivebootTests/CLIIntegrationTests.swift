@@ -110,6 +110,16 @@ final class CLIIntegrationTests: XCTestCase {
         XCTAssertEqual(ada?.isAdmin, true)
         let bob = try await database.user(apiToken: token.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         XCTAssertEqual(bob?.name, "bob")
+        // The Admin page's service, so the page's audit lines: the lease and the refused overlap are there too.
+        let audit = try await database.auditEntries(limit: 20)
+        let login = "cli:" + NSUserName()
+        XCTAssertTrue(audit.contains { $0.user == login && $0.action == "book lease" && $0.node == "w1" && $0.result.hasPrefix("#") },
+                      "\(audit.map { "\($0.user) \($0.action) \($0.result)" })")
+        XCTAssertTrue(audit.contains { $0.action == "book lease" && $0.result.hasPrefix("refused:") })
+        XCTAssertTrue(audit.contains { $0.action == "add slice" && $0.slice == "radio" })
+        let unknown = try await testbed.lb("admin", "lease", "w9", "--slice", "radio")
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.stderr.contains("unknown node \"w9\""), unknown.stderr)
         let holders = try await database.holders(at: Date())
         XCTAssertEqual(holders, ["w1": "radio"])
     }

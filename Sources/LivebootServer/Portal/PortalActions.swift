@@ -14,34 +14,13 @@ struct PortalActions: Sendable {
     let audit: any AuditLog
     let runner: OperationRunner
     let liveboot: Liveboot
-    let rules: LeaseRules
-
-    /// How far slice members (not admins) may book nodes themselves.
-    struct LeaseRules: Sendable {
-        /// Hours a slice may hold one node from now on, all its leases of that node counted: back-to-back 8-hour
-        /// leases are one long lease.
-        var maxHours: Double = 8
-        var maxDaysAhead: Double = 14
-        /// A start a little in the past is a form filled in slowly; more is booking the past.
-        var startSlack: TimeInterval = 300
-    }
+    let administration: Administration
+    var rules: LeaseRules { administration.rules }
 
     /// Keys per slice, at most: every seed and every slice page carries them all (11,277 keys made a 5 MB page).
     static let maxKeysPerSlice = 100
 
-    enum Denied: Error, CustomStringConvertible {
-        case notFound(String)
-        case forbidden(String)
-        case invalid(String)
-
-        var description: String {
-            switch self { case .notFound(let m), .forbidden(let m), .invalid(let m): m }
-        }
-
-        var status: HTTPResponse.Status {
-            switch self { case .notFound: .notFound; case .forbidden: .forbidden; case .invalid: .badRequest }
-        }
-    }
+    typealias Denied = Refusal
 
     // MARK: Nodes
 
@@ -166,33 +145,8 @@ struct PortalActions: Sendable {
 
     func book(node name: String, slice sliceName: String, from: Date, hours: Double, by user: User) async throws -> Lease {
         _ = try node(named: name)
-        let slice = try await slice(named: sliceName, for: user)
-        guard hours.isFinite, hours > 0 else { throw Denied.invalid("a lease must last some time: hours is a number above 0") }
-        guard hours <= 366 * 24 else { throw Denied.invalid("a lease lasts at most 366 days") }
-        let to = from.addingTimeInterval(hours * 3600)
-        if !user.isAdmin {
-            let now = Date()
-            guard from.timeIntervalSince(now) >= -rules.startSlack else { throw Denied.forbidden("a lease cannot start in the past") }
-            guard hours <= rules.maxHours else { throw Denied.forbidden("slice members may book at most \(Int(rules.maxHours)) hours at a time") }
-            guard from.timeIntervalSinceNow <= rules.maxDaysAhead * 86400 else {
-                throw Denied.forbidden("slice members may book at most \(Int(rules.maxDaysAhead)) days ahead")
-            }
-            let held = try await leases.leases(endingAfter: now)
-                .filter { $0.node == name && $0.sliceId == slice.id }
-                .reduce(0.0) { $0 + $1.endsAt.timeIntervalSince(max($1.startsAt, now)) }
-            guard held + to.timeIntervalSince(max(from, now)) <= rules.maxHours * 3600 else {
-                throw Denied.forbidden("slice \(slice.name) would hold \(name) for more than \(Int(rules.maxHours)) hours from now "
-                                       + "(it holds it for \(Int((held / 3600).rounded(.up))) h already)")
-            }
-        }
-        do {
-            let lease = try await leases.book(node: name, for: slice, from: from, to: to, by: user.name)
-            try await audit.record(user: user.name, slice: slice.name, node: name, action: "book lease", result: "#\(lease.id!)")
-            return lease
-        } catch let error as PortalStoreError {
-            try await audit.record(user: user.name, slice: slice.name, node: name, action: "book lease", result: "refused: \(error)")
-            throw error
-        }
+        let slice = try await slice(named: sliceName, for: user)  // refuses (and audits) another slice's
+        return try await administration.book(node: name, slice: slice.name, from: from, hours: hours, by: Actor(user), isMember: true)
     }
 
     func cancelLease(_ id: Int64, by user: User) async throws {
@@ -204,10 +158,11 @@ struct PortalActions: Sendable {
         try await audit.record(user: user.name, slice: lease.slice, node: lease.node, action: "cancel lease #\(id)", result: "ok")
     }
 
-    // MARK: Administration
+}
 
-    func requireAdmin(_ user: User) throws {
-        guard user.isAdmin else { throw Denied.forbidden("administrators only") }
+extension Refusal {
+    var status: HTTPResponse.Status {
+        switch self { case .notFound: .notFound; case .forbidden: .forbidden; case .invalid: .badRequest }
     }
 }
 

@@ -162,14 +162,14 @@ public enum LivebootServer {
         let api = APIController(actions: actions, board: board, throttle: throttle)
         account.addPublicRoutes(to: portal)
         api.addPublicRoutes(to: portal)
-        let members = portal.group().add(middleware: RequireLogin())
+        let members = portal.group().add(middleware: RequireLogin()).group(context: MemberRequestContext.self)
         account.addRoutes(to: members, slices: store)
         DashboardController(board: board, pages: pages, catalog: liveboot.catalog, leases: store, operations: store,
                             refreshSeconds: Int(options.statusInterval.components.seconds)).addRoutes(to: members)
         NodeController(actions: actions, board: board, pages: pages).addRoutes(to: members)
         SliceController(actions: actions, pages: pages).addRoutes(to: members)
         LeaseController(actions: actions, pages: pages).addRoutes(to: members)
-        AdminController(actions: actions, pages: pages).addRoutes(to: members)
+        AdminController(actions: actions, pages: pages).addRoutes(to: members.group(context: AdminRequestContext.self))
         api.addRoutes(to: members)
 
         // Operations cut short by a previous stop are marked so, and their nodes probed again.

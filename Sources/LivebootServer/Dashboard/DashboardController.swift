@@ -13,12 +13,12 @@ struct DashboardController: Sendable {
     let operations: any OperationRepository
     let refreshSeconds: Int
 
-    func addRoutes(to group: RouterGroup<PortalRequestContext>) {
+    func addRoutes(to group: RouterGroup<MemberRequestContext>) {
         group.get("/") { _, context in try pages.render(try await page(context), "dashboard") }
         group.get("/fragments/nodes") { _, context in try pages.render(try await page(context), "node-rows") }
     }
 
-    func page(_ context: PortalRequestContext) async throws -> DashboardPage {
+    func page(_ context: MemberRequestContext) async throws -> DashboardPage {
         DashboardPage(chrome: Chrome(title: "Nodes", identity: context.identity, section: "nodes"),
                       statuses: await board.statuses, updatedAt: await board.updatedAt,
                       holders: try await leases.holders(at: Date()), lastOperations: try await operations.lastOperations(),

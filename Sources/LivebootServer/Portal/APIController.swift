@@ -54,7 +54,7 @@ struct APIController: Sendable {
         }
     }
 
-    func addRoutes(to group: RouterGroup<PortalRequestContext>) {
+    func addRoutes(to group: RouterGroup<MemberRequestContext>) {
         group.get("/api/v1/nodes") { _, _ in
             let holders = try await actions.leases.holders(at: Date())
             let last = try await actions.operations.lastOperations()
@@ -73,22 +73,22 @@ struct APIController: Sendable {
             guard let action = NodeAction(rawValue: try context.parameters.require("action")) else { throw HTTPError(.notFound) }
             let body = try await Self.decodeIfAny(ActionBody.self, request)
             let operation = try await actions.start(action, on: try context.parameters.require("node"), image: body?.image,
-                                                    by: try context.requireUser())
+                                                    by: context.user)
             return try JSONAnswer(operation, status: .accepted, headers: [.location: "/api/v1/operations/\(operation.id!)"])
         }
         group.get("/api/v1/operations/:id") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
-            let operation = try await actions.operation(id, for: try context.requireUser())
+            let operation = try await actions.operation(id, for: context.user)
             return try JSONAnswer(OperationAnswer(operation: operation, steps: try await actions.operations.steps(of: id)))
         }
         group.get("/api/v1/operations/:id/events") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
-            let operation = try await actions.operation(id, for: try context.requireUser())
+            let operation = try await actions.operation(id, for: context.user)
             return try await OperationFeed.response(for: operation, runner: actions.runner, operations: actions.operations)
         }
         group.get("/api/v1/images") { _, _ in try JSONAnswer(try actions.liveboot.catalog.list()) }
         group.get("/api/v1/slices") { _, context in
-            let user = try context.requireUser()
+            let user = context.user
             let slices = user.isAdmin ? try await actions.slices.slices() : try await actions.slices.slices(of: user)
             var answers: [SliceAnswer] = []
             for slice in slices {
@@ -98,7 +98,7 @@ struct APIController: Sendable {
             return try JSONAnswer(answers)
         }
         group.get("/api/v1/slices/:slice/keys") { _, context in
-            let slice = try await actions.slice(named: try context.parameters.require("slice"), for: try context.requireUser())
+            let slice = try await actions.slice(named: try context.parameters.require("slice"), for: context.user)
             return try JSONAnswer(try await actions.slices.keys(of: slice))
         }
         group.post("/api/v1/slices/:slice/keys") { request, context in
@@ -114,26 +114,26 @@ struct APIController: Sendable {
             } else {
                 text = String(buffer: buffer)
             }
-            let upload = try await actions.addKeys(text, to: try context.parameters.require("slice"), by: try context.requireUser())
+            let upload = try await actions.addKeys(text, to: try context.parameters.require("slice"), by: context.user)
             return try JSONAnswer(KeysAnswer(added: upload.added, duplicates: upload.duplicates,
                                              errors: upload.errors.map { .init(line: $0.line, message: $0.message) }),
                                   status: upload.errors.isEmpty ? .created : .unprocessableContent)
         }
         group.delete("/api/v1/slices/:slice/keys/:id") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
-            try await actions.deleteKey(id, from: try context.parameters.require("slice"), by: try context.requireUser())
+            try await actions.deleteKey(id, from: try context.parameters.require("slice"), by: context.user)
             return Response(status: .noContent)
         }
         group.get("/api/v1/leases") { _, _ in try JSONAnswer(try await actions.leases.leases(endingAfter: Date())) }
         group.post("/api/v1/leases") { request, context in
             let body = try await Self.decode(LeaseBody.self, request)
             let lease = try await actions.book(node: body.node, slice: body.slice, from: try LeaseController.parseStart(body.start),
-                                               hours: body.hours, by: try context.requireUser())
+                                               hours: body.hours, by: context.user)
             return try JSONAnswer(lease, status: .created)
         }
         group.delete("/api/v1/leases/:id") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
-            try await actions.cancelLease(id, by: try context.requireUser())
+            try await actions.cancelLease(id, by: context.user)
             return Response(status: .noContent)
         }
     }

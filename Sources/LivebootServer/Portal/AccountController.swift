@@ -53,16 +53,16 @@ struct AccountController: Sendable {
         group.post("/login") { request, context in try await login(request, context: context) }
     }
 
-    func addRoutes(to group: RouterGroup<PortalRequestContext>, slices: any SliceRepository) {
+    func addRoutes(to group: RouterGroup<MemberRequestContext>, slices: any SliceRepository) {
         group.post("/logout") { _, context in
-            if case .session(let token) = context.identity?.means { try await sessions.closeSession(token: token) }
+            if case .session(let token) = context.identity.means { try await sessions.closeSession(token: token) }
             var response = PageRenderer.redirect("/login")
             response.setCookie(settings.cookie(Authenticator.cookieName, value: "", maxAge: 0))
             return response
         }
-        @Sendable func page(_ context: PortalRequestContext, token: APIToken? = nil, notice: String? = nil, error: String? = nil,
+        @Sendable func page(_ context: MemberRequestContext, token: APIToken? = nil, notice: String? = nil, error: String? = nil,
                   status: HTTPResponse.Status = .ok) async throws -> Response {
-            let user = try context.requireUser()
+            let user = context.user
             return try pages.render(AccountPage(chrome: Chrome(title: "Account", identity: context.identity), token: token?.token,
                                                 tokenExpires: token.map { $0.expiresAt.formatted(.iso8601) },
                                                 slices: try await slices.slices(of: user).map(\.name), notice: notice, error: error),
@@ -70,13 +70,13 @@ struct AccountController: Sendable {
         }
         group.get("/account") { _, context in try await page(context) }
         group.post("/account/token") { _, context in
-            let user = try context.requireUser()
+            let user = context.user
             let token = try await users.issueAPIToken(for: user)
             try await audit.record(user: user.name, slice: nil, node: nil, action: "new API token", result: "ok")
             return try await page(context, token: token)
         }
         group.post("/account/password") { request, context in
-            let user = try context.requireUser()
+            let user = context.user
             var request = request
             let form = try await FormBody.decode(PasswordForm.self, from: &request)
             guard form.password == form.confirm else {
@@ -93,7 +93,7 @@ struct AccountController: Sendable {
             }
             do {
                 var kept: String?
-                if case .session(let token) = context.identity?.means { kept = token }
+                if case .session(let token) = context.identity.means { kept = token }
                 try await users.changePassword(of: user, to: form.password, keepingSession: kept)
             } catch let error as PortalStoreError {
                 return try await page(context, error: error.description + ".", status: .badRequest)

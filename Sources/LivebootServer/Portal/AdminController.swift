@@ -25,10 +25,10 @@ struct AdminController: Sendable {
     struct SliceForm: Decodable { let name: String }
     struct MemberForm: Decodable { let user: String; let slice: String }
 
-    func addRoutes(to group: RouterGroup<PortalRequestContext>) {
+    func addRoutes(to group: RouterGroup<AdminRequestContext>) {
         let administration = actions.administration
         group.get("/admin") { _, context in
-            let overview = try await administration.overview(for: Actor(try context.requireUser()))
+            let overview = try await administration.overview(for: context.admin)
             let users = overview.users.map { AdminPage.UserItem(name: $0.user.name, isAdmin: $0.user.isAdmin, slices: $0.slices.joined(separator: ", ")) }
             let audit = overview.audit.map {
                 AdminPage.AuditItem(at: Format.date($0.at), user: $0.user, slice: $0.slice, node: $0.node, action: $0.action, result: $0.result)
@@ -37,21 +37,21 @@ struct AdminController: Sendable {
                                               users: users, slices: overview.slices, audit: audit), "admin")
         }
         group.post("/admin/users") { request, context in
-            let admin = Actor(try context.requireUser())
+            let admin = context.admin
             var request = request
             let form = try await FormBody.decode(UserForm.self, from: &request)
             _ = try await administration.addUser(name: form.name, password: form.password, isAdmin: form.admin != nil, by: admin)
             return PageRenderer.redirect("/admin")
         }
         group.post("/admin/slices") { request, context in
-            let admin = Actor(try context.requireUser())
+            let admin = context.admin
             var request = request
             let form = try await FormBody.decode(SliceForm.self, from: &request)
             _ = try await administration.addSlice(name: form.name, by: admin)
             return PageRenderer.redirect("/admin")
         }
         group.post("/admin/members") { request, context in
-            let admin = Actor(try context.requireUser())
+            let admin = context.admin
             var request = request
             let form = try await FormBody.decode(MemberForm.self, from: &request)
             _ = try await administration.addMember(form.user, to: form.slice, by: admin)

@@ -34,9 +34,9 @@ struct LeaseController: Sendable {
         let hours: Double
     }
 
-    func addRoutes(to group: RouterGroup<PortalRequestContext>) {
+    func addRoutes(to group: RouterGroup<MemberRequestContext>) {
         group.get("/leases") { _, context in
-            let user = try context.requireUser()
+            let user = context.user
             let now = Date()
             let items = try await actions.leases.leases(endingAfter: now).map {
                 LeasesPage.Item(id: $0.id, node: $0.node, slice: $0.slice, from: Format.date($0.startsAt), to: Format.date($0.endsAt),
@@ -52,12 +52,12 @@ struct LeaseController: Sendable {
             var request = request
             let form = try await FormBody.decode(BookForm.self, from: &request)
             _ = try await actions.book(node: form.node, slice: form.slice, from: try Self.parseStart(form.start), hours: form.hours,
-                                       by: try context.requireUser())
+                                       by: context.user)
             return PageRenderer.redirect("/leases")
         }
         group.post("/leases/:id/cancel") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
-            try await actions.cancelLease(id, by: try context.requireUser())
+            try await actions.cancelLease(id, by: context.user)
             return PageRenderer.redirect("/leases")
         }
     }

@@ -40,7 +40,7 @@ struct NodeController: Sendable {
         let image: String?
     }
 
-    func addRoutes(to group: RouterGroup<PortalRequestContext>) {
+    func addRoutes(to group: RouterGroup<MemberRequestContext>) {
         group.get("/nodes/:node") { request, context in
             let name = try context.parameters.require("node")
             let requested = request.uri.queryParameters["operation"].flatMap { Int64(String($0)) }
@@ -48,7 +48,7 @@ struct NodeController: Sendable {
         }
         group.post("/nodes/:node/probe") { _, context in
             let node = try actions.node(named: try context.parameters.require("node"))
-            _ = try context.requireUser()
+            _ = context.user
             await board.refresh(node, using: actions.liveboot)
             return PageRenderer.redirect("/nodes/\(node.name)")
         }
@@ -59,18 +59,18 @@ struct NodeController: Sendable {
             }
             var request = request
             let form = try await FormBody.decode(ActionForm.self, from: &request)
-            let operation = try await actions.start(action, on: name, image: form.image, by: try context.requireUser())
+            let operation = try await actions.start(action, on: name, image: form.image, by: context.user)
             return PageRenderer.redirect("/nodes/\(name)?operation=\(operation.id!)")
         }
         group.get("/operations/:id/events") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
-            let operation = try await actions.operation(id, for: try context.requireUser())
+            let operation = try await actions.operation(id, for: context.user)
             return try await OperationFeed.response(for: operation, runner: actions.runner, operations: actions.operations)
         }
     }
 
-    func page(_ name: String, operation requested: Int64?, context: PortalRequestContext) async throws -> Response {
-        let user = try context.requireUser()
+    func page(_ name: String, operation requested: Int64?, context: MemberRequestContext) async throws -> Response {
+        let user = context.user
         let node = try actions.node(named: name)
         let known = await board.status(of: node, using: actions.liveboot, waitingAtMost: .seconds(3))
         let holders = try await actions.leases.holders(at: Date())

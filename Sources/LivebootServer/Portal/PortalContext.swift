@@ -25,9 +25,38 @@ struct PortalRequestContext: RequestContext {
 
     /// Forms and JSON bodies are small; key files are the biggest thing a user sends.
     var maxUploadSize: Int { FormBody.limit }
+}
 
-    func requireUser() throws -> User {
-        guard let user = identity?.user else { throw HTTPError(.unauthorized, message: "log in first") }
-        return user
+/// A request whose caller is logged in: it cannot exist without a user, so the routes under it never ask whether
+/// there is one. Made from the portal's context once `RequireLogin` has let the request through.
+struct MemberRequestContext: ChildRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let identity: Identity
+    let remoteAddress: String
+    var user: User { identity.user }
+    var actor: Actor { Actor(identity.user) }
+
+    init(context: PortalRequestContext) throws {
+        guard let identity = context.identity else { throw HTTPError(.unauthorized, message: "log in first") }
+        coreContext = context.coreContext
+        self.identity = identity
+        remoteAddress = context.remoteAddress
     }
+
+    var maxUploadSize: Int { FormBody.limit }
+}
+
+/// A request of an administrator: under `/admin`, refused with 403 for anyone else before a handler runs.
+struct AdminRequestContext: ChildRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let identity: Identity
+    var admin: Actor { Actor(identity.user) }
+
+    init(context: MemberRequestContext) throws {
+        guard context.user.isAdmin else { throw Refusal.forbidden("administrators only") }
+        coreContext = context.coreContext
+        identity = context.identity
+    }
+
+    var maxUploadSize: Int { FormBody.limit }
 }

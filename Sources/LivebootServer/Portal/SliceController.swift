@@ -41,9 +41,9 @@ struct SliceController: Sendable {
         let file: String?
     }
 
-    func addRoutes(to group: RouterGroup<PortalRequestContext>) {
+    func addRoutes(to group: RouterGroup<MemberRequestContext>) {
         group.get("/slices") { _, context in
-            let user = try context.requireUser()
+            let user = context.user
             let slices = user.isAdmin ? try await actions.slices.slices() : try await actions.slices.slices(of: user)
             var items: [SlicesPage.Item] = []
             for slice in slices {
@@ -61,7 +61,7 @@ struct SliceController: Sendable {
             var request = request
             let form = try await FormBody.decode(KeyForm.self, from: &request, accepting: .urlEncodedOrMultipart)
             let text = [form.keys, form.file].compactMap { $0 }.joined(separator: "\n")
-            let upload = try await actions.addKeys(text, to: name, by: try context.requireUser())
+            let upload = try await actions.addKeys(text, to: name, by: context.user)
             if !upload.errors.isEmpty {
                 return try await page(name, context: context, errors: upload.errors, pasted: form.keys ?? "", status: .unprocessableContent)
             }
@@ -72,14 +72,14 @@ struct SliceController: Sendable {
         group.post("/slices/:slice/keys/:id/delete") { _, context in
             let name = try context.parameters.require("slice")
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
-            try await actions.deleteKey(id, from: name, by: try context.requireUser())
+            try await actions.deleteKey(id, from: name, by: context.user)
             return PageRenderer.redirect("/slices/\(name)")
         }
     }
 
-    func page(_ name: String, context: PortalRequestContext, errors: [(line: Int, message: String)] = [], pasted: String = "",
+    func page(_ name: String, context: MemberRequestContext, errors: [(line: Int, message: String)] = [], pasted: String = "",
               notice: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
-        let slice = try await actions.slice(named: name, for: try context.requireUser())
+        let slice = try await actions.slice(named: name, for: context.user)
         let keys = try await actions.slices.keys(of: slice).map {
             SlicePage.Key(id: $0.id ?? 0, type: $0.type, fingerprint: $0.fingerprint, comment: $0.comment,
                           addedBy: $0.addedBy, addedAt: Format.date($0.addedAt))

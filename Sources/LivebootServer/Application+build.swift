@@ -137,12 +137,16 @@ public enum LivebootServer {
         let liveboot = Liveboot(config: config, logger: logger)
         let board = StatusBoard()
         let runner = OperationRunner(liveboot: liveboot, operations: store, board: board, logger: logger)
-        let actions = PortalActions(users: store, slices: store, leases: store, operations: store, audit: store,
-                                    runner: runner, liveboot: liveboot,
-                                    administration: Administration(users: store, slices: store, leases: store, audit: store))
+        let administration = Administration(users: store, slices: store, leases: store, audit: store)
+        let slices = SliceService(slices: store, audit: store)
+        let services = PortalServices(
+            nodes: NodeService(liveboot: liveboot, leases: store, operations: store, audit: store, slices: slices, runner: runner, board: board),
+            slices: slices,
+            leases: LeaseService(leases: store, audit: store, slices: slices, administration: administration, nodes: config.nodes.map(\.name)),
+            administration: administration)
         let settings = PortalSettings(sessionLifetime: .seconds(Int64(config.portal.sessionHours * 3600)),
                                       secureCookies: config.portal.secureCookies)
-        let throttle = LoginThrottle()
+        let accounts = AccountService(users: store, sessions: store, slices: slices, audit: store, throttle: LoginThrottle())
 
         // HEAD is answered wherever GET is (monitoring probes `HEAD /healthz`).
         let router = Router(context: PortalRequestContext.self, options: .autoGenerateHeadEndpoints)
@@ -157,29 +161,28 @@ public enum LivebootServer {
         let portal = router.group()
             .add(middleware: PortalErrors(pages: pages))
             .add(middleware: Authenticator(sessions: store, users: store))
-        let account = AccountController(users: store, sessions: store, audit: store, throttle: throttle, pages: pages, settings: settings,
-                                        loginTokens: LoginTokens())
-        let api = APIController(actions: actions, board: board, throttle: throttle)
+        let account = AccountController(accounts: accounts, pages: pages, settings: settings, loginTokens: LoginTokens())
+        let api = APIController(services: services, accounts: accounts)
         account.addPublicRoutes(to: portal)
         api.addPublicRoutes(to: portal)
         let members = portal.group().add(middleware: RequireLogin()).group(context: MemberRequestContext.self)
-        account.addRoutes(to: members, slices: store)
-        DashboardController(board: board, pages: pages, catalog: liveboot.catalog, leases: store, operations: store,
+        account.addRoutes(to: members)
+        DashboardController(nodes: services.nodes, board: board, pages: pages,
                             refreshSeconds: Int(options.statusInterval.components.seconds)).addRoutes(to: members)
-        NodeController(actions: actions, board: board, pages: pages).addRoutes(to: members)
-        SliceController(actions: actions, pages: pages).addRoutes(to: members)
-        LeaseController(actions: actions, pages: pages).addRoutes(to: members)
-        AdminController(actions: actions, pages: pages).addRoutes(to: members.group(context: AdminRequestContext.self))
+        NodeController(nodes: services.nodes, pages: pages).addRoutes(to: members)
+        SliceController(slices: services.slices, pages: pages).addRoutes(to: members)
+        LeaseController(leases: services.leases, slices: services.slices, pages: pages).addRoutes(to: members)
+        AdminController(administration: administration, pages: pages).addRoutes(to: members.group(context: AdminRequestContext.self))
         api.addRoutes(to: members)
 
         // Operations cut short by a previous stop are marked so, and their nodes probed again.
         let interrupted = try await store.interruptRunningOperations(at: Date())
         if !interrupted.isEmpty { logger.warning("operations interrupted by the last stop", metadata: ["nodes": "\(interrupted)"]) }
-        let services: [any Service] = [
+        let background: [any Service] = [
             StatusRefresher(liveboot: liveboot, board: board, interval: options.statusInterval, logger: logger),
             OperationDrain(runner: runner),
         ]
-        return (router, services, runner)
+        return (router, background, runner)
     }
 }
 

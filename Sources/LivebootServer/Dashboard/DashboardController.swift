@@ -6,11 +6,9 @@ import PortalStore
 /// `GET /`: every node with its last status, lease holder and last operation; `GET /fragments/nodes` gives the
 /// table's rows alone, which the page's script fetches to refresh itself without a reload.
 struct DashboardController: Sendable {
+    let nodes: NodeService
     let board: StatusBoard
     let pages: PageRenderer
-    let catalog: ImageCatalog
-    let leases: any LeaseRepository
-    let operations: any OperationRepository
     let refreshSeconds: Int
 
     func addRoutes(to group: RouterGroup<MemberRequestContext>) {
@@ -21,8 +19,8 @@ struct DashboardController: Sendable {
     func page(_ context: MemberRequestContext) async throws -> DashboardPage {
         DashboardPage(chrome: Chrome(title: "Nodes", identity: context.identity, section: "nodes"),
                       statuses: await board.statuses, updatedAt: await board.updatedAt,
-                      holders: try await leases.holders(at: Date()), lastOperations: try await operations.lastOperations(),
-                      images: (try? catalog.list()) ?? [], refreshSeconds: refreshSeconds)
+                      holders: try await nodes.holders(), lastOperations: try await nodes.lastOperations(),
+                      images: (try? nodes.images()) ?? [], refreshSeconds: refreshSeconds)
     }
 }
 

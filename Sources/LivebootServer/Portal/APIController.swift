@@ -6,9 +6,11 @@ import PortalStore
 
 /// The JSON API under `/api/v1`: what the pages do, for scripts and the CLI (`Authorization: Bearer TOKEN`).
 struct APIController: Sendable {
-    let actions: PortalActions
-    let board: StatusBoard
-    let throttle: LoginThrottle
+    let services: PortalServices
+    let accounts: AccountService
+    var nodes: NodeService { services.nodes }
+    var slices: SliceService { services.slices }
+    var leases: LeaseService { services.leases }
 
     struct Credentials: Decodable { let name: String; let password: String }
     struct TokenAnswer: Encodable { let token: String; let expiresAt: Date; let user: PublicUser }
@@ -34,72 +36,62 @@ struct APIController: Sendable {
         group.post("/api/v1/token") { request, context in
             let body = try await Self.decode(Credentials.self, request)
             let user: User
-            switch try await throttle.attempt(name: body.name, password: body.password, from: context.remoteAddress, users: actions.users) {
-            case .locked(let wait, let newLockout):
-                if newLockout {
-                    try await actions.audit.record(user: body.name, slice: nil, node: nil, action: "API token",
-                                                   result: "locked out for \(wait) s from \(context.remoteAddress)")
-                }
+            switch try await accounts.check(name: body.name, password: body.password, from: context.remoteAddress, for: "API token") {
+            case .locked(let wait):
                 throw HTTPError(.tooManyRequests, headers: [.retryAfter: "\(wait)"], message: "too many failed attempts: retry in \(wait) s")
             case .refused:
-                try await actions.audit.record(user: body.name, slice: nil, node: nil, action: "API token",
-                                               result: "refused from \(context.remoteAddress)")
                 throw HTTPError(.unauthorized, message: "unknown user or wrong password")
             case .accepted(let accepted):
                 user = accepted
             }
-            let token = try await actions.users.issueAPIToken(for: user)
-            try await actions.audit.record(user: user.name, slice: nil, node: nil, action: "new API token", result: "ok")
+            let token = try await accounts.issueToken(for: user)
             return try JSONAnswer(TokenAnswer(token: token.token, expiresAt: token.expiresAt, user: user.publicView))
         }
     }
 
     func addRoutes(to group: RouterGroup<MemberRequestContext>) {
         group.get("/api/v1/nodes") { _, _ in
-            let holders = try await actions.leases.holders(at: Date())
-            let last = try await actions.operations.lastOperations()
-            let statuses = Dictionary(await board.statuses.map { ($0.node, $0) }, uniquingKeysWith: { a, _ in a })
-            return try JSONAnswer(actions.liveboot.config.nodes.map {
-                NodeAnswer(node: $0.name, status: statuses[$0.name], holder: holders[$0.name], lastOperation: last[$0.name])
+            let statuses = Dictionary(await nodes.statuses().map { ($0.node, $0) }, uniquingKeysWith: { a, _ in a })
+            return try JSONAnswer(try await nodes.summaries().map {
+                NodeAnswer(node: $0.node.name, status: statuses[$0.node.name], holder: $0.holder, lastOperation: $0.last)
             })
         }
         group.get("/api/v1/nodes/:node") { _, context in
-            let node = try actions.node(named: try context.parameters.require("node"))
-            let status = await board.refresh(node, using: actions.liveboot)
-            return try JSONAnswer(NodeAnswer(node: node.name, status: status, holder: try await actions.leases.holders(at: Date())[node.name],
-                                             lastOperation: try await actions.operations.operations(node: node.name, limit: 1).first))
+            let node = try nodes.node(named: try context.parameters.require("node"))
+            let status = await nodes.refreshStatus(of: node)
+            return try JSONAnswer(NodeAnswer(node: node.name, status: status, holder: try await nodes.holders()[node.name],
+                                             lastOperation: try await nodes.history(of: node.name, limit: 1).first))
         }
         group.post("/api/v1/nodes/:node/:action") { request, context in
             guard let action = NodeAction(rawValue: try context.parameters.require("action")) else { throw HTTPError(.notFound) }
             let body = try await Self.decodeIfAny(ActionBody.self, request)
-            let operation = try await actions.start(action, on: try context.parameters.require("node"), image: body?.image,
+            let operation = try await nodes.start(action, on: try context.parameters.require("node"), image: body?.image,
                                                     by: context.user)
             return try JSONAnswer(operation, status: .accepted, headers: [.location: "/api/v1/operations/\(operation.id!)"])
         }
         group.get("/api/v1/operations/:id") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
-            let operation = try await actions.operation(id, for: context.user)
-            return try JSONAnswer(OperationAnswer(operation: operation, steps: try await actions.operations.steps(of: id)))
+            let operation = try await nodes.operation(id, for: context.user)
+            return try JSONAnswer(OperationAnswer(operation: operation, steps: try await nodes.steps(of: operation)))
         }
         group.get("/api/v1/operations/:id/events") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
-            let operation = try await actions.operation(id, for: context.user)
-            return try await OperationFeed.response(for: operation, runner: actions.runner, operations: actions.operations)
+            let operation = try await nodes.operation(id, for: context.user)
+            return try await nodes.feed(operation)
         }
-        group.get("/api/v1/images") { _, _ in try JSONAnswer(try actions.liveboot.catalog.list()) }
+        group.get("/api/v1/images") { _, _ in try JSONAnswer(try nodes.images()) }
         group.get("/api/v1/slices") { _, context in
             let user = context.user
-            let slices = user.isAdmin ? try await actions.slices.slices() : try await actions.slices.slices(of: user)
             var answers: [SliceAnswer] = []
-            for slice in slices {
-                answers.append(SliceAnswer(name: slice.name, members: try await actions.slices.members(of: slice),
-                                           keys: try await actions.slices.keys(of: slice)))
+            for slice in try await slices.visible(to: user) {
+                answers.append(SliceAnswer(name: slice.name, members: try await slices.members(of: slice),
+                                           keys: try await slices.keys(of: slice)))
             }
             return try JSONAnswer(answers)
         }
         group.get("/api/v1/slices/:slice/keys") { _, context in
-            let slice = try await actions.slice(named: try context.parameters.require("slice"), for: context.user)
-            return try JSONAnswer(try await actions.slices.keys(of: slice))
+            let slice = try await slices.slice(named: try context.parameters.require("slice"), for: context.user)
+            return try JSONAnswer(try await slices.keys(of: slice))
         }
         group.post("/api/v1/slices/:slice/keys") { request, context in
             // A JSON body `{"keys": "..."}` or the key file itself as text/plain.
@@ -114,26 +106,26 @@ struct APIController: Sendable {
             } else {
                 text = String(buffer: buffer)
             }
-            let upload = try await actions.addKeys(text, to: try context.parameters.require("slice"), by: context.user)
+            let upload = try await slices.addKeys(text, to: try context.parameters.require("slice"), by: context.user)
             return try JSONAnswer(KeysAnswer(added: upload.added, duplicates: upload.duplicates,
                                              errors: upload.errors.map { .init(line: $0.line, message: $0.message) }),
                                   status: upload.errors.isEmpty ? .created : .unprocessableContent)
         }
         group.delete("/api/v1/slices/:slice/keys/:id") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
-            try await actions.deleteKey(id, from: try context.parameters.require("slice"), by: context.user)
+            try await slices.deleteKey(id, from: try context.parameters.require("slice"), by: context.user)
             return Response(status: .noContent)
         }
-        group.get("/api/v1/leases") { _, _ in try JSONAnswer(try await actions.leases.leases(endingAfter: Date())) }
+        group.get("/api/v1/leases") { _, _ in try JSONAnswer(try await leases.upcoming()) }
         group.post("/api/v1/leases") { request, context in
             let body = try await Self.decode(LeaseBody.self, request)
-            let lease = try await actions.book(node: body.node, slice: body.slice, from: try LeaseController.parseStart(body.start),
+            let lease = try await leases.book(node: body.node, slice: body.slice, from: try LeaseController.parseStart(body.start),
                                                hours: body.hours, by: context.user)
             return try JSONAnswer(lease, status: .created)
         }
         group.delete("/api/v1/leases/:id") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
-            try await actions.cancelLease(id, by: context.user)
+            try await leases.cancelLease(id, by: context.user)
             return Response(status: .noContent)
         }
     }
@@ -216,7 +208,7 @@ struct PortalErrors: RouterMiddleware {
 
     static func classify(_ error: any Error) -> (HTTPResponse.Status, String, HTTPFields) {
         switch error {
-        case let denied as PortalActions.Denied: (denied.status, denied.description, [:])
+        case let denied as Refusal: (denied.status, denied.description, [:])
         case let store as PortalStoreError:
             switch store {
             case .busy, .leaseConflict, .nameTaken: (.conflict, store.description, [:])

@@ -4,10 +4,7 @@ import PortalStore
 
 /// Login, logout and the user's API token.
 struct AccountController: Sendable {
-    let users: any UserRepository
-    let sessions: any SessionRepository
-    let audit: any AuditLog
-    let throttle: LoginThrottle
+    let accounts: AccountService
     let pages: PageRenderer
     let settings: PortalSettings
     let loginTokens: LoginTokens
@@ -53,9 +50,9 @@ struct AccountController: Sendable {
         group.post("/login") { request, context in try await login(request, context: context) }
     }
 
-    func addRoutes(to group: RouterGroup<MemberRequestContext>, slices: any SliceRepository) {
+    func addRoutes(to group: RouterGroup<MemberRequestContext>) {
         group.post("/logout") { _, context in
-            if case .session(let token) = context.identity.means { try await sessions.closeSession(token: token) }
+            try await accounts.closeSession(context.identity)
             var response = PageRenderer.redirect("/login")
             response.setCookie(settings.cookie(Authenticator.cookieName, value: "", maxAge: 0))
             return response
@@ -65,14 +62,13 @@ struct AccountController: Sendable {
             let user = context.user
             return try pages.render(AccountPage(chrome: Chrome(title: "Account", identity: context.identity), token: token?.token,
                                                 tokenExpires: token.map { $0.expiresAt.formatted(.iso8601) },
-                                                slices: try await slices.slices(of: user).map(\.name), notice: notice, error: error),
+                                                slices: try await accounts.slices(of: user), notice: notice, error: error),
                                     "account", status: status)
         }
         group.get("/account") { _, context in try await page(context) }
         group.post("/account/token") { _, context in
             let user = context.user
-            let token = try await users.issueAPIToken(for: user)
-            try await audit.record(user: user.name, slice: nil, node: nil, action: "new API token", result: "ok")
+            let token = try await accounts.issueToken(for: user)
             return try await page(context, token: token)
         }
         group.post("/account/password") { request, context in
@@ -82,23 +78,19 @@ struct AccountController: Sendable {
             guard form.password == form.confirm else {
                 return try await page(context, error: "The two new passwords differ.", status: .badRequest)
             }
-            switch try await throttle.attempt(name: user.name, password: form.current, from: context.remoteAddress, users: users) {
-            case .locked(let wait, _):
-                return try await page(context, error: "Too many failed attempts: try again in \(wait) s.", status: .tooManyRequests)
-            case .refused:
-                try await audit.record(user: user.name, slice: nil, node: nil, action: "change password", result: "refused: wrong current password")
-                return try await page(context, error: "The current password is wrong.", status: .forbidden)
-            case .accepted:
-                break
-            }
             do {
-                var kept: String?
-                if case .session(let token) = context.identity.means { kept = token }
-                try await users.changePassword(of: user, to: form.password, keepingSession: kept)
+                switch try await accounts.changePassword(of: context.identity, current: form.current, to: form.password,
+                                                         from: context.remoteAddress) {
+                case .locked(let wait):
+                    return try await page(context, error: "Too many failed attempts: try again in \(wait) s.", status: .tooManyRequests)
+                case .refused:
+                    return try await page(context, error: "The current password is wrong.", status: .forbidden)
+                case .accepted:
+                    break
+                }
             } catch let error as PortalStoreError {
                 return try await page(context, error: error.description + ".", status: .badRequest)
             }
-            try await audit.record(user: user.name, slice: nil, node: nil, action: "change password", result: "ok")
             return try await page(context, notice: "Password changed. Your other sessions are closed and your API token is revoked.")
         }
     }
@@ -130,24 +122,18 @@ struct AccountController: Sendable {
             throw HTTPError(.forbidden, message: "missing or wrong CSRF token: reload the login page and try again")
         }
         let user: User
-        switch try await throttle.attempt(name: form.name, password: form.password, from: context.remoteAddress, users: users) {
-        case .locked(let wait, let newLockout):
-            if newLockout {
-                try await audit.record(user: form.name, slice: nil, node: nil, action: "login",
-                                       result: "locked out for \(wait) s from \(context.remoteAddress)")
-            }
+        switch try await accounts.check(name: form.name, password: form.password, from: context.remoteAddress, for: "login") {
+        case .locked(let wait):
             var response = try loginPage(next: form.next, error: "Too many failed attempts: try again in \(wait) s.",
                                          name: form.name, status: .tooManyRequests)
             response.headers[.retryAfter] = "\(wait)"
             return response
         case .refused:
-            try await audit.record(user: form.name, slice: nil, node: nil, action: "login", result: "refused from \(context.remoteAddress)")
             return try loginPage(next: form.next, error: "Unknown user or wrong password.", name: form.name, status: .unauthorized)
         case .accepted(let accepted):
             user = accepted
         }
-        let session = try await sessions.openSession(for: user, lifetime: settings.sessionLifetime)
-        try await audit.record(user: user.name, slice: nil, node: nil, action: "login", result: "ok from \(context.remoteAddress)")
+        let session = try await accounts.openSession(for: user, lifetime: settings.sessionLifetime, from: context.remoteAddress)
         var response = PageRenderer.redirect(Self.safeNext(form.next))
         response.setCookie(settings.cookie(Authenticator.cookieName, value: session.token,
                                            maxAge: Int(settings.sessionLifetime.components.seconds)))

@@ -4,7 +4,7 @@ import PortalStore
 
 /// Administration: users, slices, memberships, and the audit log.
 struct AdminController: Sendable {
-    let actions: PortalActions
+    let administration: Administration
     let pages: PageRenderer
 
     struct AdminPage {
@@ -26,7 +26,6 @@ struct AdminController: Sendable {
     struct MemberForm: Decodable { let user: String; let slice: String }
 
     func addRoutes(to group: RouterGroup<AdminRequestContext>) {
-        let administration = actions.administration
         group.get("/admin") { _, context in
             let overview = try await administration.overview(for: context.admin)
             let users = overview.users.map { AdminPage.UserItem(name: $0.user.name, isAdmin: $0.user.isAdmin, slices: $0.slices.joined(separator: ", ")) }

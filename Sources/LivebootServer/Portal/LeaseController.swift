@@ -4,7 +4,8 @@ import PortalStore
 
 /// Leases: who holds which node when. Admins book for any slice; members for their own slices, within the rules.
 struct LeaseController: Sendable {
-    let actions: PortalActions
+    let leases: LeaseService
+    let slices: SliceService
     let pages: PageRenderer
 
     struct LeasesPage {
@@ -38,26 +39,26 @@ struct LeaseController: Sendable {
         group.get("/leases") { _, context in
             let user = context.user
             let now = Date()
-            let items = try await actions.leases.leases(endingAfter: now).map {
+            let items = try await leases.upcoming(now: now).map {
                 LeasesPage.Item(id: $0.id, node: $0.node, slice: $0.slice, from: Format.date($0.startsAt), to: Format.date($0.endsAt),
                                 now: $0.startsAt <= now && $0.endsAt > now, createdBy: $0.createdBy)
             }
-            let slices = user.isAdmin ? try await actions.slices.slices() : try await actions.slices.slices(of: user)
+            let slices = try await self.slices.visible(to: user)
             return try pages.render(LeasesPage(chrome: Chrome(title: "Leases", identity: context.identity, section: "leases"),
                                                leases: items, hasLeases: !items.isEmpty,
-                                               nodes: actions.liveboot.config.nodes.map(\.name), slices: slices.map(\.name),
-                                               canBook: !slices.isEmpty, maxHours: Int(actions.rules.maxHours)), "leases")
+                                               nodes: leases.nodes, slices: slices.map(\.name),
+                                               canBook: !slices.isEmpty, maxHours: Int(leases.rules.maxHours)), "leases")
         }
         group.post("/leases") { request, context in
             var request = request
             let form = try await FormBody.decode(BookForm.self, from: &request)
-            _ = try await actions.book(node: form.node, slice: form.slice, from: try Self.parseStart(form.start), hours: form.hours,
+            _ = try await leases.book(node: form.node, slice: form.slice, from: try Self.parseStart(form.start), hours: form.hours,
                                        by: context.user)
             return PageRenderer.redirect("/leases")
         }
         group.post("/leases/:id/cancel") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
-            try await actions.cancelLease(id, by: context.user)
+            try await leases.cancelLease(id, by: context.user)
             return PageRenderer.redirect("/leases")
         }
     }
@@ -73,6 +74,6 @@ struct LeaseController: Sendable {
             formatter.dateFormat = format
             if let date = formatter.date(from: text) { return date }
         }
-        throw PortalActions.Denied.invalid("cannot read the start time \"\(text)\": use YYYY-MM-DDTHH:MM (UTC)")
+        throw Refusal.invalid("cannot read the start time \"\(text)\": use YYYY-MM-DDTHH:MM (UTC)")
     }
 }

@@ -4,7 +4,7 @@ import PortalStore
 
 /// Slices: their members and ssh keys (paste or upload a `.pub` / `authorized_keys` file).
 struct SliceController: Sendable {
-    let actions: PortalActions
+    let slices: SliceService
     let pages: PageRenderer
 
     struct SlicesPage {
@@ -44,11 +44,10 @@ struct SliceController: Sendable {
     func addRoutes(to group: RouterGroup<MemberRequestContext>) {
         group.get("/slices") { _, context in
             let user = context.user
-            let slices = user.isAdmin ? try await actions.slices.slices() : try await actions.slices.slices(of: user)
             var items: [SlicesPage.Item] = []
-            for slice in slices {
-                items.append(.init(name: slice.name, keys: try await actions.slices.keys(of: slice).count,
-                                   members: try await actions.slices.members(of: slice).count))
+            for slice in try await slices.visible(to: user) {
+                items.append(.init(name: slice.name, keys: try await slices.keys(of: slice).count,
+                                   members: try await slices.members(of: slice).count))
             }
             return try pages.render(SlicesPage(chrome: Chrome(title: "Slices", identity: context.identity, section: "slices"),
                                                slices: items, hasSlices: !items.isEmpty), "slices")
@@ -61,7 +60,7 @@ struct SliceController: Sendable {
             var request = request
             let form = try await FormBody.decode(KeyForm.self, from: &request, accepting: .urlEncodedOrMultipart)
             let text = [form.keys, form.file].compactMap { $0 }.joined(separator: "\n")
-            let upload = try await actions.addKeys(text, to: name, by: context.user)
+            let upload = try await slices.addKeys(text, to: name, by: context.user)
             if !upload.errors.isEmpty {
                 return try await page(name, context: context, errors: upload.errors, pasted: form.keys ?? "", status: .unprocessableContent)
             }
@@ -72,20 +71,20 @@ struct SliceController: Sendable {
         group.post("/slices/:slice/keys/:id/delete") { _, context in
             let name = try context.parameters.require("slice")
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
-            try await actions.deleteKey(id, from: name, by: context.user)
+            try await slices.deleteKey(id, from: name, by: context.user)
             return PageRenderer.redirect("/slices/\(name)")
         }
     }
 
     func page(_ name: String, context: MemberRequestContext, errors: [(line: Int, message: String)] = [], pasted: String = "",
               notice: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
-        let slice = try await actions.slice(named: name, for: context.user)
-        let keys = try await actions.slices.keys(of: slice).map {
+        let slice = try await slices.slice(named: name, for: context.user)
+        let keys = try await slices.keys(of: slice).map {
             SlicePage.Key(id: $0.id ?? 0, type: $0.type, fingerprint: $0.fingerprint, comment: $0.comment,
                           addedBy: $0.addedBy, addedAt: Format.date($0.addedAt))
         }
         let page = SlicePage(chrome: Chrome(title: "Slice \(name)", identity: context.identity, section: "slices"),
-                             name: name, members: try await actions.slices.members(of: slice), keys: keys, hasKeys: !keys.isEmpty,
+                             name: name, members: try await slices.members(of: slice), keys: keys, hasKeys: !keys.isEmpty,
                              errors: errors.map { .init(line: $0.line, message: $0.message) }, hasErrors: !errors.isEmpty,
                              notice: notice, pasted: pasted)
         return try pages.render(page, "slice", status: status)

@@ -9,11 +9,15 @@ public struct Liveboot: Sendable {
     public let config: LivebootConfig
     public let logger: Logger
     public let requestCounter: RequestCounter?
+    /// Where each node's BMC requests go; nil for HTTP(S) to the node's `drac` URL.
+    public let bmcs: BMCFactory?
 
-    public init(config: LivebootConfig, logger: Logger = Logger(label: "liveboot"), requestCounter: RequestCounter? = nil) {
+    public init(config: LivebootConfig, logger: Logger = Logger(label: "liveboot"), requestCounter: RequestCounter? = nil,
+                bmcs: BMCFactory? = nil) {
         self.config = config
         self.logger = logger
         self.requestCounter = requestCounter
+        self.bmcs = bmcs
     }
 
     public var catalog: ImageCatalog { ImageCatalog(config: config.images) }

@@ -3,6 +3,10 @@ import Foundation
 import Logging
 import Redfish
 
+/// The transport to a node's BMC: the seam through which the portal's tests answer from captured BMCs instead of
+/// simulators. Nil for a node means HTTP(S) as configured.
+public typealias BMCFactory = @Sendable (Node) -> (any RedfishTransport)?
+
 /// A node with an open BMC session: what one operation works with. Opened and closed by
 /// `Liveboot.withSession`, so no session is ever left behind on the BMC.
 public struct NodeSession: Sendable {
@@ -23,7 +27,7 @@ extension Liveboot {
             retry: RetryPolicy(attempts: config.timing.retries, initialBackoff: config.timing.backoff))
         var logger = self.logger
         logger[metadataKey: "node"] = "\(node.name)"
-        let client = try RedfishClient(endpoint: endpoint, logger: logger)
+        let client = RedfishClient(endpoint: endpoint, transport: bmcs?(node), logger: logger)
         do {
             let discovery = try await BMCConnector.discover(client, systemID: node.systemID, vendor: node.vendor)
             let bmc: any BMC = discovery.vendor == .dell ? IDRAC(client: client) : GenericBMC(client: client, vendor: discovery.vendor)

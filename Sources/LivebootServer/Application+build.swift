@@ -97,13 +97,15 @@ public enum LivebootServer {
     /// The one seam used by `main` and by the tests: the portal on stock Hummingbird HTTP/1 at `options.portal`,
     /// and the vmedia listener at `options.media` as one of its services — one process, two listeners.
     /// - Parameters:
-    ///   - database: the portal's storage; nil opens the config's `portal.database`.
+    ///   - repositories: the portal's storage; nil opens the config's `portal.database`.
+    ///   - bmcs: where BMC requests go; nil for HTTP(S) to each node's BMC (tests answer from captures).
     ///   - onServerRunning: called with the bound ports once both listen (tests bind port 0).
     public static func buildApplication(config: LivebootConfig, options: ServeOptions, logger: Logger,
-                                        database: PortalDatabase? = nil,
+                                        repositories: (any PortalRepositories)? = nil, bmcs: BMCFactory? = nil,
                                         onServerRunning: @escaping @Sendable (ServePorts) async -> Void = { _ in })
         async throws -> some ApplicationProtocol {
-        let parts = try await buildParts(config: config, options: options, logger: logger, database: database)
+        let parts = try await buildParts(config: config, options: options, logger: logger,
+                                         repositories: repositories, bmcs: bmcs)
         let up = ListenersUp(onBoth: onServerRunning)
         let limits = VmediaLimits(header: .init(config.timing.headerTimeout), idle: .init(config.timing.idleTimeout))
         let media = VmediaServer(routes: VmediaRoutes(layout: MediaLayout(images: config.images)),
@@ -122,7 +124,8 @@ public enum LivebootServer {
     }
 
     /// The router and the background services, apart: handler tests drive the router alone.
-    static func buildParts(config: LivebootConfig, options: ServeOptions, logger: Logger, database: PortalDatabase?)
+    static func buildParts(config: LivebootConfig, options: ServeOptions, logger: Logger, repositories: (any PortalRepositories)?,
+                           bmcs: BMCFactory?)
         async throws -> (router: Router<PortalRequestContext>, services: [any Service], runner: OperationRunner) {
         // Templates load once, at start, and a missing one stops the start.
         let templates = try await MustacheLibrary(directory: options.templatesFolder)
@@ -130,11 +133,11 @@ public enum LivebootServer {
             throw MissingTemplate(folder: options.templatesFolder, name: name)
         }
         let pages = PageRenderer(library: templates)
-        let store = try database ?? PortalDatabase(path: config.portal.database, bcryptCost: UInt8(config.portal.bcryptCost),
+        let store: any PortalRepositories = try repositories ?? PortalDatabase(path: config.portal.database, bcryptCost: UInt8(config.portal.bcryptCost),
                                                         tokenDays: config.portal.tokenDays)
         try await store.syncNodes(config.nodes.map(\.name))
 
-        let liveboot = Liveboot(config: config, logger: logger)
+        let liveboot = Liveboot(config: config, logger: logger, bmcs: bmcs)
         let board = StatusBoard()
         let runner = OperationRunner(liveboot: liveboot, operations: store, board: board, logger: logger)
         let administration = Administration(users: store, slices: store, leases: store, audit: store)

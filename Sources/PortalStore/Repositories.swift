@@ -3,6 +3,10 @@ import Seed
 
 // The portal talks to storage through these protocols (the SQLite implementation is `PortalDatabase`).
 
+/// Everything the portal stores, as one value: what `buildApplication` is given (the SQLite database in production).
+public typealias PortalRepositories = UserRepository & SessionRepository & SliceRepository & LeaseRepository
+    & OperationRepository & AuditLog
+
 public protocol UserRepository: Sendable {
     func createUser(name: String, password: String, isAdmin: Bool) async throws -> User
     func user(named name: String) async throws -> User?

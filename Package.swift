@@ -62,6 +62,7 @@ let package = Package(
         // Sendable repository protocols. Used by the portal and by `lb admin`.
         .target(name: "PortalStore", dependencies: [
             "LivebootCore", "Seed",
+            .product(name: "Yams", package: "Yams"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "NIOPosix", package: "swift-nio"),

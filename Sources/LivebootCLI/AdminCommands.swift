@@ -34,8 +34,7 @@ extension LivebootCommand {
 
     static func openDatabase(_ global: GlobalOptions) throws -> (PortalDatabase, LivebootConfig) {
         let config = try LivebootConfig.load(path: global.config)
-        let database = try PortalDatabase(path: config.portal.database, bcryptCost: UInt8(config.portal.bcryptCost),
-                                      tokenDays: config.portal.tokenDays)
+        let database = try PortalConfig(config).openDatabase()
         return (database, config)
     }
 

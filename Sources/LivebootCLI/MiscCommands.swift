@@ -60,10 +60,13 @@ extension LivebootCommand {
             do { liveboot = try global.load() } catch { throw fail(error) }
             var logger = global.makeLogger()
             logger.logLevel = global.verbose ? .debug : .info
-            var options = ServeOptions(config: liveboot.config,
-                                       templatesFolder: templates ?? ServeOptions.defaultFolder("Templates"),
-                                       publicFolder: publicFolder ?? ServeOptions.defaultFolder("Public"),
-                                       statusInterval: .seconds(max(5, statusInterval)))
+            var options: ServeOptions
+            do {
+                options = try ServeOptions(config: liveboot.config,
+                                           templatesFolder: templates ?? ServeOptions.defaultFolder("Templates"),
+                                           publicFolder: publicFolder ?? ServeOptions.defaultFolder("Public"),
+                                           statusInterval: .seconds(max(5, statusInterval)))
+            } catch { throw fail(error) }
             if let host {
                 options.portal.host = host
                 options.media.host = host

@@ -66,27 +66,6 @@ public struct ImagesConfig: Sendable {
     }
 }
 
-/// The web portal's settings (`portal:` in the config).
-public struct PortalConfig: Sendable {
-    /// The portal's own listener (`portal.listen`, `portal.port`), apart from the vmedia one: the users' network.
-    public var listen = "0.0.0.0"
-    public var port = 8081
-    /// The SQLite database; relative paths are read from the config's folder.
-    public var database: String = "/var/lib/liveboot/portal.sqlite"
-    public var sessionHours: Double = 12
-    /// Set when the portal is reached over TLS (a terminating proxy): cookies get `Secure`.
-    public var secureCookies = false
-    /// bcrypt cost of new password hashes.
-    public var bcryptCost: Int = 12
-    /// How long an API token lives.
-    public var tokenDays: Double = 90
-    /// Reverse proxies whose `X-Forwarded-For` is believed (their addresses, exactly): without them, the client's
-    /// address behind a proxy would be the proxy's, and one throttle key would hold everyone.
-    public var trustedProxies: [String] = []
-
-    public init() {}
-}
-
 /// Delays that differ between a real BMC (seconds) and the simulator (milliseconds).
 public struct Timing: Sendable {
     public var pollInterval: Duration = .seconds(2)
@@ -118,7 +97,8 @@ public struct LivebootConfig: Sendable {
     /// The admins' extension of every seed's user-data (`user-data-fragment:`), validated at load.
     public let userDataFragment: UserDataFragment?
     public var timing: Timing
-    public var portal = PortalConfig()
+    /// The file as written: the portal reads its own section (`portal:`) from it.
+    public let source: String
 
     /// `--config`, else `LIVEBOOT_CONFIG`, else the default path.
     public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LivebootConfig {
@@ -220,34 +200,8 @@ public struct LivebootConfig: Sendable {
                 }
             }
         }
-        var portal = PortalConfig()
-        if let p = raw.portal {
-            portal.database = resolve(p.database ?? portal.database)
-            portal.sessionHours = p.sessionHours ?? portal.sessionHours
-            portal.secureCookies = p.secureCookies ?? portal.secureCookies
-            portal.trustedProxies = p.trustedProxies ?? portal.trustedProxies
-            portal.listen = p.listen ?? portal.listen
-            if let port = p.port {
-                guard (0...65535).contains(port) else {
-                    throw LivebootError.configInvalid(path: path, reason: "portal.port must be between 0 and 65535")
-                }
-                portal.port = port
-            }
-            if let days = p.tokenDays {
-                guard days > 0, days <= 3650 else {
-                    throw LivebootError.configInvalid(path: path, reason: "portal.token-days must be between 0 and 3650")
-                }
-                portal.tokenDays = days
-            }
-            if let cost = p.bcryptCost {
-                guard (4...31).contains(cost) else {
-                    throw LivebootError.configInvalid(path: path, reason: "portal.bcrypt-cost must be between 4 and 31")
-                }
-                portal.bcryptCost = cost
-            }
-        }
         return LivebootConfig(path: path, nodes: nodes, statusBios: raw.status?.bios ?? ["SysProfile", "ProcCStates"],
-                              images: images, testbedKeys: keys, userDataFragment: fragment, timing: timing, portal: portal)
+                              images: images, testbedKeys: keys, userDataFragment: fragment, timing: timing, source: text)
     }
 
     /// Keys from a file: the original's `sopnode-keys.yaml` (`authorized_keys: [...]`) or a plain
@@ -344,10 +298,9 @@ struct RawConfig: Decodable {
     var secretsFile: String?
     var userDataFragment: String?
     var timing: RawTiming?
-    var portal: RawPortal?
 
     enum CodingKeys: String, CodingKey {
-        case nodes, status, images, timing, portal
+        case nodes, status, images, timing
         case authorizedKeys = "authorized-keys", authorizedKeysFile = "authorized-keys-file", secretsFile = "secrets-file"
         case userDataFragment = "user-data-fragment"
     }
@@ -364,21 +317,6 @@ struct RawNode: Decodable {
     enum CodingKeys: String, CodingKey {
         case hostname, drac, dracUsername = "drac-username", dracPassword = "drac-password", dracCAFile = "drac-ca-file"
         case system, vendor
-    }
-}
-
-struct RawPortal: Decodable {
-    var database: String?
-    var sessionHours: Double?
-    var secureCookies: Bool?
-    var bcryptCost: Int?
-    var tokenDays: Double?
-    var trustedProxies: [String]?
-    var listen: String?
-    var port: Int?
-    enum CodingKeys: String, CodingKey {
-        case listen, port, database, sessionHours = "session-hours", secureCookies = "secure-cookies", bcryptCost = "bcrypt-cost"
-        case tokenDays = "token-days", trustedProxies = "trusted-proxies"
     }
 }
 

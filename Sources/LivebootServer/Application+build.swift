@@ -42,8 +42,9 @@ public struct ServeOptions: Sendable {
     }
 
     /// The listeners the configuration names (`portal.listen`/`portal.port`, `images.listen`/`images.port`).
-    public init(config: LivebootConfig, templatesFolder: String, publicFolder: String, statusInterval: Duration = .seconds(60)) {
-        self.init(portal: .init(host: config.portal.listen, port: config.portal.port),
+    public init(config: LivebootConfig, templatesFolder: String, publicFolder: String, statusInterval: Duration = .seconds(60)) throws {
+        let portal = try PortalConfig(config)
+        self.init(portal: .init(host: portal.listen, port: portal.port),
                   media: .init(host: config.images.listen, port: config.images.port),
                   templatesFolder: templatesFolder, publicFolder: publicFolder, statusInterval: statusInterval)
     }
@@ -133,8 +134,8 @@ public enum LivebootServer {
             throw MissingTemplate(folder: options.templatesFolder, name: name)
         }
         let pages = PageRenderer(library: templates)
-        let store: any PortalRepositories = try repositories ?? PortalDatabase(path: config.portal.database, bcryptCost: UInt8(config.portal.bcryptCost),
-                                                        tokenDays: config.portal.tokenDays)
+        let portalConfig = try PortalConfig(config)
+        let store: any PortalRepositories = try repositories ?? portalConfig.openDatabase()
         try await store.syncNodes(config.nodes.map(\.name))
 
         let liveboot = Liveboot(config: config, logger: logger, bmcs: bmcs)
@@ -147,15 +148,15 @@ public enum LivebootServer {
             slices: slices,
             leases: LeaseService(leases: store, audit: store, slices: slices, administration: administration, nodes: config.nodes.map(\.name)),
             administration: administration)
-        let settings = PortalSettings(sessionLifetime: .seconds(Int64(config.portal.sessionHours * 3600)),
-                                      secureCookies: config.portal.secureCookies)
+        let settings = PortalSettings(sessionLifetime: .seconds(Int64(portalConfig.sessionHours * 3600)),
+                                      secureCookies: portalConfig.secureCookies)
         let accounts = AccountService(users: store, sessions: store, slices: slices, audit: store, throttle: LoginThrottle())
 
         // HEAD is answered wherever GET is (monitoring probes `HEAD /healthz`).
         let router = Router(context: PortalRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: SecurityHeaders())
-        router.add(middleware: ClientAddress(trustedProxies: Set(config.portal.trustedProxies)))
+        router.add(middleware: ClientAddress(trustedProxies: Set(portalConfig.trustedProxies)))
         router.add(middleware: PublicAssets(files: FileMiddleware(options.publicFolder, urlBasePath: "/public",
                                                                  searchForIndexHtml: false, logger: logger)))
         router.get("/healthz") { _, _ in "ok\n" }

@@ -1,5 +1,6 @@
 import Foundation
 import LivebootCore
+import PortalStore
 import XCTest
 
 final class ConfigTests: XCTestCase {
@@ -29,6 +30,21 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(config.nodes[0].sshPort, 22)
         XCTAssertEqual(config.images.baseURL, "http://138.96.245.50:8080/bootable-images")
         XCTAssertEqual(config.statusBios, ["SysProfile", "ProcCStates"])
+    }
+
+    /// The portal's section is the portal's: read by PortalStore from the file the core loaded, checked there.
+    func testThePortalReadsItsOwnSection() throws {
+        let nodes = "nodes: {w1: {drac: w1-drac, drac-password: x}}\n"
+        let config = try LivebootConfig.parse(nodes + "portal: {database: db/portal.sqlite, port: 9090, listen: 10.0.0.1, token-days: 7}\n",
+                                              path: "/etc/lb/liveboot.yaml")
+        let portal = try PortalConfig(config)
+        XCTAssertEqual(portal.database, "/etc/lb/db/portal.sqlite", "relative to the config's folder")
+        XCTAssertEqual(portal.port, 9090)
+        XCTAssertEqual(portal.listen, "10.0.0.1")
+        XCTAssertEqual(portal.tokenDays, 7)
+        XCTAssertEqual(try PortalConfig(LivebootConfig.parse(nodes, path: "/etc/lb/liveboot.yaml")).port, 8081, "the default")
+        let bad = try LivebootConfig.parse(nodes + "portal: {port: 70000}\n", path: "/etc/lb/liveboot.yaml")
+        XCTAssertThrowsError(try PortalConfig(bad)) { XCTAssertTrue("\($0)".contains("portal.port"), "\($0)") }
     }
 
     func testNodeSelection() throws {

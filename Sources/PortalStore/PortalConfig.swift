@@ -1,0 +1,85 @@
+import Foundation
+import LivebootCore
+import Yams
+
+/// The web portal's settings (`portal:` in the configuration file): its listener, its database, its sessions and
+/// tokens. The portal's own: the core reads nodes, images and timings, and hands the file on.
+public struct PortalConfig: Sendable {
+    /// The portal's own listener (`portal.listen`, `portal.port`), apart from the vmedia one: the users' network.
+    public var listen = "0.0.0.0"
+    public var port = 8081
+    /// The SQLite database; relative paths are read from the config's folder.
+    public var database: String = "/var/lib/liveboot/portal.sqlite"
+    public var sessionHours: Double = 12
+    /// Set when the portal is reached over TLS (a terminating proxy): cookies get `Secure`.
+    public var secureCookies = false
+    /// bcrypt cost of new password hashes.
+    public var bcryptCost: Int = 12
+    /// How long an API token lives.
+    public var tokenDays: Double = 90
+    /// Reverse proxies whose `X-Forwarded-For` is believed (their addresses, exactly): without them, the client's
+    /// address behind a proxy would be the proxy's, and one throttle key would hold everyone.
+    public var trustedProxies: [String] = []
+
+    public init() {}
+
+    /// The `portal:` section of the configuration's file, checked; defaults where it says nothing.
+    public init(_ config: LivebootConfig) throws {
+        let path = config.path
+        let section: Raw?
+        do {
+            section = try YAMLDecoder().decode(File.self, from: config.source).portal
+        } catch {
+            throw LivebootError.configInvalid(path: path, reason: LivebootConfig.explain(error))
+        }
+        guard let p = section else { return }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        if let database = p.database {
+            self.database = database.hasPrefix("/") ? database : directory.appendingPathComponent(database).path
+        }
+        sessionHours = p.sessionHours ?? sessionHours
+        secureCookies = p.secureCookies ?? secureCookies
+        trustedProxies = p.trustedProxies ?? trustedProxies
+        listen = p.listen ?? listen
+        if let port = p.port {
+            guard (0...65535).contains(port) else {
+                throw LivebootError.configInvalid(path: path, reason: "portal.port must be between 0 and 65535")
+            }
+            self.port = port
+        }
+        if let days = p.tokenDays {
+            guard days > 0, days <= 3650 else {
+                throw LivebootError.configInvalid(path: path, reason: "portal.token-days must be between 0 and 3650")
+            }
+            tokenDays = days
+        }
+        if let cost = p.bcryptCost {
+            guard (4...31).contains(cost) else {
+                throw LivebootError.configInvalid(path: path, reason: "portal.bcrypt-cost must be between 4 and 31")
+            }
+            bcryptCost = cost
+        }
+    }
+
+    /// The database it names, opened.
+    public func openDatabase() throws -> PortalDatabase {
+        try PortalDatabase(path: database, bcryptCost: UInt8(bcryptCost), tokenDays: tokenDays)
+    }
+
+    private struct File: Decodable { let portal: Raw? }
+
+    private struct Raw: Decodable {
+        var database: String?
+        var sessionHours: Double?
+        var secureCookies: Bool?
+        var bcryptCost: Int?
+        var tokenDays: Double?
+        var trustedProxies: [String]?
+        var listen: String?
+        var port: Int?
+        enum CodingKeys: String, CodingKey {
+            case listen, port, database, sessionHours = "session-hours", secureCookies = "secure-cookies", bcryptCost = "bcrypt-cost"
+            case tokenDays = "token-days", trustedProxies = "trusted-proxies"
+        }
+    }
+}

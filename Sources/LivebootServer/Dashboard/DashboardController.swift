@@ -11,9 +11,12 @@ struct DashboardController: Sendable {
     let pages: PageRenderer
     let refreshSeconds: Int
 
-    func addRoutes(to group: RouterGroup<MemberRequestContext>) {
+    /// Mounted at `/`.
+    var routes: RouteCollection<MemberRequestContext> {
+        let group = RouteCollection(context: MemberRequestContext.self)
         group.get("/") { _, context in try pages.render(try await page(context), "dashboard") }
         group.get("/fragments/nodes") { _, context in try pages.render(try await page(context), "node-rows") }
+        return group
     }
 
     func page(_ context: MemberRequestContext) async throws -> DashboardPage {

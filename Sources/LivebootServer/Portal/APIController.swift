@@ -32,8 +32,10 @@ struct APIController: Sendable {
     struct LeaseBody: Decodable { let node: String; let slice: String; let start: String?; let hours: Double }
     struct SliceAnswer: Encodable { let name: String; let members: [PublicUser]; let keys: [SliceKey] }
 
-    func addPublicRoutes(to group: RouterGroup<PortalRequestContext>) {
-        group.post("/api/v1/token") { request, context in
+    /// Mounted at `/api/v1`.
+    var publicRoutes: RouteCollection<PortalRequestContext> {
+        let group = RouteCollection(context: PortalRequestContext.self)
+        group.post("/token") { request, context in
             let body = try await Self.decode(Credentials.self, request)
             let user: User
             switch try await accounts.check(name: body.name, password: body.password, from: context.remoteAddress, for: "API token") {
@@ -47,40 +49,43 @@ struct APIController: Sendable {
             let token = try await accounts.issueToken(for: user)
             return try JSONAnswer(TokenAnswer(token: token.token, expiresAt: token.expiresAt, user: user.publicView))
         }
+        return group
     }
 
-    func addRoutes(to group: RouterGroup<MemberRequestContext>) {
-        group.get("/api/v1/nodes") { _, _ in
+    /// Mounted at `/api/v1`.
+    var routes: RouteCollection<MemberRequestContext> {
+        let group = RouteCollection(context: MemberRequestContext.self)
+        group.get("/nodes") { _, _ in
             let statuses = Dictionary(await nodes.statuses().map { ($0.node, $0) }, uniquingKeysWith: { a, _ in a })
             return try JSONAnswer(try await nodes.summaries().map {
                 NodeAnswer(node: $0.node.name, status: statuses[$0.node.name], holder: $0.holder, lastOperation: $0.last)
             })
         }
-        group.get("/api/v1/nodes/:node") { _, context in
+        group.get("/nodes/:node") { _, context in
             let node = try nodes.node(named: try context.parameters.require("node"))
             let status = await nodes.refreshStatus(of: node)
             return try JSONAnswer(NodeAnswer(node: node.name, status: status, holder: try await nodes.holders()[node.name],
                                              lastOperation: try await nodes.history(of: node.name, limit: 1).first))
         }
-        group.post("/api/v1/nodes/:node/:action") { request, context in
+        group.post("/nodes/:node/:action") { request, context in
             guard let action = NodeAction(rawValue: try context.parameters.require("action")) else { throw HTTPError(.notFound) }
             let body = try await Self.decodeIfAny(ActionBody.self, request)
             let operation = try await nodes.start(action, on: try context.parameters.require("node"), image: body?.image,
                                                     by: context.user)
             return try JSONAnswer(operation, status: .accepted, headers: [.location: "/api/v1/operations/\(operation.id!)"])
         }
-        group.get("/api/v1/operations/:id") { _, context in
+        group.get("/operations/:id") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
             let operation = try await nodes.operation(id, for: context.user)
             return try JSONAnswer(OperationAnswer(operation: operation, steps: try await nodes.steps(of: operation)))
         }
-        group.get("/api/v1/operations/:id/events") { _, context in
+        group.get("/operations/:id/events") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
             let operation = try await nodes.operation(id, for: context.user)
             return try await nodes.feed(operation)
         }
-        group.get("/api/v1/images") { _, _ in try JSONAnswer(try nodes.images()) }
-        group.get("/api/v1/slices") { _, context in
+        group.get("/images") { _, _ in try JSONAnswer(try nodes.images()) }
+        group.get("/slices") { _, context in
             let user = context.user
             var answers: [SliceAnswer] = []
             for slice in try await slices.visible(to: user) {
@@ -89,11 +94,11 @@ struct APIController: Sendable {
             }
             return try JSONAnswer(answers)
         }
-        group.get("/api/v1/slices/:slice/keys") { _, context in
+        group.get("/slices/:slice/keys") { _, context in
             let slice = try await slices.slice(named: try context.parameters.require("slice"), for: context.user)
             return try JSONAnswer(try await slices.keys(of: slice))
         }
-        group.post("/api/v1/slices/:slice/keys") { request, context in
+        group.post("/slices/:slice/keys") { request, context in
             // A JSON body `{"keys": "..."}` or the key file itself as text/plain.
             var request = request
             let buffer = try await RequestBody.collect(&request)
@@ -111,23 +116,24 @@ struct APIController: Sendable {
                                              errors: upload.errors.map { .init(line: $0.line, message: $0.message) }),
                                   status: upload.errors.isEmpty ? .created : .unprocessableContent)
         }
-        group.delete("/api/v1/slices/:slice/keys/:id") { _, context in
+        group.delete("/slices/:slice/keys/:id") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
             try await slices.deleteKey(id, from: try context.parameters.require("slice"), by: context.user)
             return Response(status: .noContent)
         }
-        group.get("/api/v1/leases") { _, _ in try JSONAnswer(try await leases.upcoming()) }
-        group.post("/api/v1/leases") { request, context in
+        group.get("/leases") { _, _ in try JSONAnswer(try await leases.upcoming()) }
+        group.post("/leases") { request, context in
             let body = try await Self.decode(LeaseBody.self, request)
             let lease = try await leases.book(node: body.node, slice: body.slice, from: try LeaseController.parseStart(body.start),
                                                hours: body.hours, by: context.user)
             return try JSONAnswer(lease, status: .created)
         }
-        group.delete("/api/v1/leases/:id") { _, context in
+        group.delete("/leases/:id") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
             try await leases.cancelLease(id, by: context.user)
             return Response(status: .noContent)
         }
+        return group
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {

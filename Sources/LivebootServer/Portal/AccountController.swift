@@ -42,15 +42,20 @@ struct AccountController: Sendable {
         let confirm: String
     }
 
-    func addPublicRoutes(to group: RouterGroup<PortalRequestContext>) {
+    /// Mounted at `/`.
+    var publicRoutes: RouteCollection<PortalRequestContext> {
+        let group = RouteCollection(context: PortalRequestContext.self)
         group.get("/login") { request, context in
             if context.identity != nil { return PageRenderer.redirect("/") }
             return try loginPage(next: request.uri.queryParameters["next"].map(String.init), error: nil, name: "")
         }
         group.post("/login") { request, context in try await login(request, context: context) }
+        return group
     }
 
-    func addRoutes(to group: RouterGroup<MemberRequestContext>) {
+    /// Mounted at `/`.
+    var routes: RouteCollection<MemberRequestContext> {
+        let group = RouteCollection(context: MemberRequestContext.self)
         group.post("/logout") { _, context in
             try await accounts.closeSession(context.identity)
             var response = PageRenderer.redirect("/login")
@@ -93,6 +98,7 @@ struct AccountController: Sendable {
             }
             return try await page(context, notice: "Password changed. Your other sessions are closed and your API token is revoked.")
         }
+        return group
     }
 
     func loginPage(next: String?, error: String?, name: String, status: HTTPResponse.Status = .ok) throws -> Response {

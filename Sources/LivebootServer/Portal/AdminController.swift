@@ -25,8 +25,10 @@ struct AdminController: Sendable {
     struct SliceForm: Decodable { let name: String }
     struct MemberForm: Decodable { let user: String; let slice: String }
 
-    func addRoutes(to group: RouterGroup<AdminRequestContext>) {
-        group.get("/admin") { _, context in
+    /// Mounted at `/admin`.
+    var routes: RouteCollection<AdminRequestContext> {
+        let group = RouteCollection(context: AdminRequestContext.self)
+        group.get("") { _, context in
             let overview = try await administration.overview(for: context.admin)
             let users = overview.users.map { AdminPage.UserItem(name: $0.user.name, isAdmin: $0.user.isAdmin, slices: $0.slices.joined(separator: ", ")) }
             let audit = overview.audit.map {
@@ -35,26 +37,27 @@ struct AdminController: Sendable {
             return try pages.render(AdminPage(chrome: Chrome(title: "Administration", identity: context.identity, section: "admin"),
                                               users: users, slices: overview.slices, audit: audit), "admin")
         }
-        group.post("/admin/users") { request, context in
+        group.post("/users") { request, context in
             let admin = context.admin
             var request = request
             let form = try await FormBody.decode(UserForm.self, from: &request)
             _ = try await administration.addUser(name: form.name, password: form.password, isAdmin: form.admin != nil, by: admin)
             return PageRenderer.redirect("/admin")
         }
-        group.post("/admin/slices") { request, context in
+        group.post("/slices") { request, context in
             let admin = context.admin
             var request = request
             let form = try await FormBody.decode(SliceForm.self, from: &request)
             _ = try await administration.addSlice(name: form.name, by: admin)
             return PageRenderer.redirect("/admin")
         }
-        group.post("/admin/members") { request, context in
+        group.post("/members") { request, context in
             let admin = context.admin
             var request = request
             let form = try await FormBody.decode(MemberForm.self, from: &request)
             _ = try await administration.addMember(form.user, to: form.slice, by: admin)
             return PageRenderer.redirect("/admin")
         }
+        return group
     }
 }

@@ -35,8 +35,10 @@ struct LeaseController: Sendable {
         let hours: Double
     }
 
-    func addRoutes(to group: RouterGroup<MemberRequestContext>) {
-        group.get("/leases") { _, context in
+    /// Mounted at `/leases`.
+    var routes: RouteCollection<MemberRequestContext> {
+        let group = RouteCollection(context: MemberRequestContext.self)
+        group.get("") { _, context in
             let user = context.user
             let now = Date()
             let items = try await leases.upcoming(now: now).map {
@@ -49,18 +51,19 @@ struct LeaseController: Sendable {
                                                nodes: leases.nodes, slices: slices.map(\.name),
                                                canBook: !slices.isEmpty, maxHours: Int(leases.rules.maxHours)), "leases")
         }
-        group.post("/leases") { request, context in
+        group.post("") { request, context in
             var request = request
             let form = try await FormBody.decode(BookForm.self, from: &request)
             _ = try await leases.book(node: form.node, slice: form.slice, from: try Self.parseStart(form.start), hours: form.hours,
                                        by: context.user)
             return PageRenderer.redirect("/leases")
         }
-        group.post("/leases/:id/cancel") { _, context in
+        group.post("/:id/cancel") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
             try await leases.cancelLease(id, by: context.user)
             return PageRenderer.redirect("/leases")
         }
+        return group
     }
 
     /// `2026-11-29T14:00` (an HTML `datetime-local`, read as UTC), an ISO 8601 date, or empty for now.

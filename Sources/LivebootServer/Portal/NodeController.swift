@@ -39,19 +39,21 @@ struct NodeController: Sendable {
         let image: String?
     }
 
-    func addRoutes(to group: RouterGroup<MemberRequestContext>) {
-        group.get("/nodes/:node") { request, context in
+    /// Mounted at `/nodes`.
+    var routes: RouteCollection<MemberRequestContext> {
+        let group = RouteCollection(context: MemberRequestContext.self)
+        group.get("/:node") { request, context in
             let name = try context.parameters.require("node")
             let requested = request.uri.queryParameters["operation"].flatMap { Int64(String($0)) }
             return try await page(name, operation: requested, context: context)
         }
-        group.post("/nodes/:node/probe") { _, context in
+        group.post("/:node/probe") { _, context in
             let node = try nodes.node(named: try context.parameters.require("node"))
             _ = context.user
             await nodes.refreshStatus(of: node)
             return PageRenderer.redirect("/nodes/\(node.name)")
         }
-        group.post("/nodes/:node/:action") { request, context in
+        group.post("/:node/:action") { request, context in
             let name = try context.parameters.require("node")
             guard let action = NodeAction(rawValue: try context.parameters.require("action")) else {
                 throw HTTPError(.notFound)
@@ -61,11 +63,18 @@ struct NodeController: Sendable {
             let operation = try await nodes.start(action, on: name, image: form.image, by: context.user)
             return PageRenderer.redirect("/nodes/\(name)?operation=\(operation.id!)")
         }
-        group.get("/operations/:id/events") { _, context in
+        return group
+    }
+
+    /// Mounted at `/operations`: an operation's live feed, for its page.
+    var operationRoutes: RouteCollection<MemberRequestContext> {
+        let group = RouteCollection(context: MemberRequestContext.self)
+        group.get("/:id/events") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
             let operation = try await nodes.operation(id, for: context.user)
             return try await nodes.feed(operation)
         }
+        return group
     }
 
     func page(_ name: String, operation requested: Int64?, context: MemberRequestContext) async throws -> Response {

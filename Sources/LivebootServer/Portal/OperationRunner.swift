@@ -53,11 +53,6 @@ actor OperationRunner {
         followers[id]?[key] = nil
     }
 
-    /// Waits for every running operation (tests).
-    func waitForAll() async {
-        for task in tasks.values { await task.value }
-    }
-
     /// Server shutdown: stops the running operations, which record themselves as interrupted.
     func cancelAll() async {
         let running = Array(tasks.values)

@@ -41,8 +41,10 @@ struct SliceController: Sendable {
         let file: String?
     }
 
-    func addRoutes(to group: RouterGroup<MemberRequestContext>) {
-        group.get("/slices") { _, context in
+    /// Mounted at `/slices`.
+    var routes: RouteCollection<MemberRequestContext> {
+        let group = RouteCollection(context: MemberRequestContext.self)
+        group.get("") { _, context in
             let user = context.user
             var items: [SlicesPage.Item] = []
             for slice in try await slices.visible(to: user) {
@@ -52,10 +54,10 @@ struct SliceController: Sendable {
             return try pages.render(SlicesPage(chrome: Chrome(title: "Slices", identity: context.identity, section: "slices"),
                                                slices: items, hasSlices: !items.isEmpty), "slices")
         }
-        group.get("/slices/:slice") { _, context in
+        group.get("/:slice") { _, context in
             try await page(try context.parameters.require("slice"), context: context)
         }
-        group.post("/slices/:slice/keys") { request, context in
+        group.post("/:slice/keys") { request, context in
             let name = try context.parameters.require("slice")
             var request = request
             let form = try await FormBody.decode(KeyForm.self, from: &request, accepting: .urlEncodedOrMultipart)
@@ -68,12 +70,13 @@ struct SliceController: Sendable {
                 + (upload.duplicates > 0 ? ", \(upload.duplicates) already there" : "")
             return try await page(name, context: context, notice: notice)
         }
-        group.post("/slices/:slice/keys/:id/delete") { _, context in
+        group.post("/:slice/keys/:id/delete") { _, context in
             let name = try context.parameters.require("slice")
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
             try await slices.deleteKey(id, from: name, by: context.user)
             return PageRenderer.redirect("/slices/\(name)")
         }
+        return group
     }
 
     func page(_ name: String, context: MemberRequestContext, errors: [(line: Int, message: String)] = [], pasted: String = "",

@@ -63,7 +63,7 @@ public struct ImageCatalog: Sendable {
         let root = folder.path.hasSuffix("/") ? folder.path : folder.path + "/"
         guard real.path.hasPrefix(root) else { throw LivebootError.imageOutsideFolder(found.path, folder: folder.path) }
         let relative = String(real.path.dropFirst(root.count))
-        guard relative.split(separator: "/").allSatisfy({ $0.range(of: #"^[A-Za-z0-9._-]+$"#, options: .regularExpression) != nil && !$0.hasPrefix(".") }),
+        guard relative.split(separator: "/").allSatisfy({ MediaLayout.isPlainName(String($0)) }),
               MediaLayout.isServableName(real.lastPathComponent) else {
             throw LivebootError.badImageName(relative)
         }

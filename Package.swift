@@ -104,6 +104,7 @@ let package = Package(
         // The iDRAC 9 simulator: a stateful Redfish server, one port per node.
         .target(name: "IDRACSimulator", dependencies: [
             "Seed",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),

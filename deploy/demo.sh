@@ -28,8 +28,13 @@ pids=()
 cleanup() { $keep || { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }; }
 trap cleanup EXIT
 
-# A stand-in "live image" (the simulated BMC reads it with ranged GETs, like an iDRAC) and its short name.
+# A stand-in "live image" (the simulated BMC reads it with ranged GETs, like an iDRAC) and its short name. The
+# simulated firmware, like a real one, boots a CD only with an ISO 9660 primary volume descriptor (sector 16) and an
+# El Torito boot record (sector 17): both are written into the random bytes.
 head -c 4194304 /dev/urandom > "$demo/images/ubuntu-22.04-liveboot.iso"
+printf '\001CD001\001' | dd of="$demo/images/ubuntu-22.04-liveboot.iso" bs=1 seek=32768 conv=notrunc status=none
+{ printf '\000CD001\001EL TORITO SPECIFICATION'; head -c 2018 /dev/zero; } |
+  dd of="$demo/images/ubuntu-22.04-liveboot.iso" bs=1 seek=34816 conv=notrunc status=none
 ln -s ubuntu-22.04-liveboot.iso "$demo/images/u22"
 ssh-keygen -q -t ed25519 -N "" -C "admin@gatekeeper" -f "$demo/testbed-key"
 ssh-keygen -q -t ed25519 -N "" -C "alice@slice" -f "$demo/slice-key"

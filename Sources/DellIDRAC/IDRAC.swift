@@ -28,6 +28,49 @@ public struct IDRAC: StandardBackedBMC {
         try await client.post(action.target, body: Body(Image: url, Inserted: true, WriteProtected: true))
     }
 
+    /// Slot `1` (`CD` before 6.00): the one a one-time `Cd` boot boots, as Dell advises for the bootable image.
+    public func bootSlot(among slots: [VirtualMedia]) -> VirtualMedia? {
+        slots.first { $0.id == "1" && $0.canHoldCD } ?? slots.first { $0.id == "CD" } ?? standard.bootSlot(among: slots)
+    }
+
+    /// Message ids of the EEMI registry (captured: `Registries/Messages/EEMIRegistry`):
+    /// - VRM0012 "The Virtual Media image server is already connected.", VRM0021 "Virtual Media is detached or Virtual
+    ///   Media devices are already in use." — a slot held by an earlier session or still mounting: eject, retry;
+    /// - SYS446 "… cannot be completed because of an internal error." ("Retry the operation after a few minutes"),
+    ///   RAC0508 "Unable to complete the operation because the provider is not ready." — transient.
+    public func refusal(_ error: RedfishError) -> Refusal? {
+        let ids = error.messageIDs
+        func said(_ id: String) -> Bool { ids.contains { $0 == id || $0.hasSuffix("." + id) } }
+        if said("VRM0012") || said("VRM0021") { return .slotInUse }
+        if said("SYS446") || said("RAC0508") { return .busy }
+        return standard.refusal(error)
+    }
+
+    /// `DellLCService.GetRemoteServicesAPIStatus`: while the Lifecycle Controller collects the inventory at boot
+    /// (CSIOR) or reloads, it refuses vmedia and configuration work. Posted at the service's path under the manager
+    /// (6.x, as captured), then at the pre-4.x path; a BMC with neither (404) is taken as ready. One request, not
+    /// three: the path is fixed by Dell, where following the manager's `Links.Oem.Dell` would cost two GETs a boot.
+    public func notReadyReason(_ discovery: Discovery) async throws -> String? {
+        let manager = discovery.system.links?.managedBy?.first?.id ?? "/redfish/v1/Managers/iDRAC.Embedded.1"
+        let managerID = manager.split(separator: "/").last.map(String.init) ?? "iDRAC.Embedded.1"
+        let action = "/Actions/DellLCService.GetRemoteServicesAPIStatus"
+        struct Empty: Encodable {}
+        for target in [manager + "/Oem/Dell/DellLCService" + action, "/redfish/v1/Dell/Managers/\(managerID)/DellLCService" + action] {
+            let answer: RedfishResponse
+            do {
+                answer = try await client.post(target, body: Empty())
+            } catch let error as RedfishError where error.status == 404 || error.status == 405 {
+                continue
+            }
+            do {
+                return try JSONDecoder().decode(RemoteServicesStatus.self, from: answer.body).notReadyReason
+            } catch {
+                throw RedfishError.invalidResponse(bmc: bmc, method: "POST", path: target, reason: "\(error)")
+            }
+        }
+        return nil
+    }
+
     public func eject(_ slot: VirtualMedia) async throws {
         do {
             try await standard.eject(slot)
@@ -96,6 +139,24 @@ public struct IDRAC: StandardBackedBMC {
     /// (whose entry points there).
     public func biosRegistry(_ bios: Bios) async throws -> AttributeRegistry {
         try await client.get(AttributeRegistry.self, at: bios.odataID + "/BiosRegistry")
+    }
+}
+
+/// The answer of `GetRemoteServicesAPIStatus`: `LCStatus` (`Ready`, `NotInitialized`, `Reloading`, `Disabled`,
+/// `InRecovery`, `InUse`), the overall `Status` (`Ready`/`NotReady`), `ServerStatus` (`OutOfPOST`, `InPOST` …).
+public struct RemoteServicesStatus: Decodable, Sendable {
+    public let lcStatus: String?
+    public let status: String?
+    public let serverStatus: String?
+
+    enum CodingKeys: String, CodingKey { case lcStatus = "LCStatus", status = "Status", serverStatus = "ServerStatus" }
+
+    /// Nil when both the Lifecycle Controller and the overall status say `Ready` (an absent field says nothing).
+    public var notReadyReason: String? {
+        let lc = lcStatus.map { $0 == "Ready" } ?? true, overall = status.map { $0 == "Ready" } ?? true
+        if lc && overall { return nil }
+        return "Lifecycle Controller \(lcStatus ?? "?"), remote services \(status ?? "?")"
+            + (serverStatus.map { ", server \($0)" } ?? "")
     }
 }
 

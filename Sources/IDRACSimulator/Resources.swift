@@ -61,6 +61,7 @@ extension SimulatedNode {
                 "Id": "System.Embedded.1", "Name": "System", "Manufacturer": "Dell Inc.", "Model": "PowerEdge R750",
                 "SerialNumber": .string("SIM\(name.uppercased())"), "BiosVersion": "1.8.2", "PowerState": .string(power),
                 "HostName": .string(sshUp ? name : ""), "Status": ["Health": "OK", "State": "Enabled"],
+                "BootProgress": ["LastState": .string(bootProgress), "OemLastState": .null],
                 "Bios": .link(sys + "/Bios"),
                 "Boot": [
                     "BootSourceOverrideEnabled": .string(bootEnabled), "BootSourceOverrideMode": "UEFI",
@@ -107,29 +108,31 @@ extension SimulatedNode {
                     "Oem": ["Dell": [
                         "@odata.type": "#DellOem.v1_3_0.DellOemLinks",
                         "DellJobService": .link(mgr + "/Oem/Dell/DellJobService"),
+                        "DellLCService": .link(mgr + "/Oem/Dell/DellLCService"),
                         "Jobs": .link(mgr + "/Oem/Dell/Jobs"),
                     ]],
                 ],
             ]
         case vmediaBase:
             return collection(path, type: "VirtualMediaCollection", name: "VirtualMedia Collection",
-                              members: slots.map { "\(vmediaBase)/\($0.id)" })
+                              members: (behaviour.listsSlotsInReverse ? slots.reversed() : slots).map { "\(vmediaBase)/\($0.id)" })
         case mgr + "/VirtualMedia" where !behaviour.legacyVirtualMedia:
             // iDRAC ≥ 6 still lists the Manager's collection, deprecated, with no slots to act on.
             return collection(path, type: "VirtualMediaCollection", name: "VirtualMedia Collection", members: [])
         case _ where path.hasPrefix(vmediaBase + "/"):
             let id = String(path.dropFirst(vmediaBase.count + 1))
             guard let slot = slots.first(where: { $0.id == id }) else { return nil }
+            let image = slot.shown
             let types: JSON = behaviour.legacyVirtualMedia ? (id == "CD" ? ["CD", "DVD"] : ["USBStick"]) : ["CD", "DVD", "USBStick"]
             return [
                 "@odata.id": .string(path), "@odata.type": "#VirtualMedia.v1_4_0.VirtualMedia", "Id": .string(id),
                 "Name": .string(behaviour.legacyVirtualMedia ? (id == "CD" ? "Virtual CD" : "Virtual Removable Disk") : "VirtualMedia Instance \(id)"),
-                "Image": slot.image.map(JSON.string) ?? .null,
-                "ImageName": slot.image.map { .string(URL(string: $0)?.lastPathComponent ?? $0) } ?? .null,
-                "Inserted": .bool(slot.image != nil), "ConnectedVia": slot.image == nil ? "NotConnected" : "URI",
+                "Image": image.map(JSON.string) ?? .null,
+                "ImageName": image.map { .string(URL(string: $0)?.lastPathComponent ?? $0) } ?? .null,
+                "Inserted": .bool(image != nil), "ConnectedVia": image == nil ? "NotConnected" : "URI",
                 "MediaTypes": types, "WriteProtected": true,
-                "TransferMethod": slot.image == nil ? .null : "Stream",
-                "TransferProtocolType": slot.image.flatMap { URL(string: $0)?.scheme?.uppercased() }.map(JSON.string) ?? .null,
+                "TransferMethod": image == nil ? .null : "Stream",
+                "TransferProtocolType": image.flatMap { URL(string: $0)?.scheme?.uppercased() }.map(JSON.string) ?? .null,
                 "Actions": [
                     "#VirtualMedia.EjectMedia": ["target": .string(path + "/Actions/VirtualMedia.EjectMedia")],
                     "#VirtualMedia.InsertMedia": ["target": .string(path + "/Actions/VirtualMedia.InsertMedia")],
@@ -176,6 +179,18 @@ extension SimulatedNode {
                 "MessageId": .string(job.state == "Completed" ? "PR19" : "JCP001"), "MessageArgs": [],
                 "PercentComplete": .int(job.state == "Completed" ? 100 : 0), "StartTime": "TIME_NOW",
                 "EndTime": "TIME_NA", "CompletionTime": .null, "TargetSettingsURI": .null,
+            ]
+        case mgr + "/Oem/Dell/DellLCService":
+            return [
+                "@odata.id": .string(path), "@odata.type": "#DellLCService.v1_5_0.DellLCService", "Id": "DellLCService",
+                "Name": "DellLCService",
+                "Actions": [
+                    "#DellLCService.GetRemoteServicesAPIStatus": [
+                        "target": .string(path + "/Actions/DellLCService.GetRemoteServicesAPIStatus")],
+                    "#DellLCService.ExportServerScreenShot": [
+                        "target": .string(path + "/Actions/DellLCService.ExportServerScreenShot"),
+                        "FileType@Redfish.AllowableValues": ["LastCrashScreenShot", "Preview", "ServerScreenShot"]],
+                ],
             ]
         case mgr + "/Oem/Dell/DellJobService" where !behaviour.legacyJobServiceOnly:
             return [

@@ -34,6 +34,15 @@ public struct SimulatorBehaviour: Sendable, Codable {
     /// The NoCloud URL the live image's kernel command line carries (`ds=nocloud;s=…`): a live boot with no seed
     /// slot reads its keys from there, as cloud-init would.
     public var noCloudURL: String?
+    /// iDRAC 7.x lists `VirtualMedia/2` before `VirtualMedia/1`: a collection's order is not a contract.
+    public var listsSlotsInReverse = true
+    /// Seconds from the 204 to `InsertMedia`/`EjectMedia` until the slot reads back so (R670/R760: several).
+    public var mountDelay: Double = 1.0
+    /// Seconds the Lifecycle Controller is busy (collecting the inventory) after the iDRAC starts and after each
+    /// power-on: vmedia and configuration requests are refused with RAC0508 meanwhile.
+    public var lifecycleBusy: Double = 0
+    /// Seconds from the live OS's sshd answering to cloud-init's phone_home (it runs among the final modules).
+    public var reportDelay: Double = 0.3
 
     public init() {}
 }
@@ -43,8 +52,12 @@ public struct BootRecord: Sendable, Codable, Equatable {
     public let mode: String  // "live" or "disk"
     public let image: String?
     public let seed: String?
-    public let authorizedKeys: [String]
-    public let hostname: String?
+    public var authorizedKeys: [String]
+    public var hostname: String?
+    /// The live OS's host keys (fresh at each boot), as its sshd would offer them.
+    public var hostKeys: [String] = []
+    /// The status of cloud-init's phone_home POST, once made.
+    public var reported: Int?
 }
 
 /// What tests read back from `/sim/state`.
@@ -100,7 +113,7 @@ public actor SimulatedNode {
     var bootTarget = "None"
     var bootEnabled = "Disabled"
     var scpBootOnce = false
-    var slots: [(id: String, image: String?)]
+    var slots: [Slot]
     var bios: [String: JSON]
     var pendingBios: [String: JSON] = [:]
     var resetBiosPending = false
@@ -110,6 +123,9 @@ public actor SimulatedNode {
     var boots: [BootRecord] = []
     var generation = 0
     var sshUp = false
+    /// `BootProgress.LastState`.
+    var bootProgress = "OSRunning"
+    var lifecycleBusyUntil: ContinuousClock.Instant?
     var requests = 0
     var sequence = 0
     private let http: HTTPClient
@@ -117,7 +133,7 @@ public actor SimulatedNode {
     public init(name: String, behaviour: SimulatorBehaviour, sshPort: Int = 0) {
         self.name = name
         self.behaviour = behaviour
-        slots = behaviour.legacyVirtualMedia ? [("CD", nil), ("RemovableDisk", nil)] : [("1", nil), ("2", nil)]
+        slots = (behaviour.legacyVirtualMedia ? ["CD", "RemovableDisk"] : ["1", "2"]).map { Slot(id: $0) }
         if behaviour.singleSlot { slots = [slots[0]] }
         bios = Dictionary(uniqueKeysWithValues: BiosCatalogue.attributes.map { ($0.name, $0.defaultValue) })
         sshBanner = SSHBannerServer(port: sshPort)
@@ -131,6 +147,7 @@ public actor SimulatedNode {
         let port = try await sshBanner.start(banner: "SSH-2.0-OpenSSH_9.6 liveboot-sim \(name) disk")
         sshUp = true
         boots.append(BootRecord(mode: "disk", image: nil, seed: nil, authorizedKeys: [], hostname: nil))
+        lifecycleBusy()
         return port
     }
 
@@ -141,7 +158,7 @@ public actor SimulatedNode {
 
     public func state() -> SimulatorState {
         SimulatorState(power: power, bootOverride: "\(bootTarget)/\(bootEnabled)", bootOnceVirtualCD: scpBootOnce,
-                       slots: Dictionary(uniqueKeysWithValues: slots.map { ($0.id, $0.image) }), boots: boots,
+                       slots: Dictionary(uniqueKeysWithValues: slots.map { ($0.id, $0.connected) }), boots: boots,
                        bios: bios.mapValues(Self.text), pendingBios: pendingBios.mapValues(Self.text),
                        jobs: Dictionary(uniqueKeysWithValues: jobs.map { ($0.id, $0.state) }), sshUp: sshUp,
                        requests: requests, sessions: sessions.count)
@@ -184,7 +201,10 @@ public actor SimulatedNode {
             return await insert(slot: slotID(in: path), body: body)
         case ("POST", _) where path.hasSuffix("/Actions/VirtualMedia.EjectMedia"):
             return eject(slot: slotID(in: path))
-        case ("POST", Self.manager + "/Actions/Oem/EID_674_Manager.ImportSystemConfiguration"): return importSCP(body)
+        case ("POST", Self.manager + "/Actions/Oem/EID_674_Manager.ImportSystemConfiguration"):
+            return lifecycleIsBusy ? providerNotReady : importSCP(body)
+        case ("POST", Self.manager + "/Oem/Dell/DellLCService/Actions/DellLCService.GetRemoteServicesAPIStatus"):
+            return remoteServicesStatus()
         case ("PATCH", Self.system + "/Bios/Settings"): return patchBios(body)
         case ("POST", Self.system + "/Bios/Actions/Bios.ResetBios"):
             resetBiosPending = true
@@ -269,8 +289,9 @@ public actor SimulatedNode {
         guard let reset = try? JSONDecoder().decode(Reset.self, from: body) else {
             return .error(400, "Base.1.8.ActionParameterMissing", "The action ComputerSystem.Reset requires the parameter ResetType to be present in the request body.")
         }
-        let conflict = SimResponse.error(409, "IDRAC.2.8.RAC0508",
-                                         "Unable to perform the \(reset.ResetType) operation because the server is already in the requested power state.")
+        // EEMI: PSU501 "Server is already powered ON.", PSU502 "Server is already powered OFF.".
+        let conflict = power == "On" ? SimResponse.error(409, "IDRAC.2.8.PSU501", "Server is already powered ON.")
+            : SimResponse.error(409, "IDRAC.2.8.PSU502", "Server is already powered OFF.")
         switch reset.ResetType {
         case "On":
             guard power == "Off" else { return conflict }
@@ -307,43 +328,95 @@ public actor SimulatedNode {
     }
 
     /// Powering on is a boot: pending BIOS work is applied, then the boot device is chosen as the firmware
-    /// would (one-time override first), and ssh comes up after `sshDelay`.
+    /// would (one-time override first), and ssh comes up after `sshDelay`. A `Cd` boot boots slot 1 (`CD` before
+    /// 6.00) only, and only an image with an El Torito boot record; otherwise the firmware goes on to the disk.
     func setPower(on: Bool) {
         generation += 1
         if !on {
             power = "Off"
             sshUp = false
+            bootProgress = "None"
             let banner = sshBanner
             Task { await banner.stop() }
             return
         }
         power = "On"
+        bootProgress = "SystemHardwareInitializationComplete"
+        lifecycleBusy()
         applyPendingBios()
-        let live = (scpBootOnce || (bootTarget == "Cd" && bootEnabled != "Disabled")) && slots[0].image != nil
+        let bootSlot = slots.first
+        let cdBoot = scpBootOnce || (bootTarget == "Cd" && bootEnabled != "Disabled")
+        let live = cdBoot && bootSlot?.connected.map { bootable[$0] == true } == true
         if bootEnabled == "Once" { bootTarget = "None"; bootEnabled = "Disabled" }
         scpBootOnce = false
-        let record: BootRecord
-        if live {
-            let seed = slots.count > 1 ? slots[1].image : behaviour.noCloudURL
-            let (keys, hostname) = seed.flatMap { seedContents[$0] } ?? ([], nil)
-            record = BootRecord(mode: "live", image: slots[0].image, seed: seed, authorizedKeys: keys, hostname: hostname)
-            if slots.count == 1, let url = behaviour.noCloudURL {
-                let recorded = boots.count
-                Task { await self.readNoCloud(url, into: recorded) }
-            }
+        var record: BootRecord
+        if live, let image = bootSlot?.connected {
+            let seedURL = slots.count > 1 ? slots[1].connected : behaviour.noCloudURL
+            let seed = seedURL.flatMap { seedContents[$0] }
+            record = BootRecord(mode: "live", image: image, seed: seedURL, authorizedKeys: seed?.keys ?? [],
+                                hostname: seed?.hostname)
+            record.hostKeys = SimulatedHostKeys.fresh(comment: "root@\(seed?.hostname ?? name)")
         } else {
             record = BootRecord(mode: "disk", image: nil, seed: nil, authorizedKeys: [], hostname: nil)
         }
         boots.append(record)
-        let generation = self.generation
+        let generation = self.generation, index = boots.count - 1
+        let noCloud = slots.count == 1 ? behaviour.noCloudURL : nil, reportDelay = behaviour.reportDelay
+        let isLive = record.mode == "live"
         let banner = "SSH-2.0-OpenSSH_9.6 liveboot-sim \(name) \(record.mode)"
-        schedule(after: behaviour.sshDelay) { await $0.sshComesUp(generation: generation, banner: banner) }
+        schedule(after: behaviour.sshDelay / 2) { await $0.osBooting(generation: generation) }
+        schedule(after: behaviour.sshDelay) { node in
+            await node.sshComesUp(generation: generation, banner: banner)
+            guard isLive else { return }
+            // cloud-init: NoCloud over HTTP reads the seed now; phone_home runs among the final modules.
+            if let noCloud { await node.readNoCloud(noCloud, into: index) }
+            try? await Task.sleep(for: .milliseconds(Int(reportDelay * 1000)))
+            await node.phoneHome(generation: generation, index: index)
+        }
+    }
+
+    func osBooting(generation: Int) {
+        guard generation == self.generation, power == "On" else { return }
+        bootProgress = "OSBootStarted"
     }
 
     func sshComesUp(generation: Int, banner: String) async {
         guard generation == self.generation, power == "On" else { return }
         _ = try? await sshBanner.start(banner: banner)
         sshUp = true
+        bootProgress = "OSRunning"
+    }
+
+    /// What cloud-init's phone_home does (cc_phone_home): `$INSTANCE_ID` in the URL replaced, then a form-encoded
+    /// POST of `post: all` — the host keys (`N/A` for a key type the OS has none of), instance_id, hostname, fqdn —
+    /// tried `tries` times, 3 s apart (here, a tenth of that). Only a live OS whose seed asks for it reports; a disk
+    /// OS never does.
+    func phoneHome(generation: Int, index: Int) async {
+        guard generation == self.generation, power == "On", index < boots.count else { return }
+        let boot = boots[index]
+        guard let seedURL = boot.seed, let seed = seedContents[seedURL], let template = seed.phoneHome,
+              let instanceID = seed.instanceID else { return }
+        let url = template.replacingOccurrences(of: "${INSTANCE_ID}", with: instanceID)
+            .replacingOccurrences(of: "$INSTANCE_ID", with: instanceID)
+        let key = { (type: String) in boot.hostKeys.first { $0.hasPrefix(type + " ") }.map { $0 + "\n" } ?? "N/A" }
+        let fields = [("pub_key_rsa", key("ssh-rsa")), ("pub_key_ecdsa", key("ecdsa-sha2-nistp256")),
+                      ("pub_key_ed25519", key("ssh-ed25519")), ("instance_id", instanceID),
+                      ("hostname", seed.hostname ?? name), ("fqdn", seed.fqdn ?? seed.hostname ?? name)]
+        let body = SimulatedHostKeys.formEncode(fields)
+        for attempt in 1...max(1, seed.tries) {
+            var request = HTTPClientRequest(url: url)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.headers.add(name: "User-Agent", value: "Cloud-Init/23.4 (liveboot-sim)")
+            request.body = .bytes(ByteBuffer(string: body))
+            if let response = try? await http.execute(request, timeout: .seconds(10)) {
+                _ = try? await response.body.collect(upTo: 1 << 16)
+                if generation == self.generation, index < boots.count { boots[index].reported = Int(response.status.code) }
+                // url_helper retries on errors only; a 4xx is final as well.
+                if response.status.code < 500 { return }
+            }
+            if attempt < seed.tries { try? await Task.sleep(for: .milliseconds(300)) }
+        }
     }
 
     func applyPendingBios() {
@@ -361,9 +434,47 @@ public actor SimulatedNode {
 
     // MARK: Virtual media
 
-    /// Seeds read at insert time: URL → (authorized keys, hostname).
-    var seedContents: [String: ([String], String?)] = [:]
+    /// What the node reads from a seed at insert time (as its cloud-init will at boot).
+    struct SeedView: Sendable {
+        var keys: [String] = []
+        var hostname: String?
+        var fqdn: String?
+        var instanceID: String?
+        var phoneHome: String?
+        var tries = 10
+    }
 
+    /// Seeds read at insert time, by URL.
+    var seedContents: [String: SeedView] = [:]
+    /// Images read at insert time: whether each has an El Torito boot record.
+    var bootable: [String: Bool] = [:]
+
+    /// The Lifecycle Controller is busy from now for `lifecycleBusy` seconds.
+    func lifecycleBusy() {
+        guard behaviour.lifecycleBusy > 0 else { return }
+        lifecycleBusyUntil = ContinuousClock.now + .milliseconds(Int(behaviour.lifecycleBusy * 1000))
+    }
+
+    var lifecycleIsBusy: Bool { lifecycleBusyUntil.map { ContinuousClock.now < $0 } ?? false }
+
+    var providerNotReady: SimResponse {
+        .error(500, "IDRAC.2.8.RAC0508", "Unable to complete the operation because the provider is not ready.",
+               resolution: "Wait for few minutes, refresh the page and retry. If the problem persists, reset the iDRAC and retry the operation.")
+    }
+
+    /// `GetRemoteServicesAPIStatus`, as iDRAC 9 answers it.
+    func remoteServicesStatus() -> SimResponse {
+        let busy = lifecycleIsBusy
+        return .json(["LCStatus": busy ? "Reloading" : "Ready", "RTStatus": "Ready",
+                      "ServerStatus": .string(power == "On" && !sshUp ? "InPOST" : "OutOfPOST"),
+                      "Status": busy ? "NotReady" : "Ready", "TelemetryServiceStatus": "Ready",
+                      "@Message.ExtendedInfo": [busy
+                        ? ["MessageId": "IDRAC.2.8.LC053", "Message": "Lifecycle Controller Remote Services is currently unavailable."]
+                        : ["MessageId": "IDRAC.2.8.LC061", "Message": "Lifecycle controller is ready to take provisioning requests"]]])
+    }
+
+    /// The iDRAC answers 204 at once and mounts after `mountDelay`: until then the slot reads back as before. A
+    /// slot still connected refuses (VRM0012), one still being ejected too (VRM0021).
     func insert(slot id: String, body: Data) async -> SimResponse {
         struct Insert: Decodable { let Image: String?; let Inserted: Bool? }
         guard let index = slots.firstIndex(where: { $0.id == id }) else {
@@ -372,30 +483,68 @@ public actor SimulatedNode {
         guard let insert = try? JSONDecoder().decode(Insert.self, from: body), let url = insert.Image else {
             return .error(400, "Base.1.8.ActionParameterMissing", "The action VirtualMedia.InsertMedia requires the parameter Image to be present in the request body.")
         }
-        guard slots[index].image == nil else {
-            return .error(500, "IDRAC.2.8.VRM0012", "The requested operation cannot be completed because the Virtual Media device is already connected.",
-                          resolution: "Disconnect the virtual media and retry the operation.")
+        if lifecycleIsBusy { return providerNotReady }
+        guard slots[index].connected == nil else {
+            return .error(500, "IDRAC.2.8.VRM0012", "The Virtual Media image server is already connected.",
+                          resolution: "No response action is required.")
+        }
+        guard slots[index].shown == nil else {
+            return .error(500, "IDRAC.2.8.VRM0021", "Virtual Media is detached or Virtual Media devices are already in use.",
+                          resolution: "Change the Virtual Media Attach Mode to Attach or Auto-Attach.Stop existing Virtual Media sessions and retry the operation.")
         }
         // Like the iDRAC's httpfs2 client: HEAD for the size and range support, then ranged reads.
         do {
-            let contents = try await fetchLikeIDRAC(url)
-            if let contents, let seed = try? CidataReader(contents), let userData = seed.files["user-data"] {
-                seedContents[url] = Self.keys(fromUserData: userData)
+            let (head, whole) = try await fetchLikeIDRAC(url)
+            bootable[url] = ElTorito.isBootable(head)
+            if whole, let seed = try? CidataReader(head), let userData = seed.files["user-data"] {
+                var view = Self.seedView(fromUserData: userData)
+                view.instanceID = seed.files["meta-data"].flatMap(Self.instanceID(fromMetaData:))
+                seedContents[url] = view
             }
         } catch {
             return .error(500, "IDRAC.2.8.RAC0904", "Unable to connect to the virtual media image at \(url): \(error)",
                           resolution: "Make sure the image is reachable over HTTP(S), answers HEAD, and supports Range requests.")
         }
-        slots[index].image = url
+        slots[index].connected = url
+        settle(slot: id, to: url)
         return .noContent()
+    }
+
+    func eject(slot id: String) -> SimResponse {
+        guard let index = slots.firstIndex(where: { $0.id == id }) else {
+            return .error(404, "Base.1.8.ResourceMissingAtURI", "The resource at the URI for slot \(id) was not found.")
+        }
+        if lifecycleIsBusy { return providerNotReady }
+        guard slots[index].connected != nil || slots[index].shown != nil else {
+            return .error(500, "IDRAC.2.8.VRM0009", "No Virtual Media devices are currently connected.",
+                          resolution: "No response action is required.")
+        }
+        slots[index].connected = nil
+        settle(slot: id, to: nil)
+        return .noContent()
+    }
+
+    /// The read-back follows the connection after `mountDelay`, if nothing changed it meanwhile.
+    func settle(slot id: String, to value: String?) {
+        guard behaviour.mountDelay > 0 else {
+            if let index = slots.firstIndex(where: { $0.id == id }) { slots[index].shown = value }
+            return
+        }
+        schedule(after: behaviour.mountDelay) { node in await node.readBack(slot: id, as: value) }
+    }
+
+    func readBack(slot id: String, as value: String?) {
+        guard let index = slots.firstIndex(where: { $0.id == id }), slots[index].connected == value else { return }
+        slots[index].shown = value
     }
 
     struct FetchError: Error, CustomStringConvertible {
         let description: String
     }
 
-    /// HEAD, then ranged GETs. Returns the whole file when it is small enough to be a seed.
-    func fetchLikeIDRAC(_ url: String) async throws -> Data? {
+    /// HEAD, then ranged GETs: the whole file when it is small enough to be a seed, else its first 64 KiB (where
+    /// the volume descriptors are).
+    func fetchLikeIDRAC(_ url: String) async throws -> (Data, whole: Bool) {
         var head = HTTPClientRequest(url: url)
         head.method = .HEAD
         let headResponse = try await http.execute(head, timeout: .seconds(10))
@@ -424,36 +573,42 @@ public actor SimulatedNode {
             collected.append(contentsOf: bytes.readableBytesView)
             offset = last + 1
         }
-        return whole ? collected : nil
+        return (collected, whole)
     }
 
-    /// What cloud-init does with `ds=nocloud;s=URL`: GET `URL` + `user-data`.
+    /// What cloud-init does with `ds=nocloud;s=URL`: GET `URL` + `user-data` and `meta-data`.
     func readNoCloud(_ url: String, into index: Int) async {
-        guard let response = try? await http.execute(HTTPClientRequest(url: url + "user-data"), timeout: .seconds(10)),
-              response.status == .ok, let body = try? await response.body.collect(upTo: 1 << 20), index < boots.count else { return }
-        let (keys, hostname) = Self.keys(fromUserData: Data(body.readableBytesView))
-        let old = boots[index]
-        boots[index] = BootRecord(mode: old.mode, image: old.image, seed: old.seed, authorizedKeys: keys, hostname: hostname)
+        func get(_ name: String) async -> Data? {
+            guard let response = try? await http.execute(HTTPClientRequest(url: url + name), timeout: .seconds(10)),
+                  response.status == .ok, let body = try? await response.body.collect(upTo: 1 << 20) else { return nil }
+            return Data(body.readableBytesView)
+        }
+        guard let userData = await get("user-data"), index < boots.count else { return }
+        var view = Self.seedView(fromUserData: userData)
+        view.instanceID = await get("meta-data").flatMap(Self.instanceID(fromMetaData:))
+        seedContents[url] = view
+        boots[index].authorizedKeys = view.keys
+        boots[index].hostname = view.hostname
     }
 
-    static func keys(fromUserData data: Data) -> ([String], String?) {
-        guard let object = try? Yams.load(yaml: String(decoding: data, as: UTF8.self)) as? [String: Any] else { return ([], nil) }
-        var keys = object["ssh_authorized_keys"] as? [String] ?? []
+    static func seedView(fromUserData data: Data) -> SeedView {
+        guard let object = try? Yams.load(yaml: String(decoding: data, as: UTF8.self)) as? [String: Any] else { return SeedView() }
+        var view = SeedView()
+        view.keys = object["ssh_authorized_keys"] as? [String] ?? []
         for user in object["users"] as? [[String: Any]] ?? [] where user["name"] as? String == "root" {
-            keys += (user["ssh_authorized_keys"] as? [String] ?? []).filter { !keys.contains($0) }
+            view.keys += (user["ssh_authorized_keys"] as? [String] ?? []).filter { !view.keys.contains($0) }
         }
-        return (keys, object["hostname"] as? String)
+        view.hostname = object["hostname"] as? String
+        view.fqdn = object["fqdn"] as? String
+        if let phoneHome = object["phone_home"] as? [String: Any] {
+            view.phoneHome = phoneHome["url"] as? String
+            view.tries = phoneHome["tries"] as? Int ?? 10
+        }
+        return view
     }
 
-    func eject(slot id: String) -> SimResponse {
-        guard let index = slots.firstIndex(where: { $0.id == id }) else {
-            return .error(404, "Base.1.8.ResourceMissingAtURI", "The resource at the URI for slot \(id) was not found.")
-        }
-        guard slots[index].image != nil else {
-            return .error(500, "IDRAC.2.8.VRM0009", "Virtual Media is detached or Virtual Media devices are already disconnected.")
-        }
-        slots[index].image = nil
-        return .noContent()
+    static func instanceID(fromMetaData data: Data) -> String? {
+        (try? Yams.load(yaml: String(decoding: data, as: UTF8.self)) as? [String: Any])?["instance-id"] as? String
     }
 
     // MARK: SCP import, tasks, BIOS, jobs

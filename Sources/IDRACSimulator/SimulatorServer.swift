@@ -103,6 +103,7 @@ public actor IDRACSimulator {
         if let keysFile { yaml += "authorized-keys-file: \(keysFile)\n" }
         if fast {
             yaml += "timing:\n  poll-interval: 0.1\n  graceful-shutdown: 3\n  power-change: 10\n  ssh-wait: 30\n  probe: 2\n"
+                + "  media-insert: 10\n  media-eject: 10\n  bmc-ready: 20\n  busy-backoff: 0.1\n  report-grace: 5\n"
         }
         return yaml
     }

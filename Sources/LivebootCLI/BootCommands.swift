@@ -135,9 +135,13 @@ extension LivebootCommand {
                 } catch { throw fail(error) }
             }
             let (slot, eject, chosenURL) = (self.slot, self.eject, url)
+            // Waits (a mount, an eject, a busy BMC) are said on stderr: stdout stays the slots, or the JSON.
+            let printer = ProgressPrinter(nodes: nodes, toStderr: true)
             let results = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node -> [SlotStatus] in
-                if let chosenURL, let slot { return [try await liveboot.vmediaInsert(node, slot: slot, url: chosenURL)] }
-                if eject { return try await liveboot.vmediaEject(node, slot: slot) }
+                if let chosenURL, let slot {
+                    return [try await liveboot.vmediaInsert(node, slot: slot, url: chosenURL, progress: printer.handler(for: node))]
+                }
+                if eject { return try await liveboot.vmediaEject(node, slot: slot, progress: printer.handler(for: node)) }
                 return try await liveboot.vmediaList(node)
             }
             if output.json {

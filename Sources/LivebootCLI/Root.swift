@@ -102,7 +102,10 @@ struct ProgressPrinter: Sendable {
     func handler(for node: Node) -> ProgressHandler {
         let start = self.start, toStderr = self.toStderr, width = self.width
         return { step in
-            if case .failed(let message) = step { return Output.err("\(node.name): \(message)") }
+            if case .failed(let message) = step {
+                // The core's own errors name the node already ("w2: slot 1 should hold …").
+                return Output.err(message.hasPrefix(node.name + ": ") ? message : "\(node.name): \(message)")
+            }
             let elapsed = ContinuousClock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let line = node.name.padding(toLength: width, withPad: " ", startingAt: 0)
@@ -125,7 +128,7 @@ func runOnNodes<T: Sendable>(_ liveboot: Liveboot, _ nodes: [Node], parallel: In
         case .success(let value): successes.append((node, value))
         case .failure(let error):
             failed += 1
-            if reportingErrors { Output.err("\(node.name): \(error)") }
+            if reportingErrors { Output.err("\(error)".hasPrefix(node.name + ": ") ? "\(error)" : "\(node.name): \(error)") }
         }
     }
     if failed > 0 { throw ExitCode(1) }

@@ -83,6 +83,21 @@ public struct Timing: Sendable {
     public var idleTimeout: Duration = .seconds(75)
     /// The most one node's status may take: a BMC that hangs says so after this, and delays nothing else.
     public var statusDeadline: Duration = .seconds(20)
+    /// From `InsertMedia` to the slot reading back as holding the image: the iDRAC answers 204 first and mounts
+    /// after (several seconds on R670/R760s).
+    public var mediaInsert: Duration = .seconds(90)
+    /// From `EjectMedia` to the slot reading back as empty.
+    public var mediaEject: Duration = .seconds(30)
+    /// How long a BMC whose provisioning side is not ready (Dell's Lifecycle Controller collecting the inventory at
+    /// boot) is waited for.
+    public var bmcReady: Duration = .seconds(300)
+    /// First pause after a transient refusal (SYS446, RAC0508, InternalError); doubled at each retry.
+    public var busyBackoff: Duration = .seconds(2)
+    /// Retries after a transient refusal.
+    public var busyRetries: Int = 4
+    /// Once ssh answers, how long the live session's report may still take before the boot counts as a disk boot
+    /// (cloud-init's phone_home runs last, after sshd).
+    public var reportGrace: Duration = .seconds(180)
 }
 
 /// The configuration, compatible with the original `/etc/sopnode/sopnodes.yaml`.
@@ -193,8 +208,21 @@ public struct LivebootConfig: Sendable {
             timing.statusDeadline = d(t.statusDeadline) ?? timing.statusDeadline
             timing.headerTimeout = d(t.headerTimeout) ?? timing.headerTimeout
             timing.idleTimeout = d(t.idleTimeout) ?? timing.idleTimeout
+            timing.mediaInsert = d(t.mediaInsert) ?? timing.mediaInsert
+            timing.mediaEject = d(t.mediaEject) ?? timing.mediaEject
+            timing.bmcReady = d(t.bmcReady) ?? timing.bmcReady
+            timing.busyBackoff = d(t.busyBackoff) ?? timing.busyBackoff
+            timing.reportGrace = d(t.reportGrace) ?? timing.reportGrace
+            if let retries = t.busyRetries {
+                guard (0...20).contains(retries) else {
+                    throw LivebootError.configInvalid(path: path, reason: "timing.busy-retries must be between 0 and 20")
+                }
+                timing.busyRetries = retries
+            }
             for (name, value) in [("header-timeout", t.headerTimeout), ("idle-timeout", t.idleTimeout),
-                                  ("status-deadline", t.statusDeadline)] {
+                                  ("status-deadline", t.statusDeadline), ("media-insert", t.mediaInsert),
+                                  ("media-eject", t.mediaEject), ("bmc-ready", t.bmcReady), ("busy-backoff", t.busyBackoff),
+                                  ("report-grace", t.reportGrace)] {
                 if let value, !(value > 0 && value.isFinite) {
                     throw LivebootError.configInvalid(path: path, reason: "timing.\(name) must be a number of seconds above 0")
                 }
@@ -336,8 +364,11 @@ struct RawImages: Decodable {
 struct RawTiming: Decodable {
     var pollInterval, gracefulShutdown, powerChange, sshWait, probe, connect, request, backoff: Double?
     var headerTimeout, idleTimeout, statusDeadline: Double?
-    var retries: Int?
+    var mediaInsert, mediaEject, bmcReady, busyBackoff, reportGrace: Double?
+    var retries, busyRetries: Int?
     enum CodingKeys: String, CodingKey {
+        case mediaInsert = "media-insert", mediaEject = "media-eject", bmcReady = "bmc-ready", busyBackoff = "busy-backoff"
+        case busyRetries = "busy-retries", reportGrace = "report-grace"
         case pollInterval = "poll-interval", gracefulShutdown = "graceful-shutdown", powerChange = "power-change"
         case sshWait = "ssh-wait", probe, connect, request, retries, backoff
         case headerTimeout = "header-timeout", idleTimeout = "idle-timeout", statusDeadline = "status-deadline"

@@ -16,7 +16,9 @@ public enum LivebootError: Error, Sendable, CustomStringConvertible, Equatable {
     case badKey(source: String, reason: String)
     case badArgument(String)
     case slotsMissing(node: String, found: Int)
-    case mediaNotInserted(node: String, slot: String, expected: String, found: String?)
+    case mediaNotInserted(node: String, slot: String, expected: String, found: String?, seconds: Int)
+    case mediaNotEjected(node: String, slot: String, holding: String?, seconds: Int)
+    case bmcNotReady(node: String, reason: String, seconds: Int)
     case powerTimeout(node: String, wanted: String, last: String)
     case sshTimeout(node: String, seconds: Int)
 
@@ -45,8 +47,14 @@ public enum LivebootError: Error, Sendable, CustomStringConvertible, Equatable {
         case .badArgument(let text): text
         case .slotsMissing(let node, let found):
             "\(node): the BMC offers no virtual-media slot that takes a CD image (\(found) slot\(found == 1 ? "" : "s") found)"
-        case .mediaNotInserted(let node, let slot, let expected, let found):
-            "\(node): slot \(slot) should hold \(expected) but holds \(found ?? "nothing") after InsertMedia"
+        case .mediaNotInserted(let node, let slot, let expected, let found, let seconds):
+            "\(node): slot \(slot) should hold \(expected) but still holds \(found ?? "nothing") \(seconds) s after InsertMedia "
+                + "(timing.media-insert); the BMC could not mount the URL, or needs longer"
+        case .mediaNotEjected(let node, let slot, let holding, let seconds):
+            "\(node): slot \(slot) still holds \(holding ?? "media") \(seconds) s after EjectMedia (timing.media-eject)"
+        case .bmcNotReady(let node, let reason, let seconds):
+            "\(node): the BMC is still not ready after \(seconds) s (\(reason)); try again once it has finished "
+                + "(timing.bmc-ready)"
         case .powerTimeout(let node, let wanted, let last):
             "\(node): power did not reach \(wanted) in time (last seen \(last))"
         case .sshTimeout(let node, let seconds): "\(node): ssh did not answer within \(seconds) s"

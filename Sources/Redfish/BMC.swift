@@ -33,6 +33,14 @@ public struct BootOverrideResult: Sendable {
     }
 }
 
+/// What a BMC's refusal means for whoever retries.
+public enum Refusal: Sendable, Equatable {
+    /// The slot is already connected or in use: eject it, then try again.
+    case slotInUse
+    /// Transient: the BMC is busy or hit an internal error; the same request later may pass.
+    case busy
+}
+
 /// The operations liveboot needs from a BMC. `GenericBMC` does them the standard Redfish way; vendor adapters
 /// (Dell's `IDRAC`) are `StandardBackedBMC`s: every requirement they do not implement is the standard one.
 public protocol BMC: Sendable {
@@ -43,10 +51,17 @@ public protocol BMC: Sendable {
     func manager(of system: ComputerSystem) async throws -> Manager
     func reset(_ system: ComputerSystem, type: ResetType) async throws
 
+    /// The slots in `Id` order: a collection's member order is not a contract (iDRAC 7.x lists `2` before `1`).
     func virtualMediaSlots(_ discovery: Discovery) async throws -> [VirtualMedia]
     func refresh(_ slot: VirtualMedia) async throws -> VirtualMedia
+    /// Where a bootable image goes: the slot a one-time `Cd` boot boots from.
+    func bootSlot(among slots: [VirtualMedia]) -> VirtualMedia?
     func insert(_ url: String, into slot: VirtualMedia) async throws
     func eject(_ slot: VirtualMedia) async throws
+    /// What a refusal means for a retry (the BMC's own message ids); nil: a plain failure.
+    func refusal(_ error: RedfishError) -> Refusal?
+    /// Why the BMC cannot take provisioning work now (Dell's Lifecycle Controller still loading), or nil when it can.
+    func notReadyReason(_ discovery: Discovery) async throws -> String?
 
     /// Sets (or, with `.none`, clears) a one-time boot and reads it back.
     func setBootOnce(_ target: BootSource, on system: ComputerSystem,
@@ -74,6 +89,9 @@ extension StandardBackedBMC {
         try await standard.virtualMediaSlots(discovery)
     }
     public func refresh(_ slot: VirtualMedia) async throws -> VirtualMedia { try await standard.refresh(slot) }
+    public func bootSlot(among slots: [VirtualMedia]) -> VirtualMedia? { standard.bootSlot(among: slots) }
+    public func refusal(_ error: RedfishError) -> Refusal? { standard.refusal(error) }
+    public func notReadyReason(_ discovery: Discovery) async throws -> String? { try await standard.notReadyReason(discovery) }
     public func insert(_ url: String, into slot: VirtualMedia) async throws { try await standard.insert(url, into: slot) }
     public func eject(_ slot: VirtualMedia) async throws { try await standard.eject(slot) }
     public func setBootOnce(_ target: BootSource, on system: ComputerSystem,

@@ -60,7 +60,7 @@ public struct GenericBMC: BMC {
     public func virtualMediaSlots(_ discovery: Discovery) async throws -> [VirtualMedia] {
         if let link = discovery.system.virtualMedia {
             let slots = try await client.members(VirtualMedia.self, of: link.id, expand: discovery.root.supportsExpand)
-            if !slots.isEmpty { return slots }
+            if !slots.isEmpty { return slots.sorted(by: VirtualMedia.identityOrder) }
         }
         var slots: [VirtualMedia] = []
         for link in discovery.system.links?.managedBy ?? [] {
@@ -69,8 +69,22 @@ public struct GenericBMC: BMC {
             slots += try await client.members(VirtualMedia.self, of: collection.id, expand: discovery.root.supportsExpand)
         }
         guard !slots.isEmpty else { throw RedfishError.notSupported(bmc: bmc, what: "virtual media") }
-        return slots
+        return slots.sorted(by: VirtualMedia.identityOrder)
     }
+
+    /// The CD-capable slot with the lowest `Id`.
+    public func bootSlot(among slots: [VirtualMedia]) -> VirtualMedia? {
+        slots.sorted(by: VirtualMedia.identityOrder).first(where: \.canHoldCD)
+    }
+
+    /// `Base.*.InternalError` (DSP8011: "the request failed for an unknown internal error but the service is still
+    /// operational") is worth a retry; nothing standard says a slot is in use.
+    public func refusal(_ error: RedfishError) -> Refusal? {
+        error.messageIDs.contains { $0.hasPrefix("Base.") && $0.hasSuffix(".InternalError") } ? .busy : nil
+    }
+
+    /// Standard Redfish has no readiness to ask for: a service that answers takes requests.
+    public func notReadyReason(_ discovery: Discovery) async throws -> String? { nil }
 
     public func refresh(_ slot: VirtualMedia) async throws -> VirtualMedia {
         try await client.get(VirtualMedia.self, at: slot.odataID)

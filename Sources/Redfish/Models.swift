@@ -254,6 +254,16 @@ public struct VirtualMedia: Decodable, Sendable {
     public var isInserted: Bool { inserted ?? false || !(image ?? "").isEmpty }
     public var canHoldCD: Bool { mediaTypes.isEmpty || mediaTypes.contains { $0 == .cd || $0 == .dvd } }
 
+    /// `Id` order, numbers by value (`2` before `10`), then names (`CD` before `RemovableDisk`).
+    public static func identityOrder(_ a: VirtualMedia, _ b: VirtualMedia) -> Bool {
+        switch (Int(a.id), Int(b.id)) {
+        case let (x?, y?): x < y
+        case (_?, nil): true
+        case (nil, _?): false
+        case (nil, nil): a.id < b.id
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
         case odataID = "@odata.id", id = "Id", name = "Name", image = "Image", imageName = "ImageName"
         case inserted = "Inserted", connectedVia = "ConnectedVia", mediaTypes = "MediaTypes", actions = "Actions"

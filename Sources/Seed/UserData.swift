@@ -12,9 +12,13 @@ public struct SeedRequest: Sendable {
     public var packages: [String]
     /// An admin's YAML fragment (from `Templates/`), merged as data; see `UserDataFragment`.
     public var fragment: UserDataFragment?
+    /// Where the live session reports itself: cloud-init's `phone_home` POSTs its host keys, instance id and names
+    /// to this URL, `$INSTANCE_ID` replaced by the seed's instance id.
+    public var phoneHome: String?
 
     public init(hostname: String, fqdn: String? = nil, keys: [SSHPublicKey], bootID: String, packages: [String] = [],
-                fragment: UserDataFragment? = nil) {
+                fragment: UserDataFragment? = nil, phoneHome: String? = nil) {
+        self.phoneHome = phoneHome
         self.hostname = hostname
         self.fqdn = fqdn
         self.keys = keys
@@ -83,17 +87,20 @@ public enum SeedBuilder {
         // Successive boots of a node by a slice differ only by their boot id, which is in meta-data alone: the
         // user-data (the YAML serializer is most of a seed's cost) is rendered once per distinct content.
         let cacheKey = UserDataCache.Key(hostname: request.hostname, fqdn: request.fqdn, keys: keys, packages: request.packages,
-                                         fragment: request.fragment?.canonicalYAML)
+                                         fragment: request.fragment?.canonicalYAML, phoneHome: request.phoneHome)
         let userData = try UserDataCache.shared.value(for: cacheKey) { try renderUserData(request, keys: keys) }
         // Both values were checked above against character sets that cannot break out of a YAML scalar; the host
         // name is quoted all the same, since a name like `null`, `true` or `123` would otherwise not be a string.
-        let metaData = "instance-id: liveboot-\(request.bootID)\nlocal-hostname: '\(request.hostname)'\n"
+        let metaData = "instance-id: \(instanceID(of: request.bootID))\nlocal-hostname: '\(request.hostname)'\n"
         let iso = try CidataISO(files: [
             .init(name: "meta-data", contents: Data(metaData.utf8)),
             .init(name: "user-data", contents: Data(userData.utf8)),
         ], timestamp: Date(timeIntervalSince1970: 0))
         return Seed(image: iso.bytes(), userData: userData, metaData: metaData)
     }
+
+    /// The cloud-init instance id of a boot: what `phone_home` puts for `$INSTANCE_ID` and posts as `instance_id`.
+    public static func instanceID(of bootID: String) -> String { "liveboot-\(bootID)" }
 
     static let alphanumeric = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".utf8)
     static let hostnameCharacters = alphanumeric.union(".-".utf8)
@@ -120,6 +127,9 @@ public enum SeedBuilder {
             "runcmd": [["usermod", "-p", "*", "root"]],
         ]
         if let fqdn = request.fqdn { document["fqdn"] = fqdn }
+        // cloud-init's own module (in every distribution's cloud_final_modules), so any cloud-init image reports
+        // without curl or a script; `all` is the field list of the image's cloud-init version.
+        if let url = request.phoneHome { document["phone_home"] = ["url": url, "post": "all", "tries": 10] as [String: Any] }
         if !request.packages.isEmpty { document["packages"] = request.packages }
         if let fragment = request.fragment { try fragment.merge(into: &document) }
         // Keys are sorted as the tree is built: the output is stable without the serializer sorting again.
@@ -168,6 +178,7 @@ final class UserDataCache: @unchecked Sendable {
         let keys: [String]
         let packages: [String]
         let fragment: String?
+        let phoneHome: String?
     }
 
     static let shared = UserDataCache(capacity: 512)
@@ -217,7 +228,7 @@ public struct UserDataFragment: Sendable {
     }
 
     public static let managedKeys: Set<String> = ["ssh_authorized_keys", "users", "disable_root", "ssh_pwauth", "chpasswd",
-                                                  "password", "hostname", "fqdn", "user"]
+                                                  "password", "hostname", "fqdn", "user", "phone_home"]
     public static let appendedLists: Set<String> = ["packages", "runcmd", "bootcmd", "write_files"]
 
     public let source: String

@@ -29,6 +29,10 @@ struct IDRACSim: AsyncParsableCommand {
     @Option(name: .long, help: "TLS certificate (PEM); with --tls-key, serve HTTPS.") var tlsCert: String?
     @Option(name: .long, help: "TLS private key (PEM).") var tlsKey: String?
     @Flag(name: .long, help: "Real-BMC timings in the inventory (no fast timing section).") var slowTiming = false
+    @Option(name: .long, help: "Seconds from InsertMedia/EjectMedia to the slot reading back so.") var mountDelay = 1.0
+    @Option(name: .long, help: "Seconds the Lifecycle Controller is busy after start and each power-on.") var lifecycleBusy = 0.0
+    @Option(name: .long, help: "Seconds from the live OS's ssh to its cloud-init phone_home.") var reportDelay = 0.3
+    @Flag(name: .long, help: "List VirtualMedia 1 before 2 (firmware 7.x lists 2 first).") var slotsInOrder = false
 
     func run() async throws {
         var logger = Logger(label: "idrac-sim") { StreamLogHandler.standardError(label: $0) }
@@ -42,6 +46,10 @@ struct IDRACSim: AsyncParsableCommand {
         behaviour.legacyVirtualMedia = legacyVmedia
         behaviour.ignoreBootPatch = ignoreBootPatch
         behaviour.ignoreGracefulShutdown = ignoreGracefulShutdown
+        behaviour.mountDelay = mountDelay
+        behaviour.lifecycleBusy = lifecycleBusy
+        behaviour.reportDelay = reportDelay
+        behaviour.listsSlotsInReverse = !slotsInOrder
         let simulator = IDRACSimulator(logger: logger)
         for index in 1...max(1, nodes) {
             let info = try await simulator.addNode(name: "\(prefix)\(index)", behaviour: behaviour,

@@ -253,7 +253,8 @@ final class CLIIntegrationTests: XCTestCase {
     // MARK: liveboot, wait, diskboot
 
     func testLivebootInsertsBothSlotsBootsOnceAndWaitsForSSH() async throws {
-        try await testbed.start()
+        // Slots that mount at once: the request budget below counts no read-back poll.
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.mountDelay = 0 })])
         let result = try await testbed.lb("liveboot", "w1", "-i", "u22", "--key", testbed.slicePub, "--wait", "--stats")
         XCTAssertEqual(result.status, 0, result.all)
         for step in ["seed http://127.0.0.1:", "slot 1 ← http://127.0.0.1:", "slot 2 ← ", "one-time boot on virtual CD",
@@ -272,9 +273,62 @@ final class CLIIntegrationTests: XCTestCase {
         XCTAssertEqual(state.bootOverride, "None/Disabled", "a one-time boot must not stay set")
         XCTAssertEqual(state.power, "On")
         XCTAssertEqual(state.sessions, 0)
-        // Request budget: ≤ 10 plus the session's login and logout.
+        // Request budget: ≤ 11 (the Lifecycle Controller's readiness and each slot's read-back included) plus the
+        // session's login and logout.
         let requests = try XCTUnwrap(result.stderr.split(separator: "\n").first { $0.hasPrefix("redfish requests:") })
-        XCTAssertLessThanOrEqual(Int(requests.split(separator: " ").last!)!, 11, String(requests))
+        XCTAssertLessThanOrEqual(Int(requests.split(separator: " ").last!)!, 13, String(requests))
+    }
+
+    /// Firmware 7.x lists `VirtualMedia/2` first: the live image still goes to slot 1, the seed to 2, and `status`
+    /// shows slot 1 first — in either listing order.
+    func testSlotsByIdentityWhateverTheListingOrder() async throws {
+        try await testbed.start([("w1", .fast), ("w2", SimulatorBehaviour.fast.with { $0.listsSlotsInReverse = false })])
+        let result = try await testbed.lb("liveboot", "w1-2", "-i", "u22", "--wait")
+        XCTAssertEqual(result.status, 0, result.all)
+        for node in ["w1", "w2"] {
+            let state = try await testbed.state(node)
+            XCTAssertTrue(state.slots["1"]??.hasSuffix("/images/ubuntu-22.04-liveboot.iso") == true, "\(node): \(state.slots)")
+            XCTAssertTrue(state.slots["2"]??.contains("/seeds/cidata-") == true, "\(node): \(state.slots)")
+            XCTAssertEqual(state.boots.last?.mode, "live", node)
+        }
+        let status = try await testbed.lb("status", "w1")
+        let one = try XCTUnwrap(status.stdout.range(of: "vmedia 1")), two = try XCTUnwrap(status.stdout.range(of: "vmedia 2"))
+        XCTAssertLessThan(one.lowerBound, two.lowerBound, status.stdout)
+        let json = try await testbed.lb("status", "w1", "--json")
+        struct Status: Decodable { struct Slot: Decodable { let id: String }; let vmedia: [Slot] }
+        XCTAssertEqual(try JSONDecoder().decode([Status].self, from: Data(json.stdout.utf8)).first?.vmedia.map(\.id), ["1", "2"])
+    }
+
+    /// The iDRAC mounts a second after its 204: the boot waits for the read-back, saying so; a mount slower than
+    /// `timing.media-insert` fails naming the slot and the setting.
+    func testSlowMountIsWaitedForWithinItsDeadline() async throws {
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.mountDelay = 1 }),
+                                 ("w2", SimulatorBehaviour.fast.with { $0.mountDelay = 30 })])
+        let slow = try await testbed.lb("liveboot", "w1", "-i", "u22")
+        XCTAssertEqual(slow.status, 0, slow.all)
+        XCTAssertTrue(slow.stdout.contains("slot 1: waiting for the BMC to mount the image (up to 10 s)"), slow.stdout)
+        let tooSlow = try await testbed.lb("liveboot", "w2", "-i", "u22")
+        XCTAssertEqual(tooSlow.status, 1, tooSlow.all)
+        XCTAssertTrue(tooSlow.stderr.contains("w2: slot 1 should hold http://127.0.0.1:"), tooSlow.stderr)
+        XCTAssertFalse(tooSlow.stderr.contains("w2: w2:"), tooSlow.stderr)
+        XCTAssertTrue(tooSlow.stderr.contains("after InsertMedia (timing.media-insert)"), tooSlow.stderr)
+        let state = try await testbed.state("w2")
+        XCTAssertEqual(state.power, "On")
+        XCTAssertEqual(state.boots.count, 1, "no power cycle after a failed insert")
+    }
+
+    /// The Lifecycle Controller collects the inventory after a power-on: `liveboot` waits for it instead of failing
+    /// on the first RAC0508, and `diskboot` right after a boot does too.
+    func testBusyLifecycleControllerIsWaitedFor() async throws {
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.lifecycleBusy = 1 })])
+        let result = try await testbed.lb("liveboot", "w1", "-i", "u22", "--wait")
+        XCTAssertEqual(result.status, 0, result.all)
+        XCTAssertTrue(result.stdout.contains("the BMC is not ready (Lifecycle Controller Reloading"), result.stdout)
+        let disk = try await testbed.lb("diskboot", "w1")
+        XCTAssertEqual(disk.status, 0, disk.all)
+        XCTAssertTrue(disk.stdout.contains("the BMC is not ready"), disk.stdout)
+        let state = try await testbed.state("w1")
+        XCTAssertEqual(state.slots.values.compactMap { $0 }, [], "both slots ejected")
     }
 
     func testLivebootTwiceEjectsFirstAndWaitIsSeparate() async throws {

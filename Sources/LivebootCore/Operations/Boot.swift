@@ -29,8 +29,9 @@ extension Liveboot {
         let keyCount = Set((config.testbedKeys + extraKeys).map(\.blob)).count
 
         let bootOnce = try await withSession(node) { session in
+            try await waitUntilBMCReady(session, progress: progress)
             let slots = try await session.bmc.virtualMediaSlots(session.discovery)
-            let (liveSlot, seedSlot) = try chooseSlots(slots, node: node)
+            let (liveSlot, seedSlot) = try chooseSlots(slots, bmc: session.bmc, node: node)
             var media: [(VirtualMedia, String)] = [(liveSlot, image.url)]
             let seedURL: String
             if let seedSlot {
@@ -49,21 +50,9 @@ extension Liveboot {
                 try await NoCloudCheck.check(seedURL)
                 progress(.seedServedOverHTTP(url: seedURL, keys: keyCount))
             }
+            let drive = MediaDrive(session: session, timing: config.timing, progress: progress)
             for (slot, url) in media {
-                if slot.isInserted {
-                    progress(.slotEjecting(slot: slot.id, holding: slot.image))
-                    try await session.bmc.eject(slot)
-                }
-                progress(.slotInserting(slot: slot.id, url: url))
-                try await session.bmc.insert(url, into: slot)
-            }
-            // Read back: the iDRAC answers 204 to InsertMedia before it has mounted the URL.
-            let after = try await session.bmc.virtualMediaSlots(session.discovery)
-            for (slot, url) in media {
-                let now = after.first { $0.odataID == slot.odataID }
-                guard now?.isInserted == true, now?.image == url else {
-                    throw LivebootError.mediaNotInserted(node: node.name, slot: slot.id, expected: url, found: now?.image)
-                }
+                _ = try await drive.insert(url, into: slot)
             }
             let override = try await session.bmc.setBootOnce(.cd, on: session.system, progress: { progress(.bmc($0)) })
             progress(.bootOverride(.cd, how: override.how))
@@ -78,20 +67,23 @@ extension Liveboot {
         return result
     }
 
-    /// The live image goes in the first CD-capable slot, the seed in the next slot if there is one.
-    func chooseSlots(_ slots: [VirtualMedia], node: Node) throws -> (VirtualMedia, VirtualMedia?) {
-        guard let live = slots.first(where: \.canHoldCD) else {
+    /// The live image goes in the slot the BMC boots a `Cd` from (Dell: `1`; others: the CD-capable slot with the
+    /// lowest `Id`), the seed in the next slot by `Id`, if there is one. Listing order never decides.
+    func chooseSlots(_ slots: [VirtualMedia], bmc: any BMC, node: Node) throws -> (VirtualMedia, VirtualMedia?) {
+        guard let live = bmc.bootSlot(among: slots) else {
             throw LivebootError.slotsMissing(node: node.name, found: slots.count)
         }
-        return (live, slots.first(where: { $0.odataID != live.odataID }))
+        let others = slots.sorted(by: VirtualMedia.identityOrder).filter { $0.odataID != live.odataID }
+        return (live, others.first { !VirtualMedia.identityOrder($0, live) } ?? others.first)
     }
 
     /// Disk boot: eject every slot, one-time boot to the disk, power cycle.
     public func diskboot(_ node: Node, progress: @escaping ProgressHandler = { _ in }) async throws {
         try await withSession(node) { session in
-            for slot in try await session.bmc.virtualMediaSlots(session.discovery) where slot.isInserted {
-                progress(.slotEjecting(slot: slot.id, holding: slot.image))
-                try await session.bmc.eject(slot)
+            try await waitUntilBMCReady(session, progress: progress)
+            let drive = MediaDrive(session: session, timing: config.timing, progress: progress)
+            for slot in try await session.bmc.virtualMediaSlots(session.discovery) {
+                try await drive.eject(slot)
             }
             let allowed = session.system.boot?.allowableTargets ?? []
             let target: BootSource = allowed.isEmpty || allowed.contains(.hdd) ? .hdd : .none

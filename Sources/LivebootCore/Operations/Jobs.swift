@@ -67,32 +67,30 @@ extension Liveboot {
     }
 
     /// Inserts `url` into slot `slotID` (ejecting what is there), and reads it back.
-    public func vmediaInsert(_ node: Node, slot slotID: String, url: String) async throws -> SlotStatus {
+    public func vmediaInsert(_ node: Node, slot slotID: String, url: String,
+                             progress: @escaping ProgressHandler = { _ in }) async throws -> SlotStatus {
         try await MediaURLCheck.check(url)
         return try await withSession(node) { session in
             let slots = try await session.bmc.virtualMediaSlots(session.discovery)
             guard let slot = slots.first(where: { $0.id == slotID }) else {
                 throw LivebootError.badArgument("\(node.name) has no slot \(slotID); slots: \(slots.map(\.id).joined(separator: ", "))")
             }
-            if slot.isInserted { try await session.bmc.eject(slot) }
-            try await session.bmc.insert(url, into: slot)
-            let now = try await session.bmc.refresh(slot)
-            guard now.image == url else {
-                throw LivebootError.mediaNotInserted(node: node.name, slot: slot.id, expected: url, found: now.image)
-            }
-            return SlotStatus(now)
+            try await waitUntilBMCReady(session, progress: progress)
+            return SlotStatus(try await MediaDrive(session: session, timing: config.timing, progress: progress).insert(url, into: slot))
         }
     }
 
     /// Ejects one slot, or every inserted slot when `slotID` is nil.
-    public func vmediaEject(_ node: Node, slot slotID: String?) async throws -> [SlotStatus] {
+    public func vmediaEject(_ node: Node, slot slotID: String?,
+                            progress: @escaping ProgressHandler = { _ in }) async throws -> [SlotStatus] {
         try await withSession(node) { session in
             let slots = try await session.bmc.virtualMediaSlots(session.discovery)
             let chosen = slotID.map { id in slots.filter { $0.id == id } } ?? slots.filter(\.isInserted)
             if let slotID, chosen.isEmpty {
                 throw LivebootError.badArgument("\(node.name) has no slot \(slotID); slots: \(slots.map(\.id).joined(separator: ", "))")
             }
-            for slot in chosen where slot.isInserted { try await session.bmc.eject(slot) }
+            let drive = MediaDrive(session: session, timing: config.timing, progress: progress)
+            for slot in chosen { try await drive.eject(slot) }
             return try await session.bmc.virtualMediaSlots(session.discovery).map(SlotStatus.init)
         }
     }

@@ -20,6 +20,14 @@ public enum NodeStep: Sendable, Equatable {
     case seedServedOverHTTP(url: String, keys: Int)
     case slotEjecting(slot: String, holding: String?)
     case slotInserting(slot: String, url: String)
+    /// The BMC accepted the request; the slot does not read back as asked yet.
+    case slotWaiting(slot: String, SlotGoal, limit: Duration)
+    /// The BMC says the slot is already connected (VRM0012/VRM0021): it is ejected and the insert tried once more.
+    case slotInUse(slot: String, said: String)
+    /// A transient refusal (SYS446, RAC0508, InternalError): retried after a pause.
+    case bmcBusy(what: String, said: String, retryIn: Duration, attempt: Int, of: Int)
+    /// The BMC cannot take provisioning work yet (Dell's Lifecycle Controller): waited for.
+    case bmcNotReady(String, limit: Duration)
     /// The one-time boot is set: to `target`, the way `how` says (the BMC's way: a PATCH, an SCP import).
     case bootOverride(BootSource, how: String)
     /// A vendor adapter's own progress (a configuration import's task state, a fallback taken).
@@ -54,6 +62,14 @@ public enum NodeStep: Sendable, Equatable {
                 + "the image must boot with ds=nocloud;s=\(url)"
         case .slotEjecting(let slot, let holding): "slot \(slot): ejecting \(holding ?? "media")"
         case .slotInserting(let slot, let url): "slot \(slot) ← \(url)"
+        case .slotWaiting(let slot, .holding, let limit):
+            "slot \(slot): waiting for the BMC to mount the image (up to \(Self.seconds(limit)))"
+        case .slotWaiting(let slot, .empty, let limit):
+            "slot \(slot): waiting for the BMC to read it back as empty (up to \(Self.seconds(limit)))"
+        case .slotInUse(let slot, let said): "slot \(slot) is already connected (\(said)): ejecting it and inserting once more"
+        case .bmcBusy(let what, let said, let pause, let attempt, let of):
+            "\(what): the BMC is busy (\(said)); retry \(attempt) of \(of) in \(Self.seconds(pause))"
+        case .bmcNotReady(let reason, let limit): "the BMC is not ready (\(reason)); waiting up to \(Self.seconds(limit))"
         case .bootOverride(.cd, let how): "one-time boot on virtual CD (\(how))"
         case .bootOverride(.hdd, _): "one-time boot on the disk"
         case .bootOverride(.none, _): "boot override cleared"
@@ -70,6 +86,12 @@ public enum NodeStep: Sendable, Equatable {
     }
 
     static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+
+    /// `90 s`, `0.5 s`.
+    static func seconds(_ duration: Duration) -> String {
+        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return value == value.rounded() ? "\(Int(value)) s" : String(format: "%.1f s", value)
+    }
 }
 
 /// The power steps of an operation.

@@ -28,10 +28,9 @@ final class Testbed: @unchecked Sendable {
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("liveboot-test-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("images"), withIntermediateDirectories: true)
-        // A 300 KiB stand-in for a live ISO: the simulator reads it in ranges like an iDRAC would.
-        var bytes = [UInt8](repeating: 0, count: 300 * 1024)
-        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 31 &+ 7) }
-        try Data(bytes).write(to: imagesFolder.appendingPathComponent("ubuntu-22.04-liveboot.iso"))
+        // A 300 KiB stand-in for a live ISO with the descriptors a firmware boots (the simulator reads it in ranges
+        // like an iDRAC would).
+        try ElTorito.standInImage(size: 300 * 1024).write(to: imagesFolder.appendingPathComponent("ubuntu-22.04-liveboot.iso"))
         try FileManager.default.createSymbolicLink(atPath: imagesFolder.appendingPathComponent("u22").path,
                                                    withDestinationPath: "ubuntu-22.04-liveboot.iso")
         try (testbedKey + "\n").write(to: directory.appendingPathComponent("testbed-keys"), atomically: true, encoding: .utf8)
@@ -44,6 +43,11 @@ final class Testbed: @unchecked Sendable {
 
     /// The portal's storage, opened beside the server (SQLite in WAL mode: both see the same data).
     func portalDatabase() throws -> PortalDatabase { try PortalDatabase(path: portalDatabasePath, bcryptCost: 4) }
+
+    /// An image without a boot record: a `Cd` boot passes over it to the disk.
+    func addUnbootableImage(_ name: String = "data-only.iso") throws {
+        try Data(repeating: 0x5A, count: 300 * 1024).write(to: imagesFolder.appendingPathComponent(name))
+    }
 
     var slicePub: String { directory.appendingPathComponent("slice.pub").path }
 
@@ -134,6 +138,8 @@ extension SimulatorBehaviour {
         behaviour.powerDelay = 0.05
         behaviour.sshDelay = 0.2
         behaviour.taskPolls = 1
+        behaviour.mountDelay = 0.15
+        behaviour.reportDelay = 0.1
         return behaviour
     }
 

@@ -60,6 +60,16 @@ if (operation && operation.dataset.state === "running") {
     if (done.sshCommand) {
       const line = document.getElementById("ssh-line");
       line.querySelector("code").textContent = done.sshCommand;
+      const keys = done.hostKeys || [];
+      const fingerprints = document.getElementById("fingerprints");
+      fingerprints.replaceChildren();
+      for (const key of keys) {
+        const code = document.createElement("code");
+        code.textContent = key.fingerprint;
+        fingerprints.append(code, " (" + key.key.split(" ")[0] + ") ");
+      }
+      document.getElementById("known-hosts").textContent =
+        keys.map((key) => line.dataset.knownHostsName + " " + key.key).join("\n") + (keys.length ? "\n" : "");
       line.hidden = false;
     } else if (done.message) {
       const error = document.getElementById("operation-error");

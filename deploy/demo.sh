@@ -45,7 +45,8 @@ port=$(( 20000 + RANDOM % 20000 )); portal=$(( port + 1 ))  # vmedia (the BMCs')
 pids+=($!)
 for _ in $(seq 100); do grep -q ready "$demo/sim.log" 2>/dev/null && break; sleep 0.1; done
 # The portal's database beside the config; an administrator and a slice member whose slice holds w1-w2 now.
-printf 'portal:\n  database: portal.sqlite\n  port: %s\n' "$portal" >> "$demo/liveboot.yaml"
+# The simulated nodes' OS reaches the portal on loopback: their live sessions report there (cloud-init's phone_home).
+printf 'portal:\n  database: portal.sqlite\n  port: %s\n  node-url: http://127.0.0.1:%s\n' "$portal" "$portal" >> "$demo/liveboot.yaml"
 export LIVEBOOT_CONFIG="$demo/liveboot.yaml"
 echo "admin-demo-password" | "$bin/liveboot" admin add admin >/dev/null
 echo "alice-demo-password" | "$bin/liveboot" admin user alice --slice demo >/dev/null
@@ -64,6 +65,7 @@ lb status all
 lb images
 lb vmedia check "http://127.0.0.1:$port/images/u22.iso"
 lb liveboot w3 -i u22 --key "$demo/slice-key.pub" --wait
+lb known-hosts w3
 lb status w3
 lb biosget w3 'profile|usb'
 lb biosset w3 SysProfile=PerfOptimized

@@ -18,9 +18,9 @@ extension LivebootCommand {
         var image: String
         @Option(name: .shortAndLong, help: "A public key file to add for this boot (repeatable).")
         var key: [String] = []
-        @Flag(name: .shortAndLong, help: "Wait until ssh answers.")
+        @Flag(name: .shortAndLong, help: "Wait until the live session has reported itself and its ssh answers.")
         var wait = false
-        @Option(name: .long, help: "Seconds to wait for ssh (with --wait).")
+        @Option(name: .long, help: "Seconds to wait for the live session (with --wait).")
         var timeout: Int?
         @OptionGroup var output: JSONOption
 
@@ -30,6 +30,9 @@ extension LivebootCommand {
             do {
                 keys = try key.flatMap { try LivebootConfig.loadKeys($0) }
                 image = try await liveboot.prepareImage(self.image)
+                // Where the live session will report, and where the report is read: both before any node is touched.
+                _ = try liveboot.config.phoneHomeURL()
+                _ = try liveboot.bootRegistry()
             } catch {
                 throw fail(error)
             }
@@ -49,18 +52,71 @@ extension LivebootCommand {
     }
 
     struct Wait: NodeCommand, NodeTargeted {
-        static let configuration = CommandConfiguration(abstract: "Wait until the nodes' ssh answers.")
+        static let configuration = CommandConfiguration(
+            abstract: "Wait until the nodes' live session is up (its report, then ssh); ssh alone for a node not live-booted.",
+            discussion: "The live session of the node's latest live boot must report itself (cloud-init's phone_home, received by `liveboot serve`) and answer ssh; ssh without a report is a failure: the node booted something else, its disk most likely. The seed is withdrawn once the wait ends.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: NodeArguments
         @Option(name: .long, help: "Seconds to wait (default: timing.ssh-wait, 600).")
         var timeout: Int?
+        @OptionGroup var output: JSONOption
 
         func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
-            let printer = ProgressPrinter(nodes: nodes)
+            let printer = ProgressPrinter(nodes: nodes, toStderr: output.json)
             let timeout = self.timeout
-            _ = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
-                try await liveboot.waitForSSH(node, timeout: timeout.map { .seconds($0) }, progress: printer.handler(for: node))
+            let results = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
+                let handler = printer.handler(for: node)
+                let result = try await liveboot.waitForNode(node, timeout: timeout.map { .seconds($0) }, progress: handler)
+                handler(.ready(sshCommand: node.sshCommand, hostKeys: result?.hostKeys ?? []))
+                return result
             }
+            if output.json {
+                struct Answer: Encodable { let sshCommand: String; let live: LivebootResult? }
+                try Output.json(Dictionary(uniqueKeysWithValues: results.map { ($0.0.name, Answer(sshCommand: $0.0.sshCommand, live: $0.1)) }))
+            }
+        }
+    }
+
+    struct KnownHosts: NodeCommand, NodeTargeted {
+        static let configuration = CommandConfiguration(
+            commandName: "known-hosts",
+            abstract: "Print the known_hosts lines of the nodes' live sessions, as they reported their host keys.",
+            discussion: "Append them to ~/.ssh/known_hosts, or use `lb ssh NODE`: the first connection then trusts nothing on first use.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var target: NodeArguments
+
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
+            let results = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
+                try await liveboot.liveSessionHostKeys(node)
+            }
+            for (node, keys) in results {
+                for key in keys { Output.out(key.knownHostsLine(host: node.host, port: node.sshPort)) }
+            }
+        }
+    }
+
+    struct SSH: NodeCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ssh", abstract: "ssh to a node's live session as root, checking its host key against its report.",
+            discussion: "Runs ssh with StrictHostKeyChecking=yes and a known_hosts file holding only the keys the live session reported: a node that booted something else is refused, never trusted on first use. Arguments after `--` go to ssh.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The node.") var node: String
+        @Argument(parsing: .postTerminator, help: "ssh arguments (a command, -L …).") var sshArguments: [String] = []
+        var nodeSelection: [String] { [node] }
+
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
+            guard let node = nodes.first, nodes.count == 1 else { throw fail(LivebootError.badArgument("lb ssh takes one node")) }
+            let keys: [HostKey]
+            do { keys = try await liveboot.liveSessionHostKeys(node) } catch { throw fail(error) }
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("liveboot-known-hosts-\(node.name)-\(getpid())")
+            try keys.map { $0.knownHostsLine(host: node.host, port: node.sshPort) }.joined(separator: "\n").appending("\n")
+                .write(to: file, atomically: true, encoding: .utf8)
+            let arguments = ["ssh", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(file.path)",
+                             "-o", "GlobalKnownHostsFile=/dev/null", "-p", String(node.sshPort), "root@\(node.host)"] + sshArguments
+            // exec: the terminal is ssh's from here (the file stays, in the temporary folder, holding public keys only).
+            let argv = arguments.map { strdup($0) } + [nil]
+            execvp("ssh", argv)
+            throw fail(LivebootError.badArgument("cannot run ssh: \(String(cString: strerror(errno))) (apt-get install openssh-client)"))
         }
     }
 

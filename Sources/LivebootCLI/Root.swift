@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LivebootCore
 import Logging
+import PortalStore
 
 /// `liveboot` (alias `lb`): the command names testbed admins already type with the original tool.
 public struct LivebootCommand: AsyncParsableCommand {
@@ -16,7 +17,7 @@ public struct LivebootCommand: AsyncParsableCommand {
         """,
         version: version,
         subcommands: [
-            Status.self, On.self, Off.self, Reboot.self, LiveBoot.self, Wait.self, DiskBoot.self,
+            Status.self, On.self, Off.self, Reboot.self, LiveBoot.self, Wait.self, DiskBoot.self, KnownHosts.self, SSH.self,
             BiosGet.self, BiosSet.self, BiosReset.self, QueueGet.self, QueueClear.self,
             VMedia.self, Cidata.self, Images.self, Image.self, Serve.self, Admin.self, Version.self,
         ])
@@ -55,7 +56,17 @@ struct GlobalOptions: ParsableArguments {
 
     func load(counter: RequestCounter? = nil) throws -> Liveboot {
         let config = try LivebootConfig.load(path: config)
-        return Liveboot(config: config, logger: makeLogger(), requestCounter: counter)
+        // The portal's database, where `liveboot serve` records the live sessions' reports: opened once, and only
+        // by the commands that need it (a live boot, a wait).
+        let database = Locked<PortalDatabase?>(nil)
+        return Liveboot(config: config, logger: makeLogger(), requestCounter: counter, boots: {
+            try database.withLock { opened in
+                if let opened { return opened }
+                let fresh = try PortalConfig(config).openDatabase()
+                opened = fresh
+                return fresh
+            }
+        })
     }
 }
 

@@ -66,6 +66,29 @@ public struct ImagesConfig: Sendable {
     }
 }
 
+/// Where `liveboot serve`'s portal listens (`portal.listen`, `portal.port`), and the URL the nodes' OS reaches it
+/// at (`portal.node-url`): the core needs them for the live session's report; the portal reads the rest of its
+/// section itself.
+public struct PortalAddress: Sendable {
+    public var listen = "0.0.0.0"
+    public var port = 8081
+    public var nodeURL: String?
+
+    public init() {}
+
+    /// `node-url`, else the portal's own address when it names one host; the reason when neither works.
+    public func reportBase() -> Result<String, LivebootError> {
+        if let nodeURL { return .success(nodeURL) }
+        let everywhere = ["0.0.0.0", "::", "[::]", "", "*"]
+        guard !everywhere.contains(listen), port != 0 else {
+            return .failure(.noReportURL(reason: "portal.node-url is not set and cannot be derived from portal.listen \(listen)"
+                + (port == 0 ? " port 0" : " (every address)")))
+        }
+        let host = listen.contains(":") && !listen.hasPrefix("[") ? "[\(listen)]" : listen
+        return .success("http://\(host):\(port)")
+    }
+}
+
 /// Delays that differ between a real BMC (seconds) and the simulator (milliseconds).
 public struct Timing: Sendable {
     public var pollInterval: Duration = .seconds(2)
@@ -112,8 +135,16 @@ public struct LivebootConfig: Sendable {
     /// The admins' extension of every seed's user-data (`user-data-fragment:`), validated at load.
     public let userDataFragment: UserDataFragment?
     public var timing: Timing
+    /// The portal's address, and the nodes' way to it.
+    public let portal: PortalAddress
     /// The file as written: the portal reads its own section (`portal:`) from it.
     public let source: String
+
+    /// Where the live session posts its report: `<portal.node-url>/boot-reports/$INSTANCE_ID` (cloud-init puts in
+    /// the seed's instance id).
+    public func phoneHomeURL() throws -> String {
+        try portal.reportBase().get() + "/boot-reports/$INSTANCE_ID"
+    }
 
     /// `--config`, else `LIVEBOOT_CONFIG`, else the default path.
     public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LivebootConfig {
@@ -228,8 +259,28 @@ public struct LivebootConfig: Sendable {
                 }
             }
         }
+        var portal = PortalAddress()
+        if let p = raw.portal {
+            portal.listen = p.listen ?? portal.listen
+            if let port = p.port {
+                guard (0...65535).contains(port) else {
+                    throw LivebootError.configInvalid(path: path, reason: "portal.port must be between 0 and 65535")
+                }
+                portal.port = port
+            }
+            if var url = p.nodeURL {
+                while url.hasSuffix("/") { url.removeLast() }
+                guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil,
+                      parsed.query == nil else {
+                    throw LivebootError.configInvalid(path: path, reason: "portal.node-url must be an http(s) URL such as "
+                        + "http://10.0.0.1:8081 (the portal as the nodes' OS reaches it)")
+                }
+                portal.nodeURL = url
+            }
+        }
         return LivebootConfig(path: path, nodes: nodes, statusBios: raw.status?.bios ?? ["SysProfile", "ProcCStates"],
-                              images: images, testbedKeys: keys, userDataFragment: fragment, timing: timing, source: text)
+                              images: images, testbedKeys: keys, userDataFragment: fragment, timing: timing, portal: portal,
+                              source: text)
     }
 
     /// Keys from a file: the original's `sopnode-keys.yaml` (`authorized_keys: [...]`) or a plain
@@ -326,9 +377,10 @@ struct RawConfig: Decodable {
     var secretsFile: String?
     var userDataFragment: String?
     var timing: RawTiming?
+    var portal: RawPortalAddress?
 
     enum CodingKeys: String, CodingKey {
-        case nodes, status, images, timing
+        case nodes, status, images, timing, portal
         case authorizedKeys = "authorized-keys", authorizedKeysFile = "authorized-keys-file", secretsFile = "secrets-file"
         case userDataFragment = "user-data-fragment"
     }
@@ -349,6 +401,14 @@ struct RawNode: Decodable {
 }
 
 struct RawStatus: Decodable { var bios: [String]? }
+
+/// The keys of `portal:` the core reads; the portal decodes the whole section.
+struct RawPortalAddress: Decodable {
+    var listen: String?
+    var port: Int?
+    var nodeURL: String?
+    enum CodingKeys: String, CodingKey { case listen, port, nodeURL = "node-url" }
+}
 
 struct RawImages: Decodable {
     var proto: String?

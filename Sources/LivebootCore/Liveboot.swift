@@ -11,13 +11,25 @@ public struct Liveboot: Sendable {
     public let requestCounter: RequestCounter?
     /// Where each node's BMC requests go; nil for HTTP(S) to the node's `drac` URL.
     public let bmcs: BMCFactory?
+    /// Where boots are registered and their reports read (the portal's database); opened on first use, since only
+    /// live boots and waits need it.
+    let boots: (@Sendable () throws -> any BootRegistry)?
 
     public init(config: LivebootConfig, logger: Logger = Logger(label: "liveboot"), requestCounter: RequestCounter? = nil,
-                bmcs: BMCFactory? = nil) {
+                bmcs: BMCFactory? = nil, boots: (@Sendable () throws -> any BootRegistry)? = nil) {
         self.config = config
         self.logger = logger
         self.requestCounter = requestCounter
         self.bmcs = bmcs
+        self.boots = boots
+    }
+
+    /// The boot registry, or why there is none.
+    public func bootRegistry() throws -> any BootRegistry {
+        guard let boots else { throw LivebootError.noBootRegistry(reason: "none is configured for this process") }
+        do { return try boots() } catch let error as LivebootError { throw error } catch {
+            throw LivebootError.noBootRegistry(reason: "\(error)")
+        }
     }
 
     public var catalog: ImageCatalog { ImageCatalog(config: config.images) }
@@ -52,7 +64,7 @@ public struct Liveboot: Sendable {
     // MARK: Seeds
 
     /// The node's cidata seed: testbed keys + `extraKeys`, hostname `<node>-live` style from config.
-    public func seed(for node: Node, extraKeys: [SSHPublicKey], bootID: String) throws -> Seed {
+    public func seed(for node: Node, extraKeys: [SSHPublicKey], bootID: String, phoneHome: String? = nil) throws -> Seed {
         let keys = config.testbedKeys + extraKeys
         guard !keys.isEmpty else { throw LivebootError.noKeys }
         let short = node.host.split(separator: ".").first.map(String.init) ?? node.name
@@ -61,11 +73,18 @@ public struct Liveboot: Sendable {
         let isLabel = !short.isEmpty && short.utf8.allSatisfy { $0 == 0x2D || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
         let base = isLabel && !short.first!.isNumber ? short : node.name
         return try SeedBuilder.build(SeedRequest(hostname: "\(base)-live", keys: keys, bootID: bootID,
-                                                 fragment: config.userDataFragment))
+                                                 fragment: config.userDataFragment, phoneHome: phoneHome))
     }
 
-    /// A fresh boot id: node name and UTC time, so that each live boot gets a new cloud-init instance-id.
+    /// A fresh boot id: node name, UTC time and 64 random bits, so that each live boot gets a new cloud-init
+    /// instance-id that nobody can guess: whoever knows it could post the boot's report (and its host keys).
     public static func newBootID(for node: Node, at date: Date = Date()) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let random = String(format: "%016llx", generator.next() as UInt64)
+        return String(timedBootID(for: node, at: date).prefix(47)) + "-" + random
+    }
+
+    static func timedBootID(for node: Node, at date: Date) -> String {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd'T'HHmmss"
         formatter.timeZone = TimeZone(identifier: "UTC")

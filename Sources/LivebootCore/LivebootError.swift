@@ -21,6 +21,11 @@ public enum LivebootError: Error, Sendable, CustomStringConvertible, Equatable {
     case bmcNotReady(node: String, reason: String, seconds: Int)
     case powerTimeout(node: String, wanted: String, last: String)
     case sshTimeout(node: String, seconds: Int)
+    case noReportURL(reason: String)
+    case noLiveSession(node: String, reason: String)
+    case noBootRegistry(reason: String)
+    case neverReported(node: String, seconds: Int)
+    case readyTimeout(node: String, seconds: Int, sshAnswered: Bool, reported: Bool)
 
     public var description: String {
         switch self {
@@ -58,6 +63,19 @@ public enum LivebootError: Error, Sendable, CustomStringConvertible, Equatable {
         case .powerTimeout(let node, let wanted, let last):
             "\(node): power did not reach \(wanted) in time (last seen \(last))"
         case .sshTimeout(let node, let seconds): "\(node): ssh did not answer within \(seconds) s"
+        case .noReportURL(let reason):
+            "\(reason): set portal.node-url to the URL at which the nodes' OS reaches `liveboot serve`'s portal "
+                + "(e.g. http://10.0.0.1:8081), so that the live session can report itself"
+        case .noLiveSession(let node, let reason): "\(node) has no live session to reach: \(reason)"
+        case .noBootRegistry(let reason):
+            "cannot open the portal database, where `liveboot serve` records the live sessions' reports: \(reason)"
+        case .neverReported(let node, let seconds):
+            "\(node): answered ssh but the live session never reported (\(seconds) s, timing.report-grace): "
+                + "the node most likely booted its disk (the image did not boot from slot 1, or the one-time boot was ignored)"
+        case .readyTimeout(let node, let seconds, let ssh, let reported):
+            "\(node): not ready within \(seconds) s: "
+                + (reported ? "the live session reported, but ssh did not answer"
+                    : ssh ? "ssh answered, the live session did not report" : "neither ssh nor the live session's report came")
         }
     }
 }

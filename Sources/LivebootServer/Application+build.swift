@@ -138,7 +138,7 @@ public enum LivebootServer {
         let store: any PortalRepositories = try repositories ?? portalConfig.openDatabase()
         try await store.syncNodes(config.nodes.map(\.name))
 
-        let liveboot = Liveboot(config: config, logger: logger, bmcs: bmcs)
+        let liveboot = Liveboot(config: config, logger: logger, bmcs: bmcs, boots: { store })
         let board = StatusBoard()
         let runner = OperationRunner(liveboot: liveboot, operations: store, board: board, logger: logger)
         let administration = Administration(users: store, slices: store, leases: store, audit: store)
@@ -160,6 +160,8 @@ public enum LivebootServer {
         router.add(middleware: PublicAssets(files: FileMiddleware(options.publicFolder, urlBasePath: "/public",
                                                                  searchForIndexHtml: false, logger: logger)))
         router.get("/healthz") { _, _ in "ok\n" }
+        // The live sessions' reports (cloud-init's phone_home): no login, the boot's unguessable id is the ticket.
+        router.addRoutes(BootReportController(boots: store, logger: logger).routes, atPath: "/boot-reports")
 
         // The portal: identified callers; everything but the login page and the token endpoint needs a login.
         let portal = router.group()

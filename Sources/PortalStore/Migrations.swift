@@ -90,6 +90,21 @@ enum Migrations {
             try db.execute(sql: "CREATE UNIQUE INDEX user_name_nocase ON user(name COLLATE NOCASE)")
             try db.execute(sql: "CREATE UNIQUE INDEX slice_name_nocase ON slice(name COLLATE NOCASE)")
         }
+        migrator.registerMigration("v3: boots and their reports; an operation's host keys") { db in
+            try db.create(table: "boot") { t in
+                t.column("id", .text).primaryKey()
+                t.column("node", .text).notNull().indexed()
+                t.column("startedAt", .datetime).notNull()
+                // Set once: reported, superseded by a later boot, or given up.
+                t.column("closedAt", .datetime)
+                t.column("reportedAt", .datetime)
+                t.column("hostKeys", .text)
+                t.column("hostname", .text)
+                t.column("fqdn", .text)
+                t.column("reportedFrom", .text)
+            }
+            try db.alter(table: "operation") { t in t.add(column: "hostKeys", .text) }
+        }
         return migrator
     }
 }

@@ -5,9 +5,10 @@ import Yams
 /// The web portal's settings (`portal:` in the configuration file): its listener, its database, its sessions and
 /// tokens. The portal's own: the core reads nodes, images and timings, and hands the file on.
 public struct PortalConfig: Sendable {
-    /// The portal's own listener (`portal.listen`, `portal.port`), apart from the vmedia one: the users' network.
-    public var listen = "0.0.0.0"
-    public var port = 8081
+    /// The portal's own listener (`portal.listen`, `portal.port`, read by the core), apart from the vmedia one: the
+    /// users' network.
+    public var listen = PortalAddress().listen
+    public var port = PortalAddress().port
     /// The SQLite database; relative paths are read from the config's folder.
     public var database: String = "/var/lib/liveboot/portal.sqlite"
     public var sessionHours: Double = 12
@@ -32,6 +33,8 @@ public struct PortalConfig: Sendable {
         } catch {
             throw LivebootError.configInvalid(path: path, reason: LivebootConfig.explain(error))
         }
+        listen = config.portal.listen
+        port = config.portal.port
         guard let p = section else { return }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         if let database = p.database {
@@ -40,13 +43,6 @@ public struct PortalConfig: Sendable {
         sessionHours = p.sessionHours ?? sessionHours
         secureCookies = p.secureCookies ?? secureCookies
         trustedProxies = p.trustedProxies ?? trustedProxies
-        listen = p.listen ?? listen
-        if let port = p.port {
-            guard (0...65535).contains(port) else {
-                throw LivebootError.configInvalid(path: path, reason: "portal.port must be between 0 and 65535")
-            }
-            self.port = port
-        }
         if let days = p.tokenDays {
             guard days > 0, days <= 3650 else {
                 throw LivebootError.configInvalid(path: path, reason: "portal.token-days must be between 0 and 3650")
@@ -75,10 +71,8 @@ public struct PortalConfig: Sendable {
         var bcryptCost: Int?
         var tokenDays: Double?
         var trustedProxies: [String]?
-        var listen: String?
-        var port: Int?
         enum CodingKeys: String, CodingKey {
-            case listen, port, database, sessionHours = "session-hours", secureCookies = "secure-cookies", bcryptCost = "bcrypt-cost"
+            case database, sessionHours = "session-hours", secureCookies = "secure-cookies", bcryptCost = "bcrypt-cost"
             case tokenDays = "token-days", trustedProxies = "trusted-proxies"
         }
     }

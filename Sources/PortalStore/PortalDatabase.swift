@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRDB
 import HummingbirdBcrypt
+import LivebootCore
 import NIOPosix
 import Seed
 
@@ -362,10 +363,12 @@ extension PortalDatabase: OperationRepository {
         }
     }
 
-    public func finishOperation(id: Int64, state: OperationState, message: String?, sshCommand: String?, at: Date) async throws {
+    public func finishOperation(id: Int64, state: OperationState, message: String?, sshCommand: String?, hostKeys: [HostKey]?,
+                                at: Date) async throws {
+        let keys = try hostKeys.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         try await writer.write { db in
-            try db.execute(sql: "UPDATE operation SET state = ?, message = ?, sshCommand = ?, endedAt = ? WHERE id = ?",
-                           arguments: [state, message, sshCommand, at, id])
+            try db.execute(sql: "UPDATE operation SET state = ?, message = ?, sshCommand = ?, hostKeys = ?, endedAt = ? WHERE id = ?",
+                           arguments: [state, message, sshCommand, keys, at, id])
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LivebootCore
 
 // One struct per table. They are `Codable` records for GRDB and the values the portal and its JSON API hand out.
 
@@ -99,6 +100,8 @@ public struct NodeOperation: Codable, Sendable, Hashable, FetchableRecord, Mutab
     public var message: String?
     /// `ssh root@host -p port` once ssh answers after a live boot.
     public var sshCommand: String?
+    /// The live session's host keys, as it reported them (JSON in the row).
+    public var hostKeys: [HostKey]?
     public var startedAt: Date
     public var endedAt: Date?
 

@@ -1,11 +1,12 @@
 import Foundation
 import Seed
+import LivebootCore
 
 // The portal talks to storage through these protocols (the SQLite implementation is `PortalDatabase`).
 
 /// Everything the portal stores, as one value: what `buildApplication` is given (the SQLite database in production).
 public typealias PortalRepositories = UserRepository & SessionRepository & SliceRepository & LeaseRepository
-    & OperationRepository & AuditLog
+    & OperationRepository & AuditLog & BootRegistry
 
 public protocol UserRepository: Sendable {
     func createUser(name: String, password: String, isAdmin: Bool) async throws -> User
@@ -75,7 +76,8 @@ public protocol OperationRepository: Sendable {
     func startOperation(_ operation: NodeOperation) async throws -> NodeOperation
     /// Stores a step; returns it with its id (the order of an operation's steps).
     func addStep(_ step: OperationStep) async throws -> OperationStep
-    func finishOperation(id: Int64, state: OperationState, message: String?, sshCommand: String?, at: Date) async throws
+    func finishOperation(id: Int64, state: OperationState, message: String?, sshCommand: String?, hostKeys: [HostKey]?,
+                         at: Date) async throws
     func operation(id: Int64) async throws -> NodeOperation?
     func steps(of operationID: Int64) async throws -> [OperationStep]
     func operations(node: String?, limit: Int) async throws -> [NodeOperation]

@@ -3,6 +3,7 @@ import Foundation
 import IDRACSimulator
 import LivebootCore
 import PortalStore
+import Seed
 import XCTest
 
 /// The `liveboot` binary against simulated iDRAC 9s over real HTTP, and the vmedia server over real sockets.
@@ -273,10 +274,88 @@ final class CLIIntegrationTests: XCTestCase {
         XCTAssertEqual(state.bootOverride, "None/Disabled", "a one-time boot must not stay set")
         XCTAssertEqual(state.power, "On")
         XCTAssertEqual(state.sessions, 0)
-        // Request budget: ≤ 11 (the Lifecycle Controller's readiness and each slot's read-back included) plus the
-        // session's login and logout.
+        // Request budget: ≤ 11 for the boot (the Lifecycle Controller's readiness and each slot's read-back included)
+        // plus its session's login and logout; then 7 for the seed's withdrawal, in a session of its own.
         let requests = try XCTUnwrap(result.stderr.split(separator: "\n").first { $0.hasPrefix("redfish requests:") })
-        XCTAssertLessThanOrEqual(Int(requests.split(separator: " ").last!)!, 13, String(requests))
+        XCTAssertLessThanOrEqual(Int(requests.split(separator: " ").last!)!, 20, String(requests))
+    }
+
+    /// Ready means the live session said so: its report (cloud-init's phone_home, to `liveboot serve`) carries the
+    /// host keys, which `--json`, `wait --json` and `known-hosts` give back, and the seed is withdrawn.
+    func testReadyIsTheLiveSessionsReportWithItsHostKeys() async throws {
+        try await testbed.start()
+        let result = try await testbed.lb("liveboot", "w1", "-i", "u22", "--wait", "--json")
+        XCTAssertEqual(result.status, 0, result.all)
+        for step in ["waiting for the live session: its report and ssh", "the live session reported as w1-live; host keys: SHA256:",
+                     "seed withdrawn (slot 2 ejected)", "ready: ssh root@127.0.0.1"] {
+            XCTAssertTrue(result.stderr.contains(step), "missing step \(step):\n\(result.stderr)")
+        }
+        let results = try JSONDecoder().decode([String: LivebootResult].self, from: Data(result.stdout.utf8))
+        let live = try XCTUnwrap(results["w1"])
+        let state = try await testbed.state("w1")
+        let boot = try XCTUnwrap(state.boots.last)
+        XCTAssertEqual(boot.reported, 200)
+        // The keys the simulated OS made at this boot, as sshd would offer them (comment dropped).
+        let offered = try boot.hostKeys.map { try HostKey(SSHPublicKey(line: $0)) }
+        XCTAssertEqual(Set(live.hostKeys ?? []), Set(offered))
+        XCTAssertTrue(live.hostKeys?.allSatisfy { $0.fingerprint.hasPrefix("SHA256:") } == true)
+        XCTAssertNotNil(live.reportAfterSeconds)
+        let node = try XCTUnwrap(LivebootConfig.load(path: testbed.configPath).nodes.first)
+        XCTAssertEqual(Set(live.knownHosts ?? []), Set(offered.map { "[127.0.0.1]:\(node.sshPort) \($0.key)" }))
+        XCTAssertNil(state.slots["2"] ?? nil, "the seed stays for no disk OS")
+        XCTAssertNotNil(state.slots["1"] ?? nil, "the live image stays: the session runs from it")
+
+        let known = try await testbed.lb("known-hosts", "w1")
+        XCTAssertEqual(known.status, 0, known.all)
+        XCTAssertEqual(Set(known.stdout.split(separator: "\n").map(String.init)), Set(live.knownHosts ?? []))
+        let wait = try await testbed.lb("wait", "w1", "--json")
+        XCTAssertEqual(wait.status, 0, wait.all)
+        struct Waited: Decodable { let live: LivebootResult? }
+        let waited = try JSONDecoder().decode([String: Waited].self, from: Data(wait.stdout.utf8))
+        XCTAssertEqual(waited["w1"]?.live?.hostKeys, live.hostKeys)
+        // A boot that has reported takes no second report: replaying it changes nothing.
+        let ticket = live.bootID
+        let replay = try await CLI.post("http://127.0.0.1:\(testbed.portalPort)/boot-reports/\(ticket)",
+                                        form: "instance_id=\(ticket)&pub_key_ed25519=\(Self.formEncoded(testbed.sliceKey))")
+        XCTAssertEqual(replay, 409)
+        let after = try await testbed.portalDatabase().report(for: ticket)
+        XCTAssertEqual(after?.hostKeys, live.hostKeys)
+    }
+
+    /// An image the firmware cannot boot: the node falls back to its disk, whose sshd answers, and never reports.
+    /// That is a failure that says so, the seed is ejected at once, and the node has no live session to ssh to.
+    func testDiskFallbackIsAFailureNotAReadyNode() async throws {
+        try testbed.addUnbootableImage()
+        try await testbed.start()
+        let result = try await testbed.lb("liveboot", "w1", "-i", "data-only.iso", "--wait")
+        XCTAssertEqual(result.status, 1, result.all)
+        XCTAssertTrue(result.stderr.contains("w1: answered ssh but the live session never reported"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("the node most likely booted its disk"), result.stderr)
+        XCTAssertFalse(result.stdout.contains("ready:"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("seed withdrawn (slot 2 ejected)"), result.stdout)
+        let state = try await testbed.state("w1")
+        XCTAssertEqual(state.boots.last?.mode, "disk")
+        XCTAssertNil(state.slots["2"] ?? nil, "no seed left for the disk OS's cloud-init")
+        let known = try await testbed.lb("known-hosts", "w1")
+        XCTAssertEqual(known.status, 1, known.all)
+        XCTAssertTrue(known.stderr.contains("its last live boot never reported"), known.stderr)
+    }
+
+    /// Without a URL the nodes can report to, `liveboot` refuses before any node is touched.
+    func testLivebootRefusesWithoutAReportURL() async throws {
+        try await testbed.start()
+        let yaml = try String(contentsOfFile: testbed.configPath, encoding: .utf8)
+        try yaml.replacingOccurrences(of: ", node-url: \"http://127.0.0.1:\(testbed.portalPort)\"", with: "")
+            .write(toFile: testbed.configPath, atomically: true, encoding: .utf8)
+        let result = try await testbed.lb("liveboot", "w1", "-i", "u22")
+        XCTAssertEqual(result.status, 2, result.all)
+        XCTAssertTrue(result.stderr.contains("portal.node-url is not set and cannot be derived from portal.listen 0.0.0.0"), result.stderr)
+        let state = try await testbed.state("w1")
+        XCTAssertEqual(state.requests, 0, "no node touched")
+    }
+
+    static func formEncoded(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
     }
 
     /// Firmware 7.x lists `VirtualMedia/2` first: the live image still goes to slot 1, the seed to 2, and `status`
@@ -288,8 +367,9 @@ final class CLIIntegrationTests: XCTestCase {
         for node in ["w1", "w2"] {
             let state = try await testbed.state(node)
             XCTAssertTrue(state.slots["1"]??.hasSuffix("/images/ubuntu-22.04-liveboot.iso") == true, "\(node): \(state.slots)")
-            XCTAssertTrue(state.slots["2"]??.contains("/seeds/cidata-") == true, "\(node): \(state.slots)")
+            // The node booted the image from slot 1 and read its seed from slot 2 (withdrawn since).
             XCTAssertEqual(state.boots.last?.mode, "live", node)
+            XCTAssertTrue(state.boots.last?.seed?.contains("/seeds/cidata-") == true, "\(node): \(state.boots)")
         }
         let status = try await testbed.lb("status", "w1")
         let one = try XCTUnwrap(status.stdout.range(of: "vmedia 1")), two = try XCTUnwrap(status.stdout.range(of: "vmedia 2"))
@@ -321,7 +401,7 @@ final class CLIIntegrationTests: XCTestCase {
     /// on the first RAC0508, and `diskboot` right after a boot does too.
     func testBusyLifecycleControllerIsWaitedFor() async throws {
         try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.lifecycleBusy = 1 })])
-        let result = try await testbed.lb("liveboot", "w1", "-i", "u22", "--wait")
+        let result = try await testbed.lb("liveboot", "w1", "-i", "u22")
         XCTAssertEqual(result.status, 0, result.all)
         XCTAssertTrue(result.stdout.contains("the BMC is not ready (Lifecycle Controller Reloading"), result.stdout)
         let disk = try await testbed.lb("diskboot", "w1")

@@ -43,8 +43,9 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(portal.listen, "10.0.0.1")
         XCTAssertEqual(portal.tokenDays, 7)
         XCTAssertEqual(try PortalConfig(LivebootConfig.parse(nodes, path: "/etc/lb/liveboot.yaml")).port, 8081, "the default")
-        let bad = try LivebootConfig.parse(nodes + "portal: {port: 70000}\n", path: "/etc/lb/liveboot.yaml")
-        XCTAssertThrowsError(try PortalConfig(bad)) { XCTAssertTrue("\($0)".contains("portal.port"), "\($0)") }
+        XCTAssertThrowsError(try LivebootConfig.parse(nodes + "portal: {port: 70000}\n", path: "/etc/lb/liveboot.yaml")) {
+            XCTAssertTrue("\($0)".contains("portal.port"), "\($0)")
+        }
     }
 
     func testNodeSelection() throws {

@@ -18,6 +18,7 @@ final class GenericRedfishTests: XCTestCase {
         images: {proto: http, ip: 127.0.0.1, port: \(testbed.imagesPort), path: images, absolute-path: \(testbed.imagesFolder.path)}
         authorized-keys-file: \(testbed.directory.appendingPathComponent("testbed-keys").path)
         timing: {poll-interval: 0.5, graceful-shutdown: 20, power-change: 30, probe: 1, ssh-wait: 2}
+        \(testbed.portalYAML)
         """.write(toFile: testbed.configPath, atomically: true, encoding: .utf8)
     }
 

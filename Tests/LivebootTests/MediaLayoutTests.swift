@@ -72,7 +72,7 @@ final class NodeStepTests: XCTestCase {
             (.bootOverride(.none, how: "x"), "boot override cleared"),
             (.power(.cycle(.forceRestart)), "power cycle (ForceRestart)"),
             (.power(.forceOff(afterTimeout: .seconds(60))), "still on after 60.0 seconds: ForceOff"),
-            (.ready(sshCommand: "ssh root@w1"), "ready: ssh root@w1"),
+            (.ready(sshCommand: "ssh root@w1", hostKeys: []), "ready: ssh root@w1"),
             (.failed("BMC x is unreachable"), "failed: BMC x is unreachable"),
         ]
         for (step, text) in steps {

@@ -7,6 +7,7 @@ import LivebootCore
 import LivebootServer
 import Logging
 import PortalStore
+import Seed
 import XCTest
 
 /// The portal through Hummingbird's test framework (`.router` and `.live`), over simulated iDRACs and a real
@@ -185,20 +186,34 @@ final class PortalTests: XCTestCase {
             XCTAssertFalse(stored.contains(where: \.isError), "a boot that succeeded has no error step: \(steps)")
             // The same words as the CLI prints: the core's typed steps, rendered once.
             let expected = [NodeStep.started(.liveboot, image: "ubuntu-22.04-liveboot.iso").text, "image http", "seed http",
-                            "slot 1 ←", "slot 2 ←", "one-time boot", "power", "waiting for ssh", "ssh answers", "ready: ssh root@"]
+                            "slot 1 ←", "slot 2 ←", "one-time boot", "power", "waiting for the live session", "seed withdrawn",
+                            "ready: ssh root@"]
             var index = 0
             for step in steps where index < expected.count && step.hasPrefix(expected[index]) { index += 1 }
             XCTAssertEqual(index, expected.count, "steps in order: \(steps)")
+            // Ready only once both came, in whichever order: the live session's report and its ssh.
+            let ready = try XCTUnwrap(steps.firstIndex { $0.hasPrefix("ready:") })
+            for part in ["ssh answers", "the live session reported as w1-live"] {
+                XCTAssertLessThan(try XCTUnwrap(steps.firstIndex { $0.hasPrefix(part) }, "\(part): \(steps)"), ready)
+            }
             XCTAssertTrue(events.body.contains("event: done"), events.body)
             XCTAssertTrue(events.body.contains(#""sshCommand":"ssh root@127.0.0.1 -p "#), events.body)
 
-            // The node booted the seed with alice's slice key and the testbed's key.
-            let boot = try await testbed.state("w1").boots.last
-            XCTAssertEqual(boot?.mode, "live")
-            XCTAssertEqual(Set(boot?.authorizedKeys ?? []), [testbed.sliceKey, testbed.testbedKey])
+            // The node booted the seed with alice's slice key and the testbed's key, and reported its own host keys.
+            let state = try await testbed.state("w1")
+            let boot = try XCTUnwrap(state.boots.last)
+            XCTAssertEqual(boot.mode, "live")
+            XCTAssertEqual(boot.reported, 200)
+            XCTAssertEqual(Set(boot.authorizedKeys), [testbed.sliceKey, testbed.testbedKey])
+            XCTAssertNil(state.slots["2"] ?? nil, "the seed is withdrawn once the session reported")
+            let ed25519 = try SSHPublicKey(line: XCTUnwrap(boot.hostKeys.first { $0.hasPrefix("ssh-ed25519 ") }))
+            XCTAssertTrue(steps[ready].contains(ed25519.fingerprint), steps[ready])
 
             let page = try await alice.get("/nodes/w1?operation=\(id)")
             XCTAssertTrue(page.body.contains("ssh root@127.0.0.1 -p"), page.body)
+            XCTAssertTrue(page.body.contains("<code>\(ed25519.fingerprint)</code> (ssh-ed25519)"), page.body)
+            let node = try XCTUnwrap(LivebootConfig.load(path: testbed.configPath).nodes.first { $0.name == "w1" })
+            XCTAssertTrue(page.body.contains("[127.0.0.1]:\(node.sshPort) ssh-ed25519 \(ed25519.blob.base64EncodedString())"), page.body)
             XCTAssertTrue(page.body.contains("succeeded"))
             XCTAssertFalse(page.body.contains(Testbed.password), "a BMC password is on the page")
             let api = try await alice.get("/api/v1/nodes")

@@ -173,6 +173,15 @@ public struct SeedPublisher: Sendable {
         }
         return layout.noCloudURL(node: node)
     }
+
+    /// Removes the node's NoCloud files; false when there were none.
+    @discardableResult
+    public func withdrawNoCloud(node: String) throws -> Bool {
+        let directory = URL(fileURLWithPath: layout.noCloudFolder(node: node))
+        guard FileManager.default.fileExists(atPath: directory.path) else { return false }
+        try FileManager.default.removeItem(at: directory)
+        return true
+    }
 }
 
 /// SHA-256 of images, computed once per (size, modification time) and kept in `<images>/.liveboot-checksums.json`:

@@ -10,7 +10,31 @@ public struct LivebootResult: Codable, Sendable {
     public let seed: String
     public let keys: Int
     public let bootOnce: String
+    /// The boot's cloud-init instance id: what its report carries.
+    public let bootID: String
     public var sshAfterSeconds: Double?
+    /// Seconds from the power cycle to the live session's report.
+    public var reportAfterSeconds: Double?
+    /// The live session's host keys, as it reported them: pin them instead of trusting on first use.
+    public var hostKeys: [HostKey]?
+    /// `known_hosts` lines for the session.
+    public var knownHosts: [String]?
+}
+
+/// How a wait for the live session ended.
+public struct LiveSession: Sendable {
+    public let report: BootReport
+    public let sshAfterSeconds: Double
+    public let reportAfterSeconds: Double
+}
+
+extension LivebootResult {
+    mutating func record(_ session: LiveSession, node: Node) {
+        sshAfterSeconds = session.sshAfterSeconds
+        reportAfterSeconds = session.reportAfterSeconds
+        hostKeys = session.report.hostKeys
+        knownHosts = session.report.hostKeys.map { $0.knownHostsLine(host: node.host, port: node.sshPort) }
+    }
 }
 
 extension Liveboot {
@@ -24,7 +48,9 @@ extension Liveboot {
     /// Live boot: seed, both slots, one-time boot on the virtual CD, power cycle, optionally wait for ssh.
     public func liveboot(_ node: Node, image: ResolvedImage, extraKeys: [SSHPublicKey] = [], wait: Bool,
                          bootID: String? = nil, progress: @escaping ProgressHandler = { _ in }) async throws -> LivebootResult {
-        let seed = try self.seed(for: node, extraKeys: extraKeys, bootID: bootID ?? Self.newBootID(for: node))
+        let registry = try bootRegistry()
+        let bootID = bootID ?? Self.newBootID(for: node)
+        let seed = try self.seed(for: node, extraKeys: extraKeys, bootID: bootID, phoneHome: try config.phoneHomeURL())
         let publisher = SeedPublisher(config: config.images)
         let keyCount = Set((config.testbedKeys + extraKeys).map(\.blob)).count
 
@@ -51,18 +77,27 @@ extension Liveboot {
                 progress(.seedServedOverHTTP(url: seedURL, keys: keyCount))
             }
             let drive = MediaDrive(session: session, timing: config.timing, progress: progress)
-            for (slot, url) in media {
-                _ = try await drive.insert(url, into: slot)
+            do {
+                for (slot, url) in media {
+                    _ = try await drive.insert(url, into: slot)
+                }
+            } catch {
+                // Nothing half-done: a seed that made it into its slot is not left for the disk OS.
+                await withdrawSeed(session, progress: progress)
+                throw error
             }
+            // From here, a report with this id is the live session's; earlier boots of the node are closed.
+            try await registry.register(BootTicket(id: SeedBuilder.instanceID(of: bootID), node: node.name, startedAt: Date()))
             let override = try await session.bmc.setBootOnce(.cd, on: session.system, progress: { progress(.bmc($0)) })
             progress(.bootOverride(.cd, how: override.how))
             try await powerCycle(session, knownPower: override.readBack?.powerState, progress: progress)
             return (how: override.how, seedURL: seedURL)
         }
         var result = LivebootResult(node: node.name, image: image.name, seed: bootOnce.seedURL, keys: keyCount,
-                                    bootOnce: bootOnce.how)
+                                    bootOnce: bootOnce.how, bootID: SeedBuilder.instanceID(of: bootID))
         if wait {
-            result.sshAfterSeconds = try await waitForSSH(node, progress: progress)
+            let session = try await waitForLiveSession(node, bootID: result.bootID, progress: progress)
+            result.record(session, node: node)
         }
         return result
     }
@@ -77,8 +112,10 @@ extension Liveboot {
         return (live, others.first { !VirtualMedia.identityOrder($0, live) } ?? others.first)
     }
 
-    /// Disk boot: eject every slot, one-time boot to the disk, power cycle.
+    /// Disk boot: eject every slot, one-time boot to the disk, power cycle. A live boot's report that comes late is
+    /// refused from now on.
     public func diskboot(_ node: Node, progress: @escaping ProgressHandler = { _ in }) async throws {
+        if let registry = try? bootRegistry() { try await registry.closeBoots(of: node.name) }
         try await withSession(node) { session in
             try await waitUntilBMCReady(session, progress: progress)
             let drive = MediaDrive(session: session, timing: config.timing, progress: progress)
@@ -91,6 +128,112 @@ extension Liveboot {
             progress(.bootOverride(target, how: override.how))
             try await powerCycle(session, knownPower: override.readBack?.powerState, progress: progress)
         }
+    }
+
+    /// Waits until the live session of boot `bootID` is up: its report has arrived **and** its ssh answers. A node
+    /// whose ssh answers without a report within `timing.report-grace` booted something else (its disk, most
+    /// likely): that is a failure, not a ready node. Either way, the seed is withdrawn once the wait ends: read by
+    /// cloud-init already, or not to be read by a disk OS's.
+    public func waitForLiveSession(_ node: Node, bootID: String, timeout: Duration? = nil,
+                                   progress: @escaping ProgressHandler = { _ in }) async throws -> LiveSession {
+        let registry = try bootRegistry()
+        let limit = timeout ?? config.timing.sshWait
+        let start = ContinuousClock.now
+        var lastReport = start
+        var sshAt: ContinuousClock.Instant?
+        var report: (BootReport, ContinuousClock.Instant)?
+        progress(.waitingForLiveSession(host: node.host, port: node.sshPort, limit: limit))
+        do {
+            while true {
+                if report == nil, let received = try await registry.report(for: bootID) {
+                    report = (received, .now)
+                    progress(.liveSessionReported(hostname: received.hostname, hostKeys: received.hostKeys))
+                }
+                if sshAt == nil, await Probes.ssh(node.host, port: node.sshPort, timeout: config.timing.probe) == .ok {
+                    sshAt = .now
+                    progress(.sshAnswers)
+                }
+                if let (received, at) = report, let sshAt {
+                    await withdrawSeed(node, progress: progress)
+                    return LiveSession(report: received, sshAfterSeconds: Self.seconds(sshAt - start),
+                                       reportAfterSeconds: Self.seconds(at - start))
+                }
+                let now = ContinuousClock.now
+                if let sshAt, report == nil, now - sshAt >= config.timing.reportGrace {
+                    throw LivebootError.neverReported(node: node.name, seconds: Int(config.timing.reportGrace.components.seconds))
+                }
+                guard now - start < limit else {
+                    throw LivebootError.readyTimeout(node: node.name, seconds: Int(limit.components.seconds),
+                                                     sshAnswered: sshAt != nil, reported: report != nil)
+                }
+                if now - lastReport >= .seconds(15) {
+                    progress(.stillWaitingForLiveSession(sshAnswered: sshAt != nil, reported: report != nil))
+                    lastReport = now
+                }
+                try await Task.sleep(for: min(config.timing.pollInterval, limit - (now - start)))
+            }
+        } catch {
+            try? await registry.closeBoots(of: node.name)
+            await withdrawSeed(node, progress: progress)
+            throw error
+        }
+    }
+
+    /// `lb wait`: the live session of the node's latest boot when one is awaited or reported; ssh alone otherwise
+    /// (a node last booted from its disk), said as such.
+    public func waitForNode(_ node: Node, timeout: Duration? = nil, progress: @escaping ProgressHandler = { _ in })
+        async throws -> LivebootResult? {
+        if let latest = try await bootRegistry().latestBoot(of: node.name), latest.isOpen || latest.report != nil {
+            let session = try await waitForLiveSession(node, bootID: latest.ticket.id, timeout: timeout, progress: progress)
+            var result = LivebootResult(node: node.name, image: "", seed: "", keys: 0, bootOnce: "", bootID: latest.ticket.id)
+            result.record(session, node: node)
+            return result
+        }
+        progress(.done("no live boot of \(node.name) is awaited: waiting for ssh only"))
+        _ = try await waitForSSH(node, timeout: timeout, progress: progress)
+        return nil
+    }
+
+    /// The host keys the node's live session reported, for `known_hosts`.
+    public func liveSessionHostKeys(_ node: Node) async throws -> [HostKey] {
+        guard let latest = try await bootRegistry().latestBoot(of: node.name) else {
+            throw LivebootError.noLiveSession(node: node.name, reason: "no live boot of it is on record")
+        }
+        guard let report = latest.report else {
+            throw LivebootError.noLiveSession(node: node.name, reason: latest.isOpen
+                ? "its live boot has not reported yet (`lb wait \(node.name)`)" : "its last live boot never reported")
+        }
+        return report.hostKeys
+    }
+
+    /// Ejects the seed's slot (or withdraws the node's NoCloud files on a single-slot BMC), in a session of its own;
+    /// a failure is said, not thrown: the boot's own outcome stands.
+    func withdrawSeed(_ node: Node, progress: @escaping ProgressHandler) async {
+        do {
+            try await withSession(node) { session in await withdrawSeed(session, progress: progress) }
+        } catch {
+            progress(.bmc("could not withdraw the seed: \(error)"))
+        }
+    }
+
+    func withdrawSeed(_ session: NodeSession, progress: @escaping ProgressHandler) async {
+        do {
+            let slots = try await session.bmc.virtualMediaSlots(session.discovery)
+            let (_, seedSlot) = try chooseSlots(slots, bmc: session.bmc, node: session.node)
+            if let seedSlot {
+                guard seedSlot.isInserted, seedSlot.image.map({ MediaLayout(images: config.images).seedFile(inURL: $0) != nil }) ?? true else { return }
+                try await MediaDrive(session: session, timing: config.timing, progress: { _ in }).eject(seedSlot)
+                progress(.seedWithdrawn(where: "slot \(seedSlot.id) ejected"))
+            } else if try SeedPublisher(config: config.images).withdrawNoCloud(node: session.node.name) {
+                progress(.seedWithdrawn(where: "NoCloud files of \(session.node.name) removed"))
+            }
+        } catch {
+            progress(.bmc("could not withdraw the seed: \(error)"))
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// Waits until the node's ssh answers with a banner.

@@ -35,9 +35,15 @@ public enum NodeStep: Sendable, Equatable {
     case power(PowerStep)
     case waitingForSSH(host: String, port: Int, limit: Duration)
     case stillWaitingForSSH
+    /// A live boot waits for its session: the report (cloud-init's phone_home) and ssh.
+    case waitingForLiveSession(host: String, port: Int, limit: Duration)
+    case stillWaitingForLiveSession(sshAnswered: Bool, reported: Bool)
+    case liveSessionReported(hostname: String?, hostKeys: [HostKey])
+    /// The seed is out of reach of the OS (read already, or not to be read by a disk OS).
+    case seedWithdrawn(where: String)
     case sshAnswers
-    /// The operation ended well: the live session's ssh command, or what the node does now.
-    case ready(sshCommand: String)
+    /// The operation ended well: the live session's ssh command and host keys, or what the node does now.
+    case ready(sshCommand: String, hostKeys: [HostKey])
     case done(String)
     /// The operation failed (or was interrupted), with what the BMC or the probe said.
     case failed(String)
@@ -78,8 +84,17 @@ public enum NodeStep: Sendable, Equatable {
         case .power(let step): step.text
         case .waitingForSSH(let host, let port, let limit): "waiting for ssh on \(host):\(port) (up to \(Int(limit.components.seconds)) s)"
         case .stillWaitingForSSH: "still waiting for ssh"
+        case .waitingForLiveSession(let host, let port, let limit):
+            "waiting for the live session: its report and ssh on \(host):\(port) (up to \(Self.seconds(limit)))"
+        case .stillWaitingForLiveSession(let ssh, let reported):
+            "still waiting: ssh \(ssh ? "answers" : "does not answer yet"), report \(reported ? "received" : "not received yet")"
+        case .liveSessionReported(let hostname, let keys):
+            "the live session reported\(hostname.map { " as \($0)" } ?? ""); host keys: "
+                + keys.map { "\($0.fingerprint) (\($0.type))" }.joined(separator: ", ")
+        case .seedWithdrawn(let place): "seed withdrawn (\(place))"
         case .sshAnswers: "ssh answers"
-        case .ready(let command): "ready: \(command)"
+        case .ready(let command, let keys):
+            "ready: \(command)" + (keys.isEmpty ? "" : "  (host key \(keys.map(\.fingerprint).joined(separator: ", ")))")
         case .done(let what): what
         case .failed(let message): "failed: \(message)"
         }
@@ -143,8 +158,11 @@ public struct OperationRequest: Sendable {
 public struct OperationOutcome: Sendable {
     /// One line: what the node does now.
     public let summary: String
-    /// For a live boot that waited: how to reach the session.
+    /// For a live boot that waited: how to reach the session, and the keys it proves itself with.
     public var sshCommand: String?
+    public var hostKeys: [HostKey] = []
+    /// `known_hosts` lines for the session.
+    public var knownHosts: [String] { live?.knownHosts ?? [] }
     /// For a live boot: its seed, keys, boot override, ssh delay.
     public var live: LivebootResult?
 }
@@ -156,7 +174,7 @@ extension Liveboot {
         progress(.started(request.action, image: request.image?.name))
         do {
             let outcome = try await outcome(of: request, on: node, progress: progress)
-            progress(outcome.sshCommand.map { .ready(sshCommand: $0) } ?? .done(outcome.summary))
+            progress(outcome.sshCommand.map { .ready(sshCommand: $0, hostKeys: outcome.hostKeys) } ?? .done(outcome.summary))
             return outcome
         } catch {
             progress(.failed(Task.isCancelled ? "interrupted: the operation was stopped" : "\(error)"))
@@ -174,12 +192,15 @@ extension Liveboot {
             }
             var result = try await liveboot(node, image: image, extraKeys: request.keys, wait: false, progress: progress)
             guard request.wait else {
-                return OperationOutcome(summary: "booting; `lb wait \(node.name)` waits for ssh", live: result)
+                return OperationOutcome(summary: "booting; `lb wait \(node.name)` waits for the live session and withdraws the seed",
+                                        live: result)
             }
-            result.sshAfterSeconds = try await waitForSSH(node, timeout: request.waitTimeout, progress: progress)
-            return OperationOutcome(summary: "live on \(image.name); ssh answered after "
-                                        + String(format: "%.1f", result.sshAfterSeconds ?? 0) + " s",
-                                    sshCommand: node.sshCommand, live: result)
+            let session = try await waitForLiveSession(node, bootID: result.bootID, timeout: request.waitTimeout, progress: progress)
+            result.record(session, node: node)
+            return OperationOutcome(summary: "live on \(image.name); reported after "
+                                        + String(format: "%.1f", session.reportAfterSeconds) + " s, ssh after "
+                                        + String(format: "%.1f", session.sshAfterSeconds) + " s",
+                                    sshCommand: node.sshCommand, hostKeys: session.report.hostKeys, live: result)
         case .diskboot:
             try await diskboot(node, progress: progress)
             return OperationOutcome(summary: "rebooting onto the disk")

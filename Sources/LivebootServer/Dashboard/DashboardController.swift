@@ -63,7 +63,7 @@ struct DashboardPage {
             bootOnce = status.bootOverride
             error = status.error
             self.holder = holder
-            self.lastOperation = lastOperation.map(OperationView.init)
+            self.lastOperation = lastOperation.map { OperationView($0) }
         }
     }
 

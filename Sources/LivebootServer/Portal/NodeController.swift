@@ -106,8 +106,8 @@ struct NodeController: Sendable {
             holder: holders[name], canAct: grant != nil,
             denied: grant == nil ? "\(name) is not leased to any of your slices right now: you can look, not act." : nil,
             images: images, hasImages: !images.isEmpty,
-            current: current.map(OperationView.init), currentSteps: steps.map(StepView.init),
-            history: history.map(OperationView.init))
+            current: current.map { OperationView($0, at: node) }, currentSteps: steps.map(StepView.init),
+            history: history.map { OperationView($0, at: node) })
         return try pages.render(page, "node")
     }
 }

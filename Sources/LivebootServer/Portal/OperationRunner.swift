@@ -89,10 +89,12 @@ actor OperationRunner {
         var state = OperationState.succeeded
         var message: String?
         var sshCommand: String?
+        var hostKeys: [HostKey]?
         do {
             let outcome = try await liveboot.perform(request, on: node, progress: { sink.yield($0) })
             message = outcome.summary
             sshCommand = outcome.sshCommand
+            hostKeys = outcome.hostKeys.isEmpty ? nil : outcome.hostKeys
         } catch {
             state = Task.isCancelled ? .interrupted : .failed
             message = Task.isCancelled ? "interrupted: the server stopped during the operation" : "\(error)"
@@ -101,9 +103,10 @@ actor OperationRunner {
         await relay.value
         let now = Date()
         do {
-            let operations = self.operations, (finalState, finalMessage, command) = (state, message, sshCommand)
+            let operations = self.operations, (finalState, finalMessage, command, keys) = (state, message, sshCommand, hostKeys)
             try await Task.detached {
-                try await operations.finishOperation(id: id, state: finalState, message: finalMessage, sshCommand: command, at: now)
+                try await operations.finishOperation(id: id, state: finalState, message: finalMessage, sshCommand: command,
+                                                     hostKeys: keys, at: now)
             }.value
         } catch {
             logger.error("cannot record the end of #\(id): \(error)")
@@ -112,6 +115,7 @@ actor OperationRunner {
         finished.state = state
         finished.message = message
         finished.sshCommand = sshCommand
+        finished.hostKeys = hostKeys
         finished.endedAt = now
         publish(id, .finished(finished))
         tasks[id] = nil

@@ -71,10 +71,21 @@ struct OperationView {
     let stateClass: String
     let message: String?
     let sshCommand: String?
+    /// The session's host keys: fingerprints to compare, `known_hosts` lines to copy.
+    let hostKeys: [HostKeyView]
+    /// `[host]:port`, the name the page's script puts before a key to make a `known_hosts` line.
+    let knownHostsName: String
     let started: String
     let running: Bool
 
-    init(_ operation: NodeOperation) {
+    struct HostKeyView {
+        let fingerprint: String
+        let type: String
+        let knownHostsLine: String
+    }
+
+    /// `place`: the node's OS address, for `known_hosts` lines (the dashboard's rows show none).
+    init(_ operation: NodeOperation, at place: Node? = nil) {
         id = operation.id ?? 0
         node = operation.node
         kind = operation.kind
@@ -85,6 +96,11 @@ struct OperationView {
         stateClass = switch operation.state { case .succeeded: "ok"; case .failed: "ko"; case .running: "run"; case .interrupted: "off" }
         message = operation.message
         sshCommand = operation.sshCommand
+        hostKeys = (operation.hostKeys ?? []).map { key in
+            HostKeyView(fingerprint: key.fingerprint, type: key.type,
+                        knownHostsLine: place.map { key.knownHostsLine(host: $0.host, port: $0.sshPort) } ?? key.key)
+        }
+        knownHostsName = place.map { HostKey.knownHostsName(host: $0.host, port: $0.sshPort) } ?? ""
         started = Format.date(operation.startedAt)
         running = operation.state == .running
     }

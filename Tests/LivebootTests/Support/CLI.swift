@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import XCTest
 
 /// Runs the real `liveboot` binary, as an admin would.
@@ -36,6 +38,17 @@ enum CLI {
         for (k, v) in environment { env[k] = v }
         return try await Subprocess.run(try binary.path, config.map { injectConfig(arguments, $0) } ?? arguments,
                                         environment: env, timeout: .milliseconds(Int64(timeout * 1000)))
+    }
+
+    /// POSTs a form as cloud-init's phone_home would, with `contentType` and `body`; the answer's status.
+    static func post(_ url: String, form body: String, contentType: String = "application/x-www-form-urlencoded") async throws -> Int {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: contentType)
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        _ = try await response.body.collect(upTo: 1 << 20)
+        return Int(response.status.code)
     }
 
     /// `--config` goes after the subcommand name.

@@ -39,7 +39,11 @@ final class Testbed: @unchecked Sendable {
 
     /// The portal's database in the test's folder; bcrypt at its cheapest (cost 12 is checked in PortalStoreTests).
     var portalDatabasePath: String { directory.appendingPathComponent("portal.sqlite").path }
-    var portalYAML: String { "portal: {database: \(portalDatabasePath), bcrypt-cost: 4}\n" }
+    /// With the portal's port once known: the live sessions report to it (`portal.node-url`).
+    var portalYAML: String {
+        "portal: {database: \(portalDatabasePath), bcrypt-cost: 4"
+            + (portalPort == 0 ? "" : ", node-url: \"http://127.0.0.1:\(portalPort)\"") + "}\n"
+    }
 
     /// The portal's storage, opened beside the server (SQLite in WAL mode: both see the same data).
     func portalDatabase() throws -> PortalDatabase { try PortalDatabase(path: portalDatabasePath, bcryptCost: 4) }
@@ -67,7 +71,7 @@ final class Testbed: @unchecked Sendable {
     }
 
     /// The server reads `configPath` when it exists (the dashboard shows its nodes), else serves images only.
-    func startImageServer(statusInterval: Duration = .seconds(60), port: Int = 0) async throws {
+    func startImageServer(statusInterval: Duration = .seconds(60), port: Int = 0, portalPort: Int = 0) async throws {
         let config = FileManager.default.fileExists(atPath: configPath)
             ? try LivebootConfig.load(path: configPath)
             : try LivebootConfig.parse("""
@@ -75,7 +79,8 @@ final class Testbed: @unchecked Sendable {
                 \(portalYAML)
                 """, path: directory.appendingPathComponent("server.yaml").path)
         let (stream, continuation) = AsyncStream<ServePorts>.makeStream()
-        let options = Self.serveOptions(mediaPort: port, statusInterval: statusInterval)
+        var options = Self.serveOptions(mediaPort: port, statusInterval: statusInterval)
+        options.portal.port = portalPort
         let app = try await LivebootServer.buildApplication(config: config, options: options,
                                                             logger: Logger(label: "test-vmedia"),
                                                             onServerRunning: { continuation.yield($0); continuation.finish() })
@@ -84,7 +89,7 @@ final class Testbed: @unchecked Sendable {
         serverTask = Task { try await group.run() }
         for await ports in stream {
             imagesPort = ports.media
-            portalPort = ports.portal
+            self.portalPort = ports.portal
         }
     }
 
@@ -101,8 +106,9 @@ final class Testbed: @unchecked Sendable {
     func startPortal(_ nodes: [(String, SimulatorBehaviour)], statusInterval: Duration = .seconds(2)) async throws {
         for (name, behaviour) in nodes { try await simulator.addNode(name: name, behaviour: behaviour) }
         let port = try SushyEmulator.freePort()
+        portalPort = try SushyEmulator.freePort()
         try await writeConfig(imagesPort: port)
-        try await startImageServer(statusInterval: statusInterval, port: port)
+        try await startImageServer(statusInterval: statusInterval, port: port, portalPort: portalPort)
     }
 
     func state(_ node: String) async throws -> SimulatorState {

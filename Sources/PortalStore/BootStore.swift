@@ -1,0 +1,62 @@
+import Foundation
+import GRDB
+import LivebootCore
+
+// MARK: Boots
+
+/// Boots and their reports. The CLI and `liveboot serve` open the same database file (WAL: both see each other's
+/// writes), so a report the server receives reaches a boot started from the CLI.
+extension PortalDatabase: BootRegistry {
+    public func register(_ ticket: BootTicket) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE boot SET closedAt = ? WHERE node = ? AND closedAt IS NULL",
+                           arguments: [ticket.startedAt, ticket.node])
+            try db.execute(sql: "INSERT INTO boot (id, node, startedAt) VALUES (?, ?, ?)",
+                           arguments: [ticket.id, ticket.node, ticket.startedAt])
+        }
+    }
+
+    public func report(for bootID: String) async throws -> BootReport? {
+        try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM boot WHERE id = ?", arguments: [bootID]) }
+            .flatMap(Self.report)
+    }
+
+    /// One UPDATE that only an open boot passes: two reports racing, one is recorded.
+    public func record(bootID: String, hostKeys: [HostKey], hostname: String?, fqdn: String?, from: String?, at date: Date)
+        async throws -> BootReportOutcome {
+        let keys = String(decoding: try JSONEncoder().encode(hostKeys), as: UTF8.self)
+        return try await writer.write { db in
+            try db.execute(sql: """
+                UPDATE boot SET closedAt = ?, reportedAt = ?, hostKeys = ?, hostname = ?, fqdn = ?, reportedFrom = ?
+                WHERE id = ? AND closedAt IS NULL
+                """, arguments: [date, date, keys, hostname, fqdn, from, bootID])
+            if db.changesCount == 1, let row = try Row.fetchOne(db, sql: "SELECT * FROM boot WHERE id = ?", arguments: [bootID]),
+               let report = Self.report(row) {
+                return .recorded(report)
+            }
+            return try Bool.fetchOne(db, sql: "SELECT 1 FROM boot WHERE id = ?", arguments: [bootID]) == true ? .closed : .unknownBoot
+        }
+    }
+
+    public func latestBoot(of node: String) async throws -> BootRecordState? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM boot WHERE node = ? ORDER BY startedAt DESC, rowid DESC LIMIT 1", arguments: [node])
+        }.map { row in
+            BootRecordState(ticket: BootTicket(id: row["id"], node: row["node"], startedAt: row["startedAt"]),
+                            report: Self.report(row), isOpen: (row["closedAt"] as Date?) == nil)
+        }
+    }
+
+    public func closeBoots(of node: String) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE boot SET closedAt = ? WHERE node = ? AND closedAt IS NULL", arguments: [Date(), node])
+        }
+    }
+
+    static func report(_ row: Row) -> BootReport? {
+        guard let at: Date = row["reportedAt"], let json: String = row["hostKeys"],
+              let keys = try? JSONDecoder().decode([HostKey].self, from: Data(json.utf8)) else { return nil }
+        return BootReport(bootID: row["id"], node: row["node"], hostKeys: keys, hostname: row["hostname"], fqdn: row["fqdn"],
+                          reportedAt: at, from: row["reportedFrom"])
+    }
+}

@@ -148,11 +148,14 @@ public struct BootRecordState: Sendable, Equatable {
     public let report: BootReport?
     /// Still waiting for its report (not reported, superseded or given up).
     public let isOpen: Bool
+    /// The session is over: a later boot, a disk boot, a failed wait.
+    public let hasEnded: Bool
 
-    public init(ticket: BootTicket, report: BootReport?, isOpen: Bool) {
+    public init(ticket: BootTicket, report: BootReport?, isOpen: Bool, hasEnded: Bool) {
         self.ticket = ticket
         self.report = report
         self.isOpen = isOpen
+        self.hasEnded = hasEnded
     }
 }
 
@@ -168,6 +171,7 @@ public protocol BootRegistry: Sendable {
         -> BootReportOutcome
     /// The node's latest boot, with its report if any.
     func latestBoot(of node: String) async throws -> BootRecordState?
-    /// Closes the node's open boots (a disk boot, a failed live boot): a late report changes nothing.
+    /// Ends the node's boots (a disk boot, a failed live boot): a late report changes nothing, and no session of
+    /// theirs is offered to ssh to.
     func closeBoots(of node: String) async throws
 }

@@ -9,8 +9,7 @@ import LivebootCore
 extension PortalDatabase: BootRegistry {
     public func register(_ ticket: BootTicket) async throws {
         try await writer.write { db in
-            try db.execute(sql: "UPDATE boot SET closedAt = ? WHERE node = ? AND closedAt IS NULL",
-                           arguments: [ticket.startedAt, ticket.node])
+            try Self.end(node: ticket.node, at: ticket.startedAt, db)
             try db.execute(sql: "INSERT INTO boot (id, node, startedAt) VALUES (?, ?, ?)",
                            arguments: [ticket.id, ticket.node, ticket.startedAt])
         }
@@ -43,14 +42,21 @@ extension PortalDatabase: BootRegistry {
             try Row.fetchOne(db, sql: "SELECT * FROM boot WHERE node = ? ORDER BY startedAt DESC, rowid DESC LIMIT 1", arguments: [node])
         }.map { row in
             BootRecordState(ticket: BootTicket(id: row["id"], node: row["node"], startedAt: row["startedAt"]),
-                            report: Self.report(row), isOpen: (row["closedAt"] as Date?) == nil)
+                            report: Self.report(row), isOpen: (row["closedAt"] as Date?) == nil,
+                            hasEnded: (row["endedAt"] as Date?) != nil)
         }
     }
 
     public func closeBoots(of node: String) async throws {
         try await writer.write { db in
-            try db.execute(sql: "UPDATE boot SET closedAt = ? WHERE node = ? AND closedAt IS NULL", arguments: [Date(), node])
+            try Self.end(node: node, at: Date(), db)
         }
+    }
+
+    /// The node's boots take no more reports, and their sessions are over.
+    static func end(node: String, at date: Date, _ db: Database) throws {
+        try db.execute(sql: "UPDATE boot SET closedAt = COALESCE(closedAt, ?), endedAt = ? WHERE node = ? AND endedAt IS NULL",
+                       arguments: [date, date, node])
     }
 
     static func report(_ row: Row) -> BootReport? {

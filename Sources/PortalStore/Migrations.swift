@@ -97,6 +97,8 @@ enum Migrations {
                 t.column("startedAt", .datetime).notNull()
                 // Set once: reported, superseded by a later boot, or given up.
                 t.column("closedAt", .datetime)
+                // Set when the session is over: a later boot of the node, a disk boot, a failed wait.
+                t.column("endedAt", .datetime)
                 t.column("reportedAt", .datetime)
                 t.column("hostKeys", .text)
                 t.column("hostname", .text)

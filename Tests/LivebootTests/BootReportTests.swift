@@ -88,6 +88,7 @@ final class BootReportTests: XCTestCase {
             let latest = try await database.latestBoot(of: "w1")
             XCTAssertEqual(latest?.ticket.id, Self.boot + "b")
             XCTAssertEqual(latest?.isOpen, false)
+            XCTAssertEqual(latest?.hasEnded, true)
             XCTAssertNil(latest?.report)
         }
     }

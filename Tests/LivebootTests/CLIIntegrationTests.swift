@@ -320,6 +320,17 @@ final class CLIIntegrationTests: XCTestCase {
         XCTAssertEqual(replay, 409)
         let after = try await testbed.portalDatabase().report(for: ticket)
         XCTAssertEqual(after?.hostKeys, live.hostKeys)
+
+        // Booted from its disk since: the session is over; `wait` waits for ssh alone and offers no host key.
+        let disk = try await testbed.lb("diskboot", "w1")
+        XCTAssertEqual(disk.status, 0, disk.all)
+        let gone = try await testbed.lb("known-hosts", "w1")
+        XCTAssertEqual(gone.status, 1, gone.all)
+        XCTAssertTrue(gone.stderr.contains("booted from its disk since"), gone.stderr)
+        let diskWait = try await testbed.lb("wait", "w1")
+        XCTAssertEqual(diskWait.status, 0, diskWait.all)
+        XCTAssertTrue(diskWait.stdout.contains("no live boot of w1 is awaited: waiting for ssh only"), diskWait.stdout)
+        XCTAssertFalse(diskWait.stdout.contains("host key"), diskWait.stdout)
     }
 
     /// An image the firmware cannot boot: the node falls back to its disk, whose sshd answers, and never reports.

@@ -183,7 +183,7 @@ extension Liveboot {
     /// (a node last booted from its disk), said as such.
     public func waitForNode(_ node: Node, timeout: Duration? = nil, progress: @escaping ProgressHandler = { _ in })
         async throws -> LivebootResult? {
-        if let latest = try await bootRegistry().latestBoot(of: node.name), latest.isOpen || latest.report != nil {
+        if let latest = try await bootRegistry().latestBoot(of: node.name), !latest.hasEnded {
             let session = try await waitForLiveSession(node, bootID: latest.ticket.id, timeout: timeout, progress: progress)
             var result = LivebootResult(node: node.name, image: "", seed: "", keys: 0, bootOnce: "", bootID: latest.ticket.id)
             result.record(session, node: node)
@@ -202,6 +202,9 @@ extension Liveboot {
         guard let report = latest.report else {
             throw LivebootError.noLiveSession(node: node.name, reason: latest.isOpen
                 ? "its live boot has not reported yet (`lb wait \(node.name)`)" : "its last live boot never reported")
+        }
+        guard !latest.hasEnded else {
+            throw LivebootError.noLiveSession(node: node.name, reason: "its last live session is over (booted from its disk since)")
         }
         return report.hostKeys
     }

@@ -41,7 +41,9 @@ extension Liveboot {
     }
 
     private func finish(_ client: RedfishClient) async {
-        await client.logout()
+        // Detached: a cancelled operation (a server stop, a boot watch ended) still deletes its session — a
+        // cancelled task's request would fail at once and leave the session on the BMC until it times out.
+        await Task.detached { await client.logout() }.value
         let count = await client.requestCount
         logger.debug("redfish requests", metadata: ["count": "\(count)", "bmc": "\(client.endpoint.baseURL)"])
         requestCounter?.add(count)

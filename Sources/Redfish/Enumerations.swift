@@ -86,3 +86,43 @@ public struct TaskState: OpenEnum {
     /// within its deadline).
     public var isFinal: Bool { [.completed, .exception, .killed, .cancelled, .interrupted].contains(self) }
 }
+
+/// `BootProgress.LastState` (ComputerSystem.BootProgressTypes, Redfish 2020.4+).
+public struct BootProgressState: OpenEnum {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    public static let none = Self(rawValue: "None")
+    public static let primaryProcessorInitializationStarted = Self(rawValue: "PrimaryProcessorInitializationStarted")
+    public static let memoryInitializationStarted = Self(rawValue: "MemoryInitializationStarted")
+    public static let systemHardwareInitializationComplete = Self(rawValue: "SystemHardwareInitializationComplete")
+    public static let setupEntered = Self(rawValue: "SetupEntered")
+    public static let osBootStarted = Self(rawValue: "OSBootStarted")
+    public static let osRunning = Self(rawValue: "OSRunning")
+
+    /// In words: what the node is doing.
+    public var words: String {
+        switch self {
+        case .none: "no boot in progress"
+        case .primaryProcessorInitializationStarted, .memoryInitializationStarted: "POST (\(rawValue))"
+        case .systemHardwareInitializationComplete: "POST done"
+        case .setupEntered: "in BIOS setup"
+        case .osBootStarted: "OS boot started"
+        case .osRunning: "OS running"
+        default: rawValue
+        }
+    }
+}
+
+/// A system read with `$select=BootProgress`: only what the boot watch needs.
+public struct BootProgressReading: Decodable, Sendable {
+    public let lastState: BootProgressState?
+
+    enum Keys: String, CodingKey { case bootProgress = "BootProgress" }
+    enum ProgressKeys: String, CodingKey { case lastState = "LastState" }
+
+    public init(from decoder: any Decoder) throws {
+        let progress = try? decoder.container(keyedBy: Keys.self).nestedContainer(keyedBy: ProgressKeys.self, forKey: .bootProgress)
+        lastState = try progress?.decodeIfPresent(BootProgressState.self, forKey: .lastState)
+    }
+}

@@ -185,6 +185,16 @@ public struct ComputerSystem: Decodable, Sendable {
     public let boot: Boot?
     public let actions: Actions?
     public let links: SystemLinks?
+    /// `BootProgress` (Redfish 2020.4+), where the BMC keeps it.
+    public let bootProgress: BootProgressObject?
+
+    public struct BootProgressObject: Decodable, Sendable {
+        public let lastState: BootProgressState?
+        enum CodingKeys: String, CodingKey { case lastState = "LastState" }
+    }
+
+    /// Whether the system says how its boot goes (worth watching during a boot).
+    public var bootProgressAdvertised: Bool { bootProgress != nil }
 
     public struct SystemLinks: Decodable, Sendable {
         public let managedBy: [Link]?
@@ -198,7 +208,7 @@ public struct ComputerSystem: Decodable, Sendable {
     enum CodingKeys: String, CodingKey {
         case odataID = "@odata.id", id = "Id", powerState = "PowerState", manufacturer = "Manufacturer"
         case model = "Model", biosVersion = "BiosVersion", bios = "Bios", virtualMedia = "VirtualMedia"
-        case boot = "Boot", actions = "Actions", links = "Links"
+        case boot = "Boot", actions = "Actions", links = "Links", bootProgress = "BootProgress"
     }
 }
 

@@ -275,9 +275,10 @@ final class CLIIntegrationTests: XCTestCase {
         XCTAssertEqual(state.power, "On")
         XCTAssertEqual(state.sessions, 0)
         // Request budget: ≤ 11 for the boot (the Lifecycle Controller's readiness and each slot's read-back included)
-        // plus its session's login and logout; then 7 for the seed's withdrawal, in a session of its own.
+        // plus its session's login and logout; then 7 for the seed's withdrawal and about 6 for the BootProgress
+        // watch during the wait, each in a session of its own.
         let requests = try XCTUnwrap(result.stderr.split(separator: "\n").first { $0.hasPrefix("redfish requests:") })
-        XCTAssertLessThanOrEqual(Int(requests.split(separator: " ").last!)!, 20, String(requests))
+        XCTAssertLessThanOrEqual(Int(requests.split(separator: " ").last!)!, 27, String(requests))
     }
 
     /// Ready means the live session said so: its report (cloud-init's phone_home, to `liveboot serve`) carries the
@@ -331,6 +332,22 @@ final class CLIIntegrationTests: XCTestCase {
         XCTAssertEqual(diskWait.status, 0, diskWait.all)
         XCTAssertTrue(diskWait.stdout.contains("no live boot of w1 is awaited: waiting for ssh only"), diskWait.stdout)
         XCTAssertFalse(diskWait.stdout.contains("host key"), diskWait.stdout)
+    }
+
+    /// Where the BMC keeps `BootProgress`, its changes are steps of the wait (never required); the watch's session
+    /// is closed with the wait.
+    func testBootProgressIsShownWhileWaiting() async throws {
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.sshDelay = 2.5 })])
+        let result = try await testbed.lb("liveboot", "w1", "-i", "u22", "--wait")
+        XCTAssertEqual(result.status, 0, result.all)
+        let lines = result.stdout.split(separator: "\n")
+        let post = try XCTUnwrap(lines.firstIndex { $0.contains("the BMC says: POST done") }, result.stdout)
+        let started = try XCTUnwrap(lines.firstIndex { $0.contains("the BMC says: OS boot started") }, result.stdout)
+        let ready = try XCTUnwrap(lines.firstIndex { $0.contains("ready: ") }, result.stdout)
+        XCTAssertLessThan(post, started)
+        XCTAssertLessThan(started, ready)
+        let state = try await testbed.state("w1")
+        XCTAssertEqual(state.sessions, 0, "the watch logged out")
     }
 
     /// An image the firmware cannot boot: the node falls back to its disk, whose sshd answers, and never reports.

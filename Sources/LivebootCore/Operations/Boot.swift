@@ -143,6 +143,9 @@ extension Liveboot {
         var sshAt: ContinuousClock.Instant?
         var report: (BootReport, ContinuousClock.Instant)?
         progress(.waitingForLiveSession(host: node.host, port: node.sshPort, limit: limit))
+        // Where the BMC tells how the boot goes, its changes are steps; never required, never a failure.
+        let watch = Task { await watchBootProgress(node, progress: progress) }
+        defer { watch.cancel() }
         do {
             while true {
                 if report == nil, let received = try await registry.report(for: bootID) {
@@ -154,6 +157,8 @@ extension Liveboot {
                     progress(.sshAnswers)
                 }
                 if let (received, at) = report, let sshAt {
+                    watch.cancel()
+                    await watch.value
                     await withdrawSeed(node, progress: progress)
                     return LiveSession(report: received, sshAfterSeconds: Self.seconds(sshAt - start),
                                        reportAfterSeconds: Self.seconds(at - start))
@@ -173,9 +178,29 @@ extension Liveboot {
                 try await Task.sleep(for: min(config.timing.pollInterval, limit - (now - start)))
             }
         } catch {
+            watch.cancel()
+            await watch.value
             try? await registry.closeBoots(of: node.name)
             await withdrawSeed(node, progress: progress)
             throw error
+        }
+    }
+
+    /// Reads `BootProgress.LastState` (`$select`, one small answer) every few seconds in a session of its own, and
+    /// says each change, until cancelled. A BMC without it, or that fails, is simply not watched.
+    func watchBootProgress(_ node: Node, progress: @escaping ProgressHandler) async {
+        _ = try? await withSession(node) { session in
+            guard session.system.bootProgressAdvertised else { return }
+            var last: BootProgressState?
+            while !Task.isCancelled {
+                let path = session.system.odataID + "?$select=BootProgress"
+                if let reading = try? await session.bmc.client.get(BootProgressReading.self, at: path),
+                   let state = reading.lastState, state != last {
+                    if last != nil || state != .osRunning { progress(.bootProgress(state)) }
+                    last = state
+                }
+                try await Task.sleep(for: max(config.timing.pollInterval * 2.5, .milliseconds(500)))
+            }
         }
     }
 

@@ -39,6 +39,8 @@ public enum NodeStep: Sendable, Equatable {
     case waitingForLiveSession(host: String, port: Int, limit: Duration)
     case stillWaitingForLiveSession(sshAnswered: Bool, reported: Bool)
     case liveSessionReported(hostname: String?, hostKeys: [HostKey])
+    /// What the BMC says the node is doing (`BootProgress.LastState`), where it says.
+    case bootProgress(BootProgressState)
     /// The seed is out of reach of the OS (read already, or not to be read by a disk OS).
     case seedWithdrawn(where: String)
     case sshAnswers
@@ -92,6 +94,7 @@ public enum NodeStep: Sendable, Equatable {
             "the live session reported\(hostname.map { " as \($0)" } ?? ""); host keys: "
                 + keys.map { "\($0.fingerprint) (\($0.type))" }.joined(separator: ", ")
         case .seedWithdrawn(let place): "seed withdrawn (\(place))"
+        case .bootProgress(let state): "the BMC says: \(state.words)"
         case .sshAnswers: "ssh answers"
         case .ready(let command, let keys):
             "ready: \(command)" + (keys.isEmpty ? "" : "  (host key \(keys.map(\.fingerprint).joined(separator: ", ")))")

@@ -196,7 +196,8 @@ extension Liveboot {
                 let path = session.system.odataID + "?$select=BootProgress"
                 if let reading = try? await session.bmc.client.get(BootProgressReading.self, at: path),
                    let state = reading.lastState, state != last {
-                    if last != nil || state != .osRunning { progress(.bootProgress(state)) }
+                    // The first reading may still be the state before the power cycle: said only when it moves on.
+                    if last != nil || ![.osRunning, .none].contains(state) { progress(.bootProgress(state)) }
                     last = state
                 }
                 try await Task.sleep(for: max(config.timing.pollInterval * 2.5, .milliseconds(500)))

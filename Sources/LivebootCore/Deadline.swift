@@ -59,7 +59,6 @@ extension Result where Failure == any Error {
 extension Duration {
     /// `20 s`, `1.5 s`.
     var formattedSeconds: String {
-        let seconds = Double(components.seconds) + Double(components.attoseconds) / 1e18
         return seconds == seconds.rounded() ? "\(Int(seconds)) s" : String(format: "%.1f s", seconds)
     }
 }

@@ -50,6 +50,7 @@ extension Liveboot {
                          bootID: String? = nil, progress: @escaping ProgressHandler = { _ in }) async throws -> LivebootResult {
         let registry = try bootRegistry()
         let bootID = bootID ?? Self.newBootID(for: node)
+        let instanceID = SeedBuilder.instanceID(of: bootID)
         let seed = try self.seed(for: node, extraKeys: extraKeys, bootID: bootID, phoneHome: try config.phoneHomeURL())
         let publisher = SeedPublisher(config: config.images)
         let keyCount = Set((config.testbedKeys + extraKeys).map(\.blob)).count
@@ -87,14 +88,14 @@ extension Liveboot {
                 throw error
             }
             // From here, a report with this id is the live session's; earlier boots of the node are closed.
-            try await registry.register(BootTicket(id: SeedBuilder.instanceID(of: bootID), node: node.name, startedAt: Date()))
+            try await registry.register(BootTicket(id: instanceID, node: node.name, startedAt: Date()))
             let override = try await session.bmc.setBootOnce(.cd, on: session.system, progress: { progress(.bmc($0)) })
             progress(.bootOverride(.cd, how: override.how))
             try await powerCycle(session, knownPower: override.readBack?.powerState, progress: progress)
             return (how: override.how, seedURL: seedURL)
         }
         var result = LivebootResult(node: node.name, image: image.name, seed: bootOnce.seedURL, keys: keyCount,
-                                    bootOnce: bootOnce.how, bootID: SeedBuilder.instanceID(of: bootID))
+                                    bootOnce: bootOnce.how, bootID: instanceID)
         if wait {
             let session = try await waitForLiveSession(node, bootID: result.bootID, progress: progress)
             result.record(session, node: node)
@@ -160,8 +161,8 @@ extension Liveboot {
                     watch.cancel()
                     await watch.value
                     await withdrawSeed(node, progress: progress)
-                    return LiveSession(report: received, sshAfterSeconds: Self.seconds(sshAt - start),
-                                       reportAfterSeconds: Self.seconds(at - start))
+                    return LiveSession(report: received, sshAfterSeconds: (sshAt - start).seconds,
+                                       reportAfterSeconds: (at - start).seconds)
                 }
                 let now = ContinuousClock.now
                 if let sshAt, report == nil, now - sshAt >= config.timing.reportGrace {
@@ -261,10 +262,6 @@ extension Liveboot {
         }
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
-
     /// Waits until the node's ssh answers with a banner.
     /// - Returns: seconds waited.
     @discardableResult
@@ -277,7 +274,7 @@ extension Liveboot {
             if await Probes.ssh(node.host, port: node.sshPort, timeout: config.timing.probe) == .ok {
                 let elapsed = ContinuousClock.now - start
                 progress(.sshAnswers)
-                return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                return elapsed.seconds
             }
             let now = ContinuousClock.now
             guard now - start < limit else {

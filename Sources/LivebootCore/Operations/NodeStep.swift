@@ -71,13 +71,13 @@ public enum NodeStep: Sendable, Equatable {
         case .slotEjecting(let slot, let holding): "slot \(slot): ejecting \(holding ?? "media")"
         case .slotInserting(let slot, let url): "slot \(slot) ← \(url)"
         case .slotWaiting(let slot, .holding, let limit):
-            "slot \(slot): waiting for the BMC to mount the image (up to \(Self.seconds(limit)))"
+            "slot \(slot): waiting for the BMC to mount the image (up to \(limit.formattedSeconds))"
         case .slotWaiting(let slot, .empty, let limit):
-            "slot \(slot): waiting for the BMC to read it back as empty (up to \(Self.seconds(limit)))"
+            "slot \(slot): waiting for the BMC to read it back as empty (up to \(limit.formattedSeconds))"
         case .slotInUse(let slot, let said): "slot \(slot) is already connected (\(said)): ejecting it and inserting once more"
         case .bmcBusy(let what, let said, let pause, let attempt, let of):
-            "\(what): the BMC is busy (\(said)); retry \(attempt) of \(of) in \(Self.seconds(pause))"
-        case .bmcNotReady(let reason, let limit): "the BMC is not ready (\(reason)); waiting up to \(Self.seconds(limit))"
+            "\(what): the BMC is busy (\(said)); retry \(attempt) of \(of) in \(pause.formattedSeconds)"
+        case .bmcNotReady(let reason, let limit): "the BMC is not ready (\(reason)); waiting up to \(limit.formattedSeconds)"
         case .bootOverride(.cd, let how): "one-time boot on virtual CD (\(how))"
         case .bootOverride(.hdd, _): "one-time boot on the disk"
         case .bootOverride(.none, _): "boot override cleared"
@@ -87,7 +87,7 @@ public enum NodeStep: Sendable, Equatable {
         case .waitingForSSH(let host, let port, let limit): "waiting for ssh on \(host):\(port) (up to \(Int(limit.components.seconds)) s)"
         case .stillWaitingForSSH: "still waiting for ssh"
         case .waitingForLiveSession(let host, let port, let limit):
-            "waiting for the live session: its report and ssh on \(host):\(port) (up to \(Self.seconds(limit)))"
+            "waiting for the live session: its report and ssh on \(host):\(port) (up to \(limit.formattedSeconds))"
         case .stillWaitingForLiveSession(let ssh, let reported):
             "still waiting: ssh \(ssh ? "answers" : "does not answer yet"), report \(reported ? "received" : "not received yet")"
         case .liveSessionReported(let hostname, let keys):
@@ -104,12 +104,6 @@ public enum NodeStep: Sendable, Equatable {
     }
 
     static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
-
-    /// `90 s`, `0.5 s`.
-    static func seconds(_ duration: Duration) -> String {
-        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        return value == value.rounded() ? "\(Int(value)) s" : String(format: "%.1f s", value)
-    }
 }
 
 /// The power steps of an operation.
@@ -164,8 +158,6 @@ public struct OperationOutcome: Sendable {
     /// For a live boot that waited: how to reach the session, and the keys it proves itself with.
     public var sshCommand: String?
     public var hostKeys: [HostKey] = []
-    /// `known_hosts` lines for the session.
-    public var knownHosts: [String] { live?.knownHosts ?? [] }
     /// For a live boot: its seed, keys, boot override, ssh delay.
     public var live: LivebootResult?
 }

@@ -76,6 +76,16 @@ if (operation && operation.dataset.state === "running") {
       error.textContent = done.message;
       error.hidden = false;
     }
+    if (done.screenshotAt) {
+      const figure = document.getElementById("screenshot");
+      const link = document.createElement("a");
+      const image = document.createElement("img");
+      link.href = image.src = "/operations/" + done.id + "/screenshot.png";
+      image.alt = "The server's screen when the operation failed";
+      link.append(image);
+      figure.prepend(link);
+      figure.hidden = false;
+    }
     operation.dataset.state = done.state;
     // The server probed the node as the operation left it: show that status without reloading the page.
     fetch(location.href, { credentials: "same-origin" }).then((answer) => answer.text()).then((html) => {

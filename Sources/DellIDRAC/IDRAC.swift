@@ -37,12 +37,13 @@ public struct IDRAC: StandardBackedBMC {
     /// - VRM0012 "The Virtual Media image server is already connected.", VRM0021 "Virtual Media is detached or Virtual
     ///   Media devices are already in use." — a slot held by an earlier session or still mounting: eject, retry;
     /// - SYS446 "… cannot be completed because of an internal error." ("Retry the operation after a few minutes"),
-    ///   RAC0508 "Unable to complete the operation because the provider is not ready." — transient.
+    ///   RAC0508 "Unable to complete the operation because the provider is not ready.", LC098 "Unable to export the
+    ///   server screen shot because the iDRAC is busy in capturing the current screen shot." — transient.
     public func refusal(_ error: RedfishError) -> Refusal? {
         let ids = error.messageIDs
         func said(_ id: String) -> Bool { ids.contains { $0 == id || $0.hasSuffix("." + id) } }
         if said("VRM0012") || said("VRM0021") { return .slotInUse }
-        if said("SYS446") || said("RAC0508") { return .busy }
+        if said("SYS446") || said("RAC0508") || said("LC098") { return .busy }
         return standard.refusal(error)
     }
 
@@ -51,7 +52,7 @@ public struct IDRAC: StandardBackedBMC {
     /// (6.x, as captured), then at the pre-4.x path; a BMC with neither (404) is taken as ready. One request, not
     /// three: the path is fixed by Dell, where following the manager's `Links.Oem.Dell` would cost two GETs a boot.
     public func notReadyReason(_ discovery: Discovery) async throws -> String? {
-        let manager = discovery.system.links?.managedBy?.first?.id ?? "/redfish/v1/Managers/iDRAC.Embedded.1"
+        let manager = Self.manager(of: discovery)
         let managerID = manager.split(separator: "/").last.map(String.init) ?? "iDRAC.Embedded.1"
         let action = "/Actions/DellLCService.GetRemoteServicesAPIStatus"
         struct Empty: Encodable {}
@@ -69,6 +70,49 @@ public struct IDRAC: StandardBackedBMC {
             }
         }
         return nil
+    }
+
+    static func manager(of discovery: Discovery) -> String {
+        discovery.system.links?.managedBy?.first?.id ?? "/redfish/v1/Managers/iDRAC.Embedded.1"
+    }
+
+    // MARK: Screen
+
+    /// `DellLCService.ExportServerScreenShot` (iDRAC 9 ≥ 4.00), at the target and with the `FileType` the service
+    /// publishes: the answer's `ServerScreenShotFile` is the PNG, base64-encoded. LC099 ("the video signal is not
+    /// detected": the server is off, or in a state without video) is an answer, not a failure; LC098 (a capture
+    /// already running) is transient (`refusal`). Firmware without the service (404) does not support it.
+    public func screenshot(_ discovery: Discovery) async throws -> ScreenCapture {
+        let servicePath = Self.manager(of: discovery) + "/Oem/Dell/DellLCService"
+        let service: DellLCService
+        do {
+            service = try await client.get(DellLCService.self, at: servicePath)
+        } catch let error as RedfishError where error.status == 404 {
+            throw RedfishError.notSupported(bmc: bmc, what: "DellLCService (a screenshot needs iDRAC 9 firmware 4.00 or later)")
+        }
+        guard let action = service.actions?.named("DellLCService.ExportServerScreenShot") else {
+            throw RedfishError.notSupported(bmc: bmc, what: "DellLCService.ExportServerScreenShot")
+        }
+        if let allowed = action.allowableValues["FileType"], !allowed.contains("ServerScreenShot") {
+            throw RedfishError.notAllowed(bmc: bmc, what: "FileType ServerScreenShot", allowed: allowed)
+        }
+        struct Body: Encodable { let FileType = "ServerScreenShot" }
+        let answer: RedfishResponse
+        do {
+            answer = try await client.post(action.target, body: Body())
+        } catch let error as RedfishError where error.messageIDs.contains(where: { $0.hasSuffix("LC099") }) {
+            if case .requestFailed(_, _, _, _, let messages) = error, let said = messages.first(where: { $0.messageId.hasSuffix("LC099") }) {
+                return .noVideo(said.message ?? "LC099")
+            }
+            return .noVideo("LC099")
+        }
+        let file = try await client.decode(ScreenShotExport.self, from: answer, method: "POST", path: action.target)
+        guard let png = Data(base64Encoded: file.serverScreenShotFile, options: .ignoreUnknownCharacters),
+              png.starts(with: [0x89, 0x50, 0x4E, 0x47]) else {
+            throw RedfishError.invalidResponse(bmc: bmc, method: "POST", path: action.target,
+                                               reason: "ServerScreenShotFile is not a base64 PNG")
+        }
+        return .png(png)
     }
 
     public func eject(_ slot: VirtualMedia) async throws {
@@ -140,6 +184,18 @@ public struct IDRAC: StandardBackedBMC {
     public func biosRegistry(_ bios: Bios) async throws -> AttributeRegistry {
         try await client.get(AttributeRegistry.self, at: bios.odataID + "/BiosRegistry")
     }
+}
+
+/// `Managers/<id>/Oem/Dell/DellLCService`: only its actions matter here.
+struct DellLCService: Decodable {
+    let actions: Actions?
+    enum CodingKeys: String, CodingKey { case actions = "Actions" }
+}
+
+/// The answer of `ExportServerScreenShot`.
+struct ScreenShotExport: Decodable {
+    let serverScreenShotFile: String
+    enum CodingKeys: String, CodingKey { case serverScreenShotFile = "ServerScreenShotFile" }
 }
 
 /// The answer of `GetRemoteServicesAPIStatus`: `LCStatus` (`Ready`, `NotInitialized`, `Reloading`, `Disabled`,

@@ -126,6 +126,8 @@ public actor SimulatedNode {
     /// `BootProgress.LastState`.
     var bootProgress = "OSRunning"
     var lifecycleBusyUntil: ContinuousClock.Instant?
+    /// The last one-time `Cd` boot found nothing bootable in slot 1 and went on to the disk.
+    var cdBootFailed = false
     var requests = 0
     var sequence = 0
     private let http: HTTPClient
@@ -205,6 +207,8 @@ public actor SimulatedNode {
             return lifecycleIsBusy ? providerNotReady : importSCP(body)
         case ("POST", Self.manager + "/Oem/Dell/DellLCService/Actions/DellLCService.GetRemoteServicesAPIStatus"):
             return remoteServicesStatus()
+        case ("POST", Self.manager + "/Oem/Dell/DellLCService/Actions/DellLCService.ExportServerScreenShot"):
+            return lifecycleIsBusy ? providerNotReady : exportScreenShot(body)
         case ("PATCH", Self.system + "/Bios/Settings"): return patchBios(body)
         case ("POST", Self.system + "/Bios/Actions/Bios.ResetBios"):
             resetBiosPending = true
@@ -349,6 +353,7 @@ public actor SimulatedNode {
         let live = cdBoot && bootSlot?.connected.map { bootable[$0] == true } == true
         if bootEnabled == "Once" { bootTarget = "None"; bootEnabled = "Disabled" }
         scpBootOnce = false
+        cdBootFailed = cdBoot && !live
         var record: BootRecord
         if live, let image = bootSlot?.connected {
             let seedURL = slots.count > 1 ? slots[1].connected : behaviour.noCloudURL
@@ -416,6 +421,52 @@ public actor SimulatedNode {
                 if response.status.code < 500 { return }
             }
             if attempt < seed.tries { try? await Task.sleep(for: .milliseconds(300)) }
+        }
+    }
+
+    /// `ExportServerScreenShot`: `FileType` as the action publishes it; no video while the server is off (LC099,
+    /// as the EEMI registry words it); else the screen as `SimulatedScreen` draws it, base64 in `ServerScreenShotFile`.
+    func exportScreenShot(_ body: Data) -> SimResponse {
+        struct Export: Decodable { let FileType: String? }
+        guard let export = try? JSONDecoder().decode(Export.self, from: body), let type = export.FileType else {
+            return .error(400, "Base.1.8.ActionParameterMissing",
+                          "The action DellLCService.ExportServerScreenShot requires the parameter FileType to be present in the request body.")
+        }
+        guard ["LastCrashScreenShot", "Preview", "ServerScreenShot"].contains(type) else {
+            return .error(400, "Base.1.8.ActionParameterValueNotInList",
+                          "The value \(type) for the parameter FileType in the action DellLCService.ExportServerScreenShot is not in the list of acceptable values.")
+        }
+        guard power == "On" else {
+            return .error(400, "IDRAC.2.8.LC099", "Unable to export the server screen shot because the video signal is not detected.",
+                          resolution: "Turn on the server if turned off, and then retry the operation.")
+        }
+        guard let png = try? screen().png() else {
+            return .error(500, "IDRAC.2.8.SYS446", "Unable to complete the operation because of an internal error.")
+        }
+        return .json(["ServerScreenShotFile": .string(png.base64EncodedString()),
+                      "@Message.ExtendedInfo": [["MessageId": "IDRAC.2.8.LC080",
+                                                 "Message": "The screen shot is successfully exported.", "Severity": "Informational"]]])
+    }
+
+    /// What the monitor shows now, from the boot's phase.
+    func screen() -> SimulatedScreen {
+        let boot = boots.last
+        let image = boot?.image.map { URL(string: $0)?.lastPathComponent ?? $0 } ?? "?"
+        let host = boot?.hostname ?? name
+        switch bootProgress {
+        case "OSBootStarted":
+            return boot?.mode == "live"
+                ? SimulatedScreen(phase: .booting, lines: ["Booting from Virtual Optical Drive", image, "Loading Linux ..."])
+                : SimulatedScreen(phase: .booting, lines: cdBootFailed
+                    ? ["Boot Failed: Virtual Optical Drive", "Booting from disk ...", "GRUB loading."] : ["Booting from disk ...", "GRUB loading."])
+        case "OSRunning":
+            return boot?.mode == "live"
+                ? SimulatedScreen(phase: .live, lines: ["\(image) (live)", "cloud-init: modules:final done",
+                                                        "phone_home: " + (boot?.reported.map { "HTTP \($0)" } ?? "pending"), "", "\(host) login:"])
+                : SimulatedScreen(phase: .disk, lines: ["Ubuntu 22.04 LTS \(name) tty1", "(installed system on the disk)", "", "\(name) login:"])
+        default:
+            return SimulatedScreen(phase: .post, lines: ["Dell PowerEdge R750", "BIOS 1.10.2  iDRAC 7.00.00",
+                                                         "F2 = System Setup  F11 = Boot Manager", "Initializing firmware ..."])
         }
     }
 

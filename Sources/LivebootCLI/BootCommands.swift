@@ -95,6 +95,42 @@ extension LivebootCommand {
         }
     }
 
+    struct Screenshot: NodeCommand, NodeTargeted {
+        static let configuration = CommandConfiguration(
+            abstract: "Save a PNG of the nodes' screens, as their BMCs see them (Dell iDRAC 9 ≥ 4.00).",
+            discussion: "A node that is off (no video signal) has none, and says so. Other BMCs have no screenshot in Redfish: \"not supported\". A failed live boot takes one by itself: the CLI saves it and says where, the portal shows it on the operation.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var target: NodeArguments
+        @Option(name: [.short, .customLong("output")],
+                help: "The PNG file (one node), or the folder for NODE-TIME.png files (several). Default: NODE-TIME.png here.")
+        var output: String?
+        @OptionGroup var format: JSONOption
+
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
+            let output = self.output
+            let results = try await runOnNodes(liveboot, nodes, parallel: global.parallel) { node in
+                switch try await liveboot.screenshot(node) {
+                case .png(let png):
+                    let file = try ScreenshotFile.write(png, node: node.name, to: output, single: nodes.count == 1)
+                    return ScreenshotAnswer(file: file, bytes: png.count, noVideo: nil)
+                case .noVideo(let said):
+                    return ScreenshotAnswer(file: nil, bytes: nil, noVideo: said)
+                }
+            }
+            if format.json {
+                try Output.json(Dictionary(uniqueKeysWithValues: results.map { ($0.0.name, $0.1) }))
+                return
+            }
+            for (node, answer) in results {
+                if let file = answer.file {
+                    Output.out("\(node.name): \(file) (\(answer.bytes ?? 0) bytes)")
+                } else {
+                    Output.out("\(node.name): no screenshot: the BMC sees no video signal (\(answer.noVideo ?? "")); is the node on?")
+                }
+            }
+        }
+    }
+
     struct SSH: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "ssh", abstract: "ssh to a node's live session as root, checking its host key against its report.",
@@ -256,5 +292,45 @@ extension LivebootCommand {
                 throw fail(error)
             }
         }
+    }
+}
+
+/// What `lb screenshot --json` says of a node.
+struct ScreenshotAnswer: Encodable, Sendable {
+    let file: String?
+    let bytes: Int?
+    let noVideo: String?
+}
+
+/// Where screenshots go: a file named for the node and the time (never overwriting one), or the one asked for.
+enum ScreenshotFile {
+    static func write(_ png: Data, node: String, to output: String?, single: Bool) throws -> String {
+        var path: String
+        if let output, single, !output.hasSuffix("/"), !isFolder(output) {
+            path = output
+        } else {
+            let folder = URL(fileURLWithPath: output ?? FileManager.default.currentDirectoryPath)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let formatter = DateFormatter()
+            formatter.dateFormat = "yyyyMMdd-HHmmss"
+            let stamp = formatter.string(from: Date())
+            path = folder.appendingPathComponent("\(node)-\(stamp).png").path
+            var copy = 1
+            while FileManager.default.fileExists(atPath: path) {
+                copy += 1
+                path = folder.appendingPathComponent("\(node)-\(stamp)-\(copy).png").path
+            }
+        }
+        do {
+            try png.write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw LivebootError.badArgument("cannot write the screenshot to \(path): \(error.localizedDescription)")
+        }
+        return path
+    }
+
+    static func isFolder(_ path: String) -> Bool {
+        var folder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
     }
 }

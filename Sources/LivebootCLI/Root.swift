@@ -17,7 +17,7 @@ public struct LivebootCommand: AsyncParsableCommand {
         """,
         version: version,
         subcommands: [
-            Status.self, On.self, Off.self, Reboot.self, LiveBoot.self, Wait.self, DiskBoot.self, KnownHosts.self, SSH.self,
+            Status.self, On.self, Off.self, Reboot.self, LiveBoot.self, Wait.self, DiskBoot.self, KnownHosts.self, SSH.self, Screenshot.self,
             BiosGet.self, BiosSet.self, BiosReset.self, QueueGet.self, QueueClear.self,
             VMedia.self, Cidata.self, Images.self, Image.self, Serve.self, Admin.self, Version.self,
         ])
@@ -116,6 +116,14 @@ struct ProgressPrinter: Sendable {
             if case .failed(let message) = step {
                 // The core's own errors name the node already ("w2: slot 1 should hold …").
                 return Output.err(message.hasPrefix(node.name + ": ") ? message : "\(node.name): \(message)")
+            }
+            var step = step
+            if case .screenshot(.png(let png)) = step {
+                // A failed boot's screen: saved where the user finds it, the line says where.
+                let folder = FileManager.default.temporaryDirectory.path + "/"
+                if let file = try? ScreenshotFile.write(png, node: node.name, to: folder, single: true) {
+                    step = .bmc("screenshot of the server's screen: \(file)")
+                }
             }
             let elapsed = ContinuousClock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

@@ -75,7 +75,10 @@ public enum LivebootError: Error, Sendable, CustomStringConvertible, Equatable {
         case .readyTimeout(let node, let seconds, let ssh, let reported):
             "\(node): not ready within \(seconds) s: "
                 + (reported ? "the live session reported, but ssh did not answer"
-                    : ssh ? "ssh answered, the live session did not report" : "neither ssh nor the live session's report came")
+                    : ssh ? "ssh answered, the live session did not report"
+                    : "neither ssh nor the live session's report came: the node did not boot the live image (an image its "
+                        + "firmware cannot boot, a one-time boot it ignored, or a boot still under way), or its OS cannot "
+                        + "reach portal.node-url")
         }
     }
 }

@@ -107,6 +107,15 @@ enum Migrations {
             }
             try db.alter(table: "operation") { t in t.add(column: "hostKeys", .text) }
         }
+        migrator.registerMigration("v4: the screen of a failed boot") { db in
+            // The PNG apart from the operation's row: lists of operations never read its bytes.
+            try db.create(table: "operationScreenshot") { t in
+                t.column("operationId", .integer).primaryKey().references("operation", onDelete: .cascade)
+                t.column("png", .blob).notNull()
+                t.column("takenAt", .datetime).notNull()
+            }
+            try db.alter(table: "operation") { t in t.add(column: "screenshotAt", .datetime) }
+        }
         return migrator
     }
 }

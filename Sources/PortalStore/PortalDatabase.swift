@@ -376,6 +376,22 @@ extension PortalDatabase: OperationRepository {
         try await writer.read { db in try NodeOperation.fetchOne(db, key: id) }
     }
 
+    public func attachScreenshot(_ png: Data, to operationID: Int64, at date: Date) async throws {
+        try await writer.write { db in
+            try db.execute(sql: """
+                INSERT INTO operationScreenshot (operationId, png, takenAt) VALUES (?, ?, ?)
+                ON CONFLICT(operationId) DO UPDATE SET png = excluded.png, takenAt = excluded.takenAt
+                """, arguments: [operationID, png, date])
+            try db.execute(sql: "UPDATE operation SET screenshotAt = ? WHERE id = ?", arguments: [date, operationID])
+        }
+    }
+
+    public func screenshot(of operationID: Int64) async throws -> Data? {
+        try await writer.read { db in
+            try Data.fetchOne(db, sql: "SELECT png FROM operationScreenshot WHERE operationId = ?", arguments: [operationID])
+        }
+    }
+
     public func steps(of operationID: Int64) async throws -> [OperationStep] {
         try await writer.read { db in
             try OperationStep.filter(Column("operationId") == operationID).order(Column("id")).fetchAll(db)

@@ -102,6 +102,8 @@ public struct NodeOperation: Codable, Sendable, Hashable, FetchableRecord, Mutab
     public var sshCommand: String?
     /// The live session's host keys, as it reported them (JSON in the row).
     public var hostKeys: [HostKey]?
+    /// When the screenshot of the server's screen was taken (a failed boot), if one was.
+    public var screenshotAt: Date?
     public var startedAt: Date
     public var endedAt: Date?
 

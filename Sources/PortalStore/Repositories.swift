@@ -79,6 +79,9 @@ public protocol OperationRepository: Sendable {
     func finishOperation(id: Int64, state: OperationState, message: String?, sshCommand: String?, hostKeys: [HostKey]?,
                          at: Date) async throws
     func operation(id: Int64) async throws -> NodeOperation?
+    /// Keeps a PNG of the server's screen with the operation (the last one taken).
+    func attachScreenshot(_ png: Data, to operationID: Int64, at: Date) async throws
+    func screenshot(of operationID: Int64) async throws -> Data?
     func steps(of operationID: Int64) async throws -> [OperationStep]
     func operations(node: String?, limit: Int) async throws -> [NodeOperation]
     /// The most recent operation of each node.

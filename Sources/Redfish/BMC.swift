@@ -41,6 +41,14 @@ public enum Refusal: Sendable, Equatable {
     case busy
 }
 
+/// What the server's screen showed when asked.
+public enum ScreenCapture: Sendable, Equatable {
+    /// A PNG of the screen.
+    case png(Data)
+    /// The BMC sees no video signal (the server is off, or its output is not the BMC's): what it said.
+    case noVideo(String)
+}
+
 /// The operations liveboot needs from a BMC. `GenericBMC` does them the standard Redfish way; vendor adapters
 /// (Dell's `IDRAC`) are `StandardBackedBMC`s: every requirement they do not implement is the standard one.
 public protocol BMC: Sendable {
@@ -62,6 +70,10 @@ public protocol BMC: Sendable {
     func refusal(_ error: RedfishError) -> Refusal?
     /// Why the BMC cannot take provisioning work now (Dell's Lifecycle Controller still loading), or nil when it can.
     func notReadyReason(_ discovery: Discovery) async throws -> String?
+
+    /// A picture of the server's screen. Standard Redfish has none: `RedfishError.notSupported` unless a vendor
+    /// adapter knows its BMC's action.
+    func screenshot(_ discovery: Discovery) async throws -> ScreenCapture
 
     /// Sets (or, with `.none`, clears) a one-time boot and reads it back.
     func setBootOnce(_ target: BootSource, on system: ComputerSystem,
@@ -92,6 +104,7 @@ extension StandardBackedBMC {
     public func bootSlot(among slots: [VirtualMedia]) -> VirtualMedia? { standard.bootSlot(among: slots) }
     public func refusal(_ error: RedfishError) -> Refusal? { standard.refusal(error) }
     public func notReadyReason(_ discovery: Discovery) async throws -> String? { try await standard.notReadyReason(discovery) }
+    public func screenshot(_ discovery: Discovery) async throws -> ScreenCapture { try await standard.screenshot(discovery) }
     public func insert(_ url: String, into slot: VirtualMedia) async throws { try await standard.insert(url, into: slot) }
     public func eject(_ slot: VirtualMedia) async throws { try await standard.eject(slot) }
     public func setBootOnce(_ target: BootSource, on system: ComputerSystem,

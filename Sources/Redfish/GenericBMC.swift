@@ -86,6 +86,12 @@ public struct GenericBMC: BMC {
     /// Standard Redfish has no readiness to ask for: a service that answers takes requests.
     public func notReadyReason(_ discovery: Discovery) async throws -> String? { nil }
 
+    /// DMTF Redfish defines no screenshot: each vendor that offers one has its own OEM action.
+    public func screenshot(_ discovery: Discovery) async throws -> ScreenCapture {
+        throw RedfishError.notSupported(bmc: client.endpoint.baseURL,
+                                        what: "a screenshot of the server's screen (no standard Redfish action for it)")
+    }
+
     public func refresh(_ slot: VirtualMedia) async throws -> VirtualMedia {
         try await client.get(VirtualMedia.self, at: slot.odataID)
     }

@@ -3,7 +3,8 @@ import IDRACSimulator
 import PortalStore
 import XCTest
 
-/// The portal in headless Chromium (Selenium): login, key upload, a live boot streamed to the page.
+/// The portal in headless Chromium (Selenium): login, key upload, a live boot streamed to the page, a failed boot
+/// shown with the server's screenshot.
 /// Screenshots land in `.build/artifacts/browser/`.
 final class BrowserTests: XCTestCase {
     func testLoginUploadKeyBootAndSeeTheSSHLine() async throws {
@@ -13,6 +14,7 @@ final class BrowserTests: XCTestCase {
             throw XCTSkip("chromium-driver is not installed (apt-get install chromium chromium-driver; pip install selenium)")
         }
         let testbed = try Testbed()
+        try testbed.addUnbootableImage()
         // ssh comes up 4 s after the power cycle: long enough for the page to show the boot in progress.
         try await testbed.startPortal([("w1", SimulatorBehaviour.fast.with { $0.sshDelay = 4 }), ("w2", .fast)])
         let database = try testbed.portalDatabase()
@@ -26,12 +28,12 @@ final class BrowserTests: XCTestCase {
         let result = try await Subprocess.run("/usr/bin/env", ["python3",
             Fixtures.packageRoot.appendingPathComponent("Tests/browser/portal_browser.py").path,
             "--url", "http://127.0.0.1:\(testbed.portalPort)", "--user", "alice", "--password", "alice-browser-pass",
-            "--slice", "radio", "--node", "w1", "--image", "ubuntu-22.04-liveboot.iso",
+            "--slice", "radio", "--node", "w1", "--image", "ubuntu-22.04-liveboot.iso", "--failing-image", "data-only.iso",
             "--key-file", testbed.slicePub, "--screenshots", artifacts], timeout: .seconds(240))
         await testbed.stop()
         XCTAssertEqual(result.status, 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
         XCTAssertTrue(result.stdout.contains("browser: ok"), result.stdout)
-        for name in ["dashboard.png", "node-mid-boot.png", "node-booted.png"] {
+        for name in ["dashboard.png", "node-mid-boot.png", "node-booted.png", "node-failed.png"] {
             let size = (try? FileManager.default.attributesOfItem(atPath: artifacts + "/" + name)[.size] as? Int) ?? 0
             XCTAssertGreaterThan(size, 10_000, "\(name) is missing or empty")
         }

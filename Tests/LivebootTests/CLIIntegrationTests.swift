@@ -361,12 +361,50 @@ final class CLIIntegrationTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("the node most likely booted its disk"), result.stderr)
         XCTAssertFalse(result.stdout.contains("ready:"), result.stdout)
         XCTAssertTrue(result.stdout.contains("seed withdrawn (slot 2 ejected)"), result.stdout)
+        // The screen at the failure, saved where the line says: the firmware's own words for the fallback.
+        let shot = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.contains("screenshot of the server's screen: ") },
+                                 result.stdout)
+        let file = String(shot.split(separator: ": ").last!)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        XCTAssertTrue(file.hasSuffix(".png") && file.contains("w1-"), file)
+        let png = try await PNGCheck.inspect(file)
+        XCTAssertTrue(png.description.contains("w1 login:"), png.description)
+        XCTAssertTrue(png.description.contains("installed system"), png.description)
         let state = try await testbed.state("w1")
         XCTAssertEqual(state.boots.last?.mode, "disk")
         XCTAssertNil(state.slots["2"] ?? nil, "no seed left for the disk OS's cloud-init")
         let known = try await testbed.lb("known-hosts", "w1")
         XCTAssertEqual(known.status, 1, known.all)
         XCTAssertTrue(known.stderr.contains("its last live boot never reported"), known.stderr)
+    }
+
+    /// `lb screenshot`: the screen of a node that is up (its login prompt), to the file asked for; of a node that
+    /// is off, "no video signal" in the iDRAC's words (LC099), nothing written; `--json` for scripts.
+    func testScreenshotOnDemand() async throws {
+        try await testbed.start([("w1", .fast), ("w2", .fast)])
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("shots-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("w1.png").path
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let one = try await testbed.lb("screenshot", "w1", "-o", file)
+        XCTAssertEqual(one.status, 0, one.all)
+        XCTAssertTrue(one.stdout.hasPrefix("w1: \(file) ("), one.stdout)
+        let png = try await PNGCheck.inspect(file)
+        XCTAssertEqual([png.width, png.height], [480, 160])
+        XCTAssertTrue(png.description.contains("w1 login:"), png.description)
+
+        let off = try await testbed.lb("off", "w2", "--force")
+        XCTAssertEqual(off.status, 0, off.all)
+        let json = try await testbed.lb("screenshot", "w1-2", "-o", folder.path, "--json")
+        XCTAssertEqual(json.status, 0, json.all)
+        struct Answer: Decodable { let file: String?; let bytes: Int?; let noVideo: String? }
+        let answers = try JSONDecoder().decode([String: Answer].self, from: Data(json.stdout.utf8))
+        XCTAssertTrue(answers["w1"]?.file?.hasPrefix(folder.path + "/w1-") == true, json.stdout)
+        XCTAssertNil(answers["w2"]?.file, json.stdout)
+        XCTAssertEqual(answers["w2"]?.noVideo, "Unable to export the server screen shot because the video signal is not detected.")
+        let written = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+        XCTAssertEqual(written.count, 2, "\(written)")
+        XCTAssertFalse(written.contains { $0.hasPrefix("w2") })
     }
 
     /// Without a URL the nodes can report to, `liveboot` refuses before any node is touched.

@@ -155,6 +155,57 @@ final class DellQuirkTests: XCTestCase {
         XCTAssertEqual(again.allowableTargets, targets, "an unknown spelling goes back out as it came")
     }
 
+    /// `ExportServerScreenShot` at the target the captured `DellLCService` publishes, with the `FileType` it allows;
+    /// the answer's base64 `ServerScreenShotFile` is the PNG.
+    func testAScreenshotIsThePublishedActionsPNG() async throws {
+        let service = try JSONSerialization.jsonObject(with: Fixtures.dellResource("Managers/iDRAC.Embedded.1/Oem/Dell/DellLCService")) as? [String: Any]
+        let action = try XCTUnwrap((service?["Actions"] as? [String: [String: Any]])?["#DellLCService.ExportServerScreenShot"])
+        let target = try XCTUnwrap(action["target"] as? String)
+        XCTAssertTrue((action["FileType@Redfish.AllowableValues"] as? [String])?.contains("ServerScreenShot") == true)
+        let png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3])
+        bmc.script("POST", target, CapturedBMC.answer(200, json: Data(#"{"ServerScreenShotFile":"\#(png.base64EncodedString())"}"#.utf8)))
+        let capture = try await idrac.screenshot(discovery)
+        XCTAssertEqual(capture, .png(png))
+        let post = try XCTUnwrap(bmc.sent("POST").last)
+        XCTAssertEqual(post.path, target)
+        XCTAssertEqual(post.json as? [String: String], ["FileType": "ServerScreenShot"])
+
+        bmc.script("POST", target, CapturedBMC.answer(200, json: Data(#"{"ServerScreenShotFile":"bm90IGEgcG5n"}"#.utf8)))
+        do {
+            _ = try await idrac.screenshot(discovery)
+            XCTFail("a file that is not a PNG is not a screenshot")
+        } catch let error as RedfishError {
+            guard case .invalidResponse = error else { return XCTFail("\(error)") }
+        }
+    }
+
+    /// LC099 (no video signal: the server is off) is an answer, with the iDRAC's words; LC098 (a capture already
+    /// running) is transient; a generic BMC has no screenshot and says so.
+    func testNoVideoIsAnAnswerAndABusyCaptureIsTransient() async throws {
+        let target = "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DellLCService/Actions/DellLCService.ExportServerScreenShot"
+        let noVideo = try registryMessage("LC099")
+        bmc.script("POST", target, CapturedBMC.error(400, messageID: "IDRAC.2.8.LC099", message: noVideo))
+        let capture = try await idrac.screenshot(discovery)
+        XCTAssertEqual(capture, .noVideo(noVideo))
+
+        bmc.script("POST", target, CapturedBMC.error(400, messageID: "IDRAC.2.8.LC098", message: try registryMessage("LC098")))
+        do {
+            _ = try await idrac.screenshot(discovery)
+            XCTFail("LC098 is not a screenshot")
+        } catch let error as RedfishError {
+            XCTAssertEqual(idrac.refusal(error), .busy)
+        }
+
+        let generic: any BMC = GenericBMC(client: bmc.client(), vendor: .generic)
+        do {
+            _ = try await generic.screenshot(discovery)
+            XCTFail("standard Redfish has no screenshot")
+        } catch let error as RedfishError {
+            guard case .notSupported = error else { return XCTFail("\(error)") }
+            XCTAssertTrue("\(error)".contains("screenshot"))
+        }
+    }
+
     /// A BMC without the capability is told so, not sent Dell's paths.
     func testAGenericBMCHasNoJobQueue() {
         let generic: any BMC = GenericBMC(client: bmc.client(), vendor: .generic)

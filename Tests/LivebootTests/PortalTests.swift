@@ -221,6 +221,55 @@ final class PortalTests: XCTestCase {
         }
     }
 
+    /// An image the firmware cannot boot: the node falls back to its disk, which answers ssh and never reports. The
+    /// operation ends `failed` with the screenshot of the iDRAC attached: shown first on its page, served to its
+    /// slice, refused to another slice.
+    func testADiskFallbackBootEndsFailedWithTheScreenshotAttached() async throws {
+        try testbed.addUnbootableImage()
+        try await seedPeople()
+        let (password, testbed) = (self.password, self.testbed!)
+        try await makeApp().test(.router) { client in
+            let alice = PortalClient(client)
+            assertStatus(try await alice.login("alice", password), 303)
+            _ = try await alice.get("/nodes/w1")
+            let started = try await alice.post("/nodes/w1/liveboot", [("image", "data-only.iso")])
+            XCTAssertEqual(started.code, 303)
+            let id = try XCTUnwrap(started.headers[.location]?.split(separator: "=").last.map(String.init))
+            let events = try await alice.get("/operations/\(id)/events")
+            XCTAssertTrue(events.body.contains("answered ssh but the live session never reported"), events.body)
+            XCTAssertTrue(events.body.contains("screenshot of the server's screen taken"), events.body)
+            XCTAssertTrue(events.body.contains(#""state":"failed""#), events.body)
+            XCTAssertTrue(events.body.contains(#""screenshotAt":"#), "the done event says there is one: \(events.body)")
+
+            let operation = try await testbed.portalDatabase().operation(id: XCTUnwrap(Int64(id)))
+            XCTAssertEqual(operation?.state, .failed)
+            XCTAssertNotNil(operation?.screenshotAt)
+            let page = try await alice.get("/nodes/w1?operation=\(id)")
+            let picture = try XCTUnwrap(page.body.range(of: #"<img src="/operations/\#(id)/screenshot.png""#), page.body)
+            let error = try XCTUnwrap(page.body.range(of: "the node most likely booted its disk"), page.body)
+            let steps = try XCTUnwrap(page.body.range(of: #"<ol class="steps""#))
+            XCTAssertLessThan(error.lowerBound, steps.lowerBound, "the failure comes first")
+            XCTAssertLessThan(picture.lowerBound, steps.lowerBound, "then the screen, before the steps")
+
+            let shot = try await alice.get("/operations/\(id)/screenshot.png")
+            XCTAssertEqual(shot.code, 200)
+            XCTAssertEqual(shot.headers[.contentType], "image/png")
+            let png = try await PNGCheck.inspect(shot.bytes)
+            XCTAssertTrue(png.description.contains("w1 login:"), png.description)
+
+            let bob = PortalClient(client)
+            assertStatus(try await bob.login("bob", password), 303)
+            assertStatus(try await bob.get("/operations/\(id)/screenshot.png"), 403)
+            // An operation that did not fail has none.
+            _ = try await alice.get("/nodes/w1")
+            let reboot = try await alice.post("/nodes/w1/reboot")
+            let rebootID = try XCTUnwrap(reboot.headers[.location]?.split(separator: "=").last.map(String.init))
+            let done = try await alice.get("/operations/\(rebootID)/events")
+            XCTAssertTrue(done.body.contains(#""state":"succeeded""#), done.body)
+            assertStatus(try await alice.get("/operations/\(rebootID)/screenshot.png"), 404)
+        }
+    }
+
     func testJSONAPIWithAToken() async throws {
         try await seedPeople()
         let (password, testbed) = (self.password, self.testbed!)

@@ -2,7 +2,8 @@
 """The portal in a real browser: headless Chromium driven by Selenium (Debian's chromium + chromium-driver).
 
 Logs in, uploads a public key file on the slice page, boots a node live from its page, watches the steps stream in
-(Server-Sent Events) and waits for the ssh line. Saves screenshots of the dashboard and of the node page mid-boot
+(Server-Sent Events) and waits for the ssh line; then boots an image that cannot boot and waits for the failure with
+the server's screenshot shown above the steps. Saves screenshots of the dashboard and of the node page mid-boot
 and at the end. Exits non-zero with a message on the first thing that is not as a user would see it.
 """
 import argparse
@@ -27,6 +28,7 @@ def main():
     parser.add_argument("--slice", required=True)
     parser.add_argument("--node", required=True)
     parser.add_argument("--image", required=True)
+    parser.add_argument("--failing-image", required=True)
     parser.add_argument("--key-file", required=True)
     parser.add_argument("--screenshots", required=True)
     args = parser.parse_args()
@@ -79,7 +81,23 @@ def main():
             check(any(expected in s for s in steps), f"step {expected!r} in {steps}")
         check(driver.find_element(By.ID, "operation-state").text == "succeeded", "final state")
         shot("node-booted.png")
-        print("browser: ok —", ssh, "—", len(steps), "steps")
+
+        # An image without a boot record: the node boots its disk, never reports; the page ends on the failure and
+        # the iDRAC's screenshot, both above the steps, without a reload (the "done" event brings them).
+        driver.get(f"{args.url}/nodes/{args.node}")
+        Select(driver.find_element(By.NAME, "image")).select_by_value(args.failing_image)
+        driver.find_element(By.CSS_SELECTOR, "#liveboot-form button[type=submit]").click()
+        WebDriverWait(driver, 5).until(EC.alert_is_present()).accept()
+        wait.until(EC.url_contains("operation="))
+        WebDriverWait(driver, 90).until(lambda d: d.find_element(By.ID, "operation-state").text == "failed")
+        error = driver.find_element(By.ID, "operation-error").text
+        check("never reported" in error, f"failure message: {error!r}")
+        image = WebDriverWait(driver, 10).until(EC.visibility_of_element_located((By.CSS_SELECTOR, "#screenshot img")))
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
+        check(driver.execute_script("return arguments[0].naturalWidth", image) == 480, "the screenshot is a decoded image")
+        check(image.location["y"] < driver.find_element(By.ID, "steps").location["y"], "the screenshot comes before the steps")
+        shot("node-failed.png")
+        print("browser: ok —", ssh, "—", len(steps), "steps; failure shown with its screenshot")
     except (TimeoutException, AssertionError) as error:
         shot("failure.png")
         print("browser: FAILED:", error or "timeout", "at", driver.current_url, file=sys.stderr)

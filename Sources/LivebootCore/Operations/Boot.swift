@@ -183,6 +183,8 @@ extension Liveboot {
             await watch.value
             try? await registry.closeBoots(of: node.name)
             await withdrawSeed(node, progress: progress)
+            // What the screen shows is the first thing to look at when a boot did not come up.
+            if !Task.isCancelled { await captureScreen(node, progress: progress) }
             throw error
         }
     }

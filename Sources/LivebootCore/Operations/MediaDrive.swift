@@ -64,7 +64,8 @@ struct MediaDrive {
 
     /// Runs `request`, again after a transient refusal (`Refusal.busy`), at most `timing.busyRetries` more times,
     /// the pause doubling from `timing.busyBackoff`.
-    func retryingWhileBusy(_ what: String, _ request: () async throws -> Void) async throws {
+    @discardableResult
+    func retryingWhileBusy<T>(_ what: String, _ request: () async throws -> T) async throws -> T {
         var pause = timing.busyBackoff
         var retry = 0
         while true {

@@ -41,6 +41,10 @@ public enum NodeStep: Sendable, Equatable {
     case liveSessionReported(hostname: String?, hostKeys: [HostKey])
     /// What the BMC says the node is doing (`BootProgress.LastState`), where it says.
     case bootProgress(BootProgressState)
+    /// The server's screen when a boot failed (a PNG, or "no video signal"), where the BMC can show it.
+    case screenshot(ScreenCapture)
+    /// No screenshot could be taken: why (not supported by the BMC, or its error).
+    case screenshotUnavailable(String)
     /// The seed is out of reach of the OS (read already, or not to be read by a disk OS).
     case seedWithdrawn(where: String)
     case sshAnswers
@@ -93,6 +97,9 @@ public enum NodeStep: Sendable, Equatable {
         case .liveSessionReported(let hostname, let keys):
             "the live session reported\(hostname.map { " as \($0)" } ?? ""); host keys: "
                 + keys.map { "\($0.fingerprint) (\($0.type))" }.joined(separator: ", ")
+        case .screenshot(.png(let png)): "screenshot of the server's screen taken (\(Self.kibibytes(png.count)))"
+        case .screenshot(.noVideo(let said)): "no screenshot: the BMC sees no video signal (\(said))"
+        case .screenshotUnavailable(let why): "no screenshot: \(why)"
         case .seedWithdrawn(let place): "seed withdrawn (\(place))"
         case .bootProgress(let state): "the BMC says: \(state.words)"
         case .sshAnswers: "ssh answers"
@@ -104,6 +111,7 @@ public enum NodeStep: Sendable, Equatable {
     }
 
     static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+    static func kibibytes(_ bytes: Int) -> String { bytes < 1024 ? "\(bytes) B" : "\((bytes + 512) / 1024) KiB" }
 }
 
 /// The power steps of an operation.

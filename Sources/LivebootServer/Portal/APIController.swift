@@ -84,6 +84,10 @@ struct APIController: Sendable {
             let operation = try await nodes.operation(id, for: context.user)
             return try await nodes.feed(operation)
         }
+        group.get("/operations/:id/screenshot.png") { _, context in
+            guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
+            return try await nodes.screenshot(of: try await nodes.operation(id, for: context.user))
+        }
         group.get("/images") { _, _ in try JSONAnswer(try nodes.images()) }
         group.get("/slices") { _, context in
             let user = context.user

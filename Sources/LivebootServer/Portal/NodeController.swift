@@ -74,6 +74,10 @@ struct NodeController: Sendable {
             let operation = try await nodes.operation(id, for: context.user)
             return try await nodes.feed(operation)
         }
+        group.get("/:id/screenshot.png") { _, context in
+            guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
+            return try await nodes.screenshot(of: try await nodes.operation(id, for: context.user))
+        }
         return group
     }
 

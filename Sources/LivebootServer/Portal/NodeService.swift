@@ -86,6 +86,16 @@ struct NodeService: Sendable {
         throw Denied.forbidden("operation #\(id) belongs to another slice")
     }
 
+    /// The screen the operation's BMC showed when it failed, for whoever may see the operation.
+    func screenshot(of operation: NodeOperation) async throws -> Response {
+        guard let png = try await operations.screenshot(of: operation.id!) else {
+            throw Denied.notFound("operation #\(operation.id!) has no screenshot")
+        }
+        return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "private, max-age=3600",
+                                               .init("X-Content-Type-Options")!: "nosniff"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: png)))
+    }
+
     func may(_ user: User, see operation: NodeOperation) async throws -> Bool {
         if user.isAdmin || operation.user == user.name { return true }
         guard let sliceName = operation.slice else { return false }

@@ -69,6 +69,12 @@ actor OperationRunner {
     }
 
     private func store(_ id: Int64, start: ContinuousClock.Instant, _ nodeStep: NodeStep) async {
+        if case .screenshot(.png(let png)) = nodeStep {
+            let operations = self.operations
+            do { try await Task.detached { try await operations.attachScreenshot(png, to: id, at: Date()) }.value } catch {
+                logger.error("cannot store the screenshot of #\(id): \(error)")
+            }
+        }
         let elapsed = ContinuousClock.now - start
         var step = OperationStep(id: nil, operationId: id,
                                  elapsed: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
@@ -111,15 +117,16 @@ actor OperationRunner {
         } catch {
             logger.error("cannot record the end of #\(id): \(error)")
         }
-        var finished = operation
+        var finished = (try? await operations.operation(id: id)) ?? operation
         finished.state = state
         finished.message = message
         finished.sshCommand = sshCommand
         finished.hostKeys = hostKeys
         finished.endedAt = now
+        // The dashboard shows the node as the operation left it, without waiting for the next round; probed before
+        // the end is published, so a page that reloads its status on `done` reads the new one.
+        await board.refresh(node, using: liveboot, minimumAge: .zero)
         publish(id, .finished(finished))
         tasks[id] = nil
-        // The dashboard shows the node as the operation left it, without waiting for the next round.
-        await board.refresh(node, using: liveboot, minimumAge: .zero)
     }
 }

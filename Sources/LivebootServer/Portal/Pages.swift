@@ -77,6 +77,9 @@ struct OperationView {
     let knownHostsName: String
     let started: String
     let running: Bool
+    let failed: Bool
+    /// The server's screen when the operation failed, where the BMC could show it.
+    let screenshotURL: String?
 
     struct HostKeyView {
         let fingerprint: String
@@ -103,6 +106,8 @@ struct OperationView {
         knownHostsName = place.map { HostKey.knownHostsName(host: $0.host, port: $0.sshPort) } ?? ""
         started = Format.date(operation.startedAt)
         running = operation.state == .running
+        failed = operation.state == .failed
+        screenshotURL = operation.screenshotAt == nil ? nil : "/operations/\(id)/screenshot.png"
     }
 }
 

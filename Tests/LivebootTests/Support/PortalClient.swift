@@ -16,6 +16,8 @@ final class PortalClient: @unchecked Sendable {
         let status: HTTPResponse.Status
         let headers: HTTPFields
         let body: String
+        /// The body as sent (an image, say).
+        let bytes: Data
         var code: Int { status.code }
     }
 
@@ -44,7 +46,7 @@ final class PortalClient: @unchecked Sendable {
         }
         let text = String(buffer: response.body)
         if let token = Self.csrfToken(in: text) { csrf = token }
-        return Answer(status: response.status, headers: response.headers, body: text)
+        return Answer(status: response.status, headers: response.headers, body: text, bytes: Data(response.body.readableBytesView))
     }
 
     func get(_ path: String) async throws -> Answer { try await send(.get, path) }

@@ -128,6 +128,10 @@ public actor SimulatedNode {
     var lifecycleBusyUntil: ContinuousClock.Instant?
     /// The last one-time `Cd` boot found nothing bootable in slot 1 and went on to the disk.
     var cdBootFailed = false
+    /// The iDRAC is restarting (a firmware update, a reset): every Redfish request gets 503 until it is back.
+    public private(set) var inOutage = false
+
+    public func setOutage(_ down: Bool) { inOutage = down }
     var requests = 0
     var sequence = 0
     private let http: HTTPClient

@@ -119,6 +119,10 @@ struct SimulatorMiddleware: RouterMiddleware {
         guard path.hasPrefix("/redfish") else { return try await next(request, context) }
         let behaviour = node.behaviour
         if behaviour.latency > 0 { try await Task.sleep(for: .milliseconds(Int(behaviour.latency * 1000))) }
+        if await node.inOutage {
+            return Response(status: .serviceUnavailable, headers: [.retryAfter: "1"],
+                            body: .init(byteBuffer: ByteBuffer(string: "iDRAC is restarting")))
+        }
         if behaviour.errorRate > 0, Double.random(in: 0..<1) < behaviour.errorRate {
             return Response(status: .serviceUnavailable, headers: [.retryAfter: "1"])
         }

@@ -58,7 +58,7 @@ extension Result where Failure == any Error {
 
 extension Duration {
     /// `20 s`, `1.5 s`.
-    var formattedSeconds: String {
+    public var formattedSeconds: String {
         return seconds == seconds.rounded() ? "\(Int(seconds)) s" : String(format: "%.1f s", seconds)
     }
 }

@@ -31,6 +31,10 @@ public struct ServeOptions: Sendable {
     public var publicFolder: String
     /// Seconds between two status rounds of the dashboard (each polls every BMC once).
     public var statusInterval: Duration
+    /// The now by which leases begin and end (tests move their own).
+    public var clock: any PortalClock = SystemClock()
+    /// How often ended leases are looked for (their nodes returned).
+    public var leaseCheckInterval: Duration = .seconds(5)
 
     public init(portal: Listener, media: Listener, templatesFolder: String, publicFolder: String,
                 statusInterval: Duration = .seconds(60)) {
@@ -144,9 +148,11 @@ public enum LivebootServer {
         let administration = Administration(users: store, slices: store, leases: store, audit: store)
         let slices = SliceService(slices: store, audit: store)
         let services = PortalServices(
-            nodes: NodeService(liveboot: liveboot, leases: store, operations: store, audit: store, slices: slices, runner: runner, board: board),
+            nodes: NodeService(liveboot: liveboot, leases: store, operations: store, audit: store, slices: slices, runner: runner,
+                               board: board, clock: options.clock),
             slices: slices,
-            leases: LeaseService(leases: store, audit: store, slices: slices, administration: administration, nodes: config.nodes.map(\.name)),
+            leases: LeaseService(leases: store, audit: store, slices: slices, administration: administration,
+                                 nodes: config.nodes.map(\.name), clock: options.clock),
             administration: administration)
         let settings = PortalSettings(sessionLifetime: .seconds(Int64(portalConfig.sessionHours * 3600)),
                                       secureCookies: portalConfig.secureCookies)
@@ -190,6 +196,9 @@ public enum LivebootServer {
         let background: [any Service] = [
             StatusRefresher(liveboot: liveboot, board: board, interval: options.statusInterval, logger: logger),
             OperationDrain(runner: runner),
+            LeaseReturner(leases: store, audit: store, runner: runner,
+                          nodes: Dictionary(uniqueKeysWithValues: config.nodes.map { ($0.name, $0) }), clock: options.clock,
+                          policy: portalConfig.leaseEnd, interval: options.leaseCheckInterval, logger: logger),
         ]
         return (router, background, runner)
     }

@@ -6,9 +6,11 @@ public enum Refusal: Error, Sendable, CustomStringConvertible, Equatable {
     case notFound(String)
     case forbidden(String)
     case invalid(String)
+    /// Not now: the target is in a state that forbids it for a while (a node being returned).
+    case conflict(String)
 
     public var description: String {
-        switch self { case .notFound(let m), .forbidden(let m), .invalid(let m): m }
+        switch self { case .notFound(let m), .forbidden(let m), .invalid(let m), .conflict(let m): m }
     }
 }
 

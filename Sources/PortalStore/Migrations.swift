@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 enum Migrations {
@@ -115,6 +116,18 @@ enum Migrations {
                 t.column("takenAt", .datetime).notNull()
             }
             try db.alter(table: "operation") { t in t.add(column: "screenshotAt", .datetime) }
+        }
+        migrator.registerMigration("v5: a lease that ends returns its node") { db in
+            try db.alter(table: "lease") { t in
+                // Set once the node was returned (media out, disk or off); retries while the BMC does not answer.
+                t.add(column: "returnedAt", .datetime)
+                t.add(column: "returnAttempts", .integer).notNull().defaults(to: 0)
+                t.add(column: "returnRetryAt", .datetime)
+                t.add(column: "returnError", .text)
+            }
+            // Leases that ended before nodes were returned are history: returning them now could reboot a node
+            // another slice holds since.
+            try db.execute(sql: "UPDATE lease SET returnedAt = endsAt WHERE endsAt <= ?", arguments: [Date()])
         }
         return migrator
     }

@@ -22,6 +22,9 @@ public struct PortalConfig: Sendable {
     /// address behind a proxy would be the proxy's, and one throttle key would hold everyone.
     public var trustedProxies: [String] = []
 
+    /// `leases:`: what the end of a lease does to its node.
+    public var leaseEnd = LeaseEndPolicy()
+
     public init() {}
 
     /// The `portal:` section of the configuration's file, checked; defaults where it says nothing.
@@ -29,7 +32,19 @@ public struct PortalConfig: Sendable {
         let path = config.path
         let section: Raw?
         do {
-            section = try YAMLDecoder().decode(File.self, from: config.source).portal
+            let file = try YAMLDecoder().decode(File.self, from: config.source)
+            section = file.portal
+            if let leases = file.leases {
+                leaseEnd.action = leases.onEnd ?? leaseEnd.action
+                if let seconds = leases.retrySeconds {
+                    guard seconds >= 0.01, seconds <= 3600 else {
+                        throw LivebootError.configInvalid(path: path, reason: "leases.retry-seconds must be between 0.01 and 3600")
+                    }
+                    leaseEnd.firstRetry = .milliseconds(Int64(seconds * 1000))
+                }
+            }
+        } catch let error as LivebootError {
+            throw error
         } catch {
             throw LivebootError.configInvalid(path: path, reason: LivebootConfig.explain(error))
         }
@@ -62,7 +77,16 @@ public struct PortalConfig: Sendable {
         try PortalDatabase(path: database, bcryptCost: UInt8(bcryptCost), tokenDays: tokenDays)
     }
 
-    private struct File: Decodable { let portal: Raw? }
+    private struct File: Decodable {
+        let portal: Raw?
+        let leases: Leases?
+    }
+
+    private struct Leases: Decodable {
+        var onEnd: LeaseEndAction?
+        var retrySeconds: Double?
+        enum CodingKeys: String, CodingKey { case onEnd = "on-end", retrySeconds = "retry-seconds" }
+    }
 
     private struct Raw: Decodable {
         var database: String?
@@ -75,5 +99,24 @@ public struct PortalConfig: Sendable {
             case database, sessionHours = "session-hours", secureCookies = "secure-cookies", bcryptCost = "bcrypt-cost"
             case tokenDays = "token-days", trustedProxies = "trusted-proxies"
         }
+    }
+}
+
+/// What the end of a lease does to the node (`leases:` in the configuration).
+public struct LeaseEndPolicy: Sendable {
+    public var action: LeaseEndAction = .diskboot
+    /// The first pause after a failed return; each next one doubles, up to `longestRetry`.
+    public var firstRetry: Duration = .seconds(30)
+    public var longestRetry: Duration = .seconds(600)
+
+    /// The name returns are recorded under (operations, audit).
+    public static let actor = "liveboot (lease end)"
+
+    public init() {}
+
+    public func retryDelay(after attempts: Int) -> Duration {
+        var delay = firstRetry
+        for _ in 0..<min(attempts, 16) where delay < longestRetry { delay = delay * 2 }
+        return min(delay, longestRetry)
     }
 }

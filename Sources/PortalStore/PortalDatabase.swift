@@ -258,7 +258,8 @@ extension PortalDatabase: SliceRepository {
 
 extension PortalDatabase: LeaseRepository {
     static let leaseViewSQL = """
-        SELECT lease.id, lease.sliceId, slice.name AS slice, lease.node, lease.startsAt, lease.endsAt, lease.createdBy
+        SELECT lease.id, lease.sliceId, slice.name AS slice, lease.node, lease.startsAt, lease.endsAt, lease.createdBy,
+               lease.returnedAt, lease.returnAttempts, lease.returnRetryAt, lease.returnError
         FROM lease JOIN slice ON slice.id = lease.sliceId
         """
 
@@ -294,11 +295,43 @@ extension PortalDatabase: LeaseRepository {
         try await writer.read { db in try LeaseView.fetchOne(db, sql: Self.leaseViewSQL + " WHERE lease.id = ?", arguments: [id]) }
     }
 
-    public func cancelLease(id: Int64) async throws -> LeaseView? {
+    public func cancelLease(id: Int64, at now: Date) async throws -> LeaseView? {
         try await writer.write { db in
-            let lease = try LeaseView.fetchOne(db, sql: Self.leaseViewSQL + " WHERE lease.id = ?", arguments: [id])
-            try Lease.deleteOne(db, key: id)
+            guard let lease = try LeaseView.fetchOne(db, sql: Self.leaseViewSQL + " WHERE lease.id = ?", arguments: [id]) else {
+                return nil
+            }
+            if lease.startsAt <= now && lease.endsAt > now {
+                // Current: it ends now, and its node is returned like at any end.
+                try db.execute(sql: "UPDATE lease SET endsAt = ? WHERE id = ?", arguments: [now, id])
+            } else if lease.startsAt > now {
+                try Lease.deleteOne(db, key: id)
+            } else {
+                throw PortalStoreError.invalidLease("lease #\(id) is over already")
+            }
             return lease
+        }
+    }
+
+    public func leasesToReturn(at now: Date) async throws -> [LeaseView] {
+        try await writer.read { db in
+            try LeaseView.fetchAll(db, sql: Self.leaseViewSQL + """
+                 WHERE lease.endsAt <= ? AND lease.returnedAt IS NULL ORDER BY lease.endsAt, lease.node
+                """, arguments: [now])
+        }
+    }
+
+    public func markReturned(lease id: Int64, at date: Date) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE lease SET returnedAt = ?, returnRetryAt = NULL, returnError = NULL WHERE id = ?",
+                           arguments: [date, id])
+        }
+    }
+
+    public func markReturnFailed(lease id: Int64, error: String, retryAt: Date) async throws {
+        try await writer.write { db in
+            try db.execute(sql: """
+                UPDATE lease SET returnAttempts = returnAttempts + 1, returnError = ?, returnRetryAt = ? WHERE id = ?
+                """, arguments: [error, retryAt, id])
         }
     }
 

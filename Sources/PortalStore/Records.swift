@@ -66,6 +66,11 @@ public struct Lease: Codable, Sendable, Hashable, FetchableRecord, MutablePersis
     public var startsAt: Date
     public var endsAt: Date
     public var createdBy: String
+    /// When the node was returned after the lease ended (nil: not yet, or not ended).
+    public var returnedAt: Date? = nil
+    public var returnAttempts = 0
+    public var returnRetryAt: Date? = nil
+    public var returnError: String? = nil
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
@@ -78,6 +83,10 @@ public struct LeaseView: Codable, Sendable, Hashable, FetchableRecord {
     public var startsAt: Date
     public var endsAt: Date
     public var createdBy: String
+    public var returnedAt: Date?
+    public var returnAttempts: Int
+    public var returnRetryAt: Date?
+    public var returnError: String?
 }
 
 public enum OperationState: String, Codable, Sendable, DatabaseValueConvertible {

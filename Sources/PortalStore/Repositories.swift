@@ -61,7 +61,13 @@ public protocol LeaseRepository: Sendable {
     func book(node: String, for slice: Slice, from: Date, to: Date, by user: String) async throws -> Lease
     func leases(endingAfter date: Date) async throws -> [LeaseView]
     func lease(id: Int64) async throws -> LeaseView?
-    func cancelLease(id: Int64) async throws -> LeaseView?
+    /// A current lease ends at `now` (its node is then returned); a future one is deleted; a past one is refused.
+    func cancelLease(id: Int64, at now: Date) async throws -> LeaseView?
+    /// Leases ended by `now` whose node has not been returned yet, oldest end first (due or waiting for a retry).
+    func leasesToReturn(at now: Date) async throws -> [LeaseView]
+    func markReturned(lease: Int64, at: Date) async throws
+    /// A return that failed (the BMC did not answer): counted, with the error, tried again at `retryAt`.
+    func markReturnFailed(lease: Int64, error: String, retryAt: Date) async throws
     /// The holder of each node at `now` (node name → slice name).
     func holders(at now: Date) async throws -> [String: String]
     /// The node, if `user` may act on it at `now`: admins always; others only when one of their slices holds

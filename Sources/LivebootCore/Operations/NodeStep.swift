@@ -5,6 +5,11 @@ import Seed
 /// What a node operation does, as the CLI's commands and the portal's buttons name it.
 public enum NodeAction: String, Sendable, Codable, CaseIterable {
     case liveboot, diskboot, on, off, reboot
+    /// A lease ended: the node comes back clean (`leases.on-end`). Started by the server, never asked for.
+    case release
+
+    /// What a user may ask for (a page's buttons, the API, the CLI).
+    public var isUserAction: Bool { self != .release }
 }
 
 /// One step of a node operation as it happens. The core yields them; the CLI prints them and the portal stores and
@@ -66,6 +71,7 @@ public enum NodeStep: Sendable, Equatable {
         case .started(.on, _): "power on"
         case .started(.off, _): "power off"
         case .started(.reboot, _): "reboot"
+        case .started(.release, _): "the lease ended: returning the node"
         case .imageChecked(let url): "image \(url) answers as a BMC needs"
         case .seedPublished(let url, let keys, let floppy):
             "seed \(url) (\(Self.count(keys, "key"))\(floppy ? ", as a floppy image" : ""))"
@@ -151,6 +157,8 @@ public struct OperationRequest: Sendable {
     /// Power off: graceful first, ForceOff after `gracefulTimeout` (default `timing.graceful-shutdown`).
     public var graceful = true
     public var gracefulTimeout: Duration?
+    /// A release: what the node is left as.
+    public var leaseEnd: LeaseEndAction = .diskboot
 
     public init(_ action: NodeAction, image: ResolvedImage? = nil, keys: [SSHPublicKey] = []) {
         self.action = action
@@ -207,6 +215,8 @@ extension Liveboot {
         case .diskboot:
             try await diskboot(node, progress: progress)
             return OperationOutcome(summary: "rebooting onto the disk")
+        case .release:
+            return OperationOutcome(summary: try await release(node, request.leaseEnd, progress: progress))
         case .on, .off, .reboot:
             guard let power = request.action.power else { throw LivebootError.badArgument("not a power action") }
             let summary = try await self.power(node, power, graceful: request.graceful,

@@ -13,7 +13,7 @@ extension NodeAction {
         case .on: .on
         case .off: .off
         case .reboot: .reboot
-        case .liveboot, .diskboot: nil
+        case .liveboot, .diskboot, .release: nil
         }
     }
 }

@@ -22,7 +22,8 @@ struct DashboardController: Sendable {
     func page(_ context: MemberRequestContext) async throws -> DashboardPage {
         DashboardPage(chrome: Chrome(title: "Nodes", identity: context.identity, section: "nodes"),
                       statuses: await board.statuses, updatedAt: await board.updatedAt,
-                      holders: try await nodes.holders(), lastOperations: try await nodes.lastOperations(),
+                      holders: try await nodes.holders(), returns: try await nodes.returnsOwed(),
+                      lastOperations: try await nodes.lastOperations(),
                       images: (try? nodes.images()) ?? [], refreshSeconds: refreshSeconds)
     }
 }
@@ -42,10 +43,12 @@ struct DashboardPage {
         let bootOnce: String?
         let error: String?
         let holder: String?
+        /// The node owes a return after a lease ended: what it waits for.
+        let returning: String?
         let lastOperation: OperationView?
 
         /// A node's status as the dashboard's row and the node page's status card show it.
-        init(_ status: NodeStatus, holder: String? = nil, lastOperation: NodeOperation? = nil) {
+        init(_ status: NodeStatus, holder: String? = nil, returning: String? = nil, lastOperation: NodeOperation? = nil) {
             func css(_ probe: ProbeResult) -> String {
                 switch probe { case .ok: "ok"; case .ko: "ko"; case .unavailable: "na" }
             }
@@ -63,6 +66,7 @@ struct DashboardPage {
             bootOnce = status.bootOverride
             error = status.error
             self.holder = holder
+            self.returning = returning
             self.lastOperation = lastOperation.map { OperationView($0) }
         }
     }
@@ -87,10 +91,10 @@ struct DashboardPage {
     let updated: String
     let refreshSeconds: Int
 
-    init(chrome: Chrome, statuses: [NodeStatus], updatedAt: Date?, holders: [String: String] = [:],
+    init(chrome: Chrome, statuses: [NodeStatus], updatedAt: Date?, holders: [String: String] = [:], returns: [String: String] = [:],
          lastOperations: [String: NodeOperation] = [:], images: [CatalogEntry], refreshSeconds: Int) {
         self.chrome = chrome
-        rows = statuses.map { Row($0, holder: holders[$0.node], lastOperation: lastOperations[$0.node]) }
+        rows = statuses.map { Row($0, holder: holders[$0.node], returning: returns[$0.node], lastOperation: lastOperations[$0.node]) }
         hasRows = !rows.isEmpty
         self.images = images.map {
             Image(name: $0.name, shortNames: $0.shortNames.joined(separator: ", "),

@@ -40,8 +40,8 @@ struct LeaseController: Sendable {
         let group = RouteCollection(context: MemberRequestContext.self)
         group.get("") { _, context in
             let user = context.user
-            let now = Date()
-            let items = try await leases.upcoming(now: now).map {
+            let now = leases.clock.now
+            let items = try await leases.upcoming().map {
                 LeasesPage.Item(id: $0.id, node: $0.node, slice: $0.slice, from: Format.date($0.startsAt), to: Format.date($0.endsAt),
                                 now: $0.startsAt <= now && $0.endsAt > now, createdBy: $0.createdBy)
             }

@@ -11,6 +11,7 @@ struct LeaseService: Sendable {
     let slices: SliceService
     let administration: Administration
     let nodes: [String]
+    let clock: any PortalClock
 
     typealias Denied = Refusal
     var rules: LeaseRules { administration.rules }
@@ -20,7 +21,7 @@ struct LeaseService: Sendable {
     }
 
     /// Current and future leases.
-    func upcoming(now: Date = Date()) async throws -> [LeaseView] { try await leases.leases(endingAfter: now) }
+    func upcoming() async throws -> [LeaseView] { try await leases.leases(endingAfter: clock.now) }
 
     func book(node name: String, slice sliceName: String, from: Date, hours: Double, by user: User) async throws -> Lease {
         try node(named: name)
@@ -33,14 +34,21 @@ struct LeaseService: Sendable {
             throw Denied.notFound("no lease #\(id)")
         }
         _ = try await slices.slice(named: lease.slice, for: user)
-        _ = try await leases.cancelLease(id: id)
-        try await audit.record(user: user.name, slice: lease.slice, node: lease.node, action: "cancel lease #\(id)", result: "ok")
+        let now = clock.now
+        do {
+            _ = try await leases.cancelLease(id: id, at: now)
+        } catch let error as PortalStoreError {
+            throw Denied.invalid("\(error)")
+        }
+        let current = lease.startsAt <= now
+        try await audit.record(user: user.name, slice: lease.slice, node: lease.node, action: "cancel lease #\(id)",
+                               result: current ? "ok: ended now, the node is returned" : "ok")
     }
 }
 
 extension Refusal {
     var status: HTTPResponse.Status {
-        switch self { case .notFound: .notFound; case .forbidden: .forbidden; case .invalid: .badRequest }
+        switch self { case .notFound: .notFound; case .forbidden: .forbidden; case .invalid: .badRequest; case .conflict: .conflict }
     }
 }
 

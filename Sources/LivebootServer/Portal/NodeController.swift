@@ -26,6 +26,8 @@ struct NodeController: Sendable {
         let model: String?
         let firmware: String?
         let holder: String?
+        /// The node owes a return after a lease ended: what it waits for.
+        let returning: String?
         let canAct: Bool
         let denied: String?
         let images: [Image]
@@ -107,7 +109,7 @@ struct NodeController: Sendable {
             name: name, host: node.host, sshPort: node.sshPort, status: known.map { DashboardPage.Row($0.status) },
             statusAt: known.map { Format.date($0.at) },
             vendor: known?.status.vendor, model: known?.status.model, firmware: known?.status.firmware,
-            holder: holders[name], canAct: grant != nil,
+            holder: holders[name], returning: try await nodes.returnsOwed()[name], canAct: grant != nil,
             denied: grant == nil ? "\(name) is not leased to any of your slices right now: you can look, not act." : nil,
             images: images, hasImages: !images.isEmpty,
             current: current.map { OperationView($0, at: node) }, currentSteps: steps.map(StepView.init),

@@ -14,6 +14,7 @@ struct NodeService: Sendable {
     let slices: SliceService
     let runner: OperationRunner
     let board: StatusBoard
+    let clock: any PortalClock
 
     typealias Denied = Refusal
 
@@ -30,7 +31,7 @@ struct NodeService: Sendable {
     /// A refusal is audited with the action it refused.
     func authorize(_ user: User, on name: String, for action: String) async throws -> (Node, NodeGrant) {
         let node = try node(named: name)
-        guard let grant = try await leases.grant(node: name, for: user, at: Date()) else {
+        guard let grant = try await leases.grant(node: name, for: user, at: clock.now) else {
             try await audit.record(user: user.name, slice: nil, node: name, action: action, result: "refused: not leased to the user's slices")
             throw Denied.forbidden("\(name) is not leased to any of your slices right now")
         }
@@ -49,7 +50,14 @@ struct NodeService: Sendable {
     }
 
     func start(_ action: NodeAction, on name: String, image: String?, by user: User) async throws -> NodeOperation {
+        guard action.isUserAction else { throw Denied.notFound("no action \(action.rawValue)") }
         let (node, grant) = try await authorize(user, on: name, for: action.rawValue)
+        // The next holder acts on a clean node: not before the previous lease's return is done.
+        if let owed = try await leases.leasesToReturn(at: clock.now).last(where: { $0.node == name }) {
+            try await audit.record(user: user.name, slice: grant.slice?.name, node: name, action: action.rawValue,
+                                   result: "refused: being returned")
+            throw Denied.conflict(Self.beingReturned(owed, now: clock.now))
+        }
         var keys: [SSHPublicKey] = []
         var resolved: ResolvedImage?
         if action == .liveboot {
@@ -75,6 +83,17 @@ struct NodeService: Sendable {
             try await audit.record(user: user.name, slice: grant.slice?.name, node: name, action: action.rawValue, result: "refused: \(error)")
             throw error
         }
+    }
+
+    /// "w1 is being returned after slice radio's lease ended: ready in about …", with the retry when the BMC failed.
+    static func beingReturned(_ lease: LeaseView, now: Date) -> String {
+        var text = "\(lease.node) is being returned after the lease of slice \(lease.slice) ended"
+        if let retryAt = lease.returnRetryAt, retryAt > now {
+            text += ": its BMC did not answer (\(lease.returnError ?? "no answer")); next try in \(Int(retryAt.timeIntervalSince(now).rounded(.up))) s"
+        } else {
+            text += ": ready in about a minute (media out, disk boot); try again then"
+        }
+        return text
     }
 
     /// An operation, visible to admins and to members of the slice it ran for.
@@ -106,16 +125,23 @@ struct NodeService: Sendable {
 
     /// Each node with its lease holder now and its last operation.
     func summaries() async throws -> [(node: Node, holder: String?, last: NodeOperation?)] {
-        let holders = try await leases.holders(at: Date())
+        let holders = try await leases.holders(at: clock.now)
         let last = try await operations.lastOperations()
         return all.map { ($0, holders[$0.name], last[$0.name]) }
     }
 
-    func holders() async throws -> [String: String] { try await leases.holders(at: Date()) }
+    /// Nodes that owe a return after a lease ended, with what they wait for (the BMC's failure, the retry).
+    func returnsOwed() async throws -> [String: String] {
+        let now = clock.now
+        let owed = try await leases.leasesToReturn(at: now)
+        return Dictionary(owed.map { ($0.node, Self.beingReturned($0, now: now)) }, uniquingKeysWith: { _, last in last })
+    }
+
+    func holders() async throws -> [String: String] { try await leases.holders(at: clock.now) }
     func lastOperations() async throws -> [String: NodeOperation] { try await operations.lastOperations() }
 
     /// The slice through which `user` may act on the node now, if any.
-    func grant(_ name: String, for user: User) async throws -> NodeGrant? { try await leases.grant(node: name, for: user, at: Date()) }
+    func grant(_ name: String, for user: User) async throws -> NodeGrant? { try await leases.grant(node: name, for: user, at: clock.now) }
     func history(of name: String, limit: Int = 20) async throws -> [NodeOperation] { try await operations.operations(node: name, limit: limit) }
     func steps(of operation: NodeOperation) async throws -> [OperationStep] { try await operations.steps(of: operation.id!) }
 

@@ -19,6 +19,9 @@ actor OperationRunner {
     let logger: Logger
     private var followers: [Int64: [UUID: AsyncStream<OperationEvent>.Continuation]] = [:]
     private var tasks: [Int64: Task<Void, Never>] = [:]
+    private var runningOn: [String: Int64] = [:]
+    /// Why an operation was stopped, when it was on purpose (a lease's end), for its record.
+    private var cutReasons: [Int64: String] = [:]
 
     init(liveboot: Liveboot, operations: any OperationRepository, board: StatusBoard, logger: Logger) {
         self.liveboot = liveboot
@@ -37,7 +40,23 @@ actor OperationRunner {
         request.checksImage = true
         request.wait = true
         tasks[id] = Task { [request] in await self.run(operation, request, node: node) }
+        runningOn[node.name] = id
         return operation
+    }
+
+    /// Stops the node's running operation, if any, recorded as `interrupted` with `reason`; returns once it has
+    /// recorded its end.
+    func cut(node: String, reason: String) async {
+        guard let id = runningOn[node], let task = tasks[id] else { return }
+        cutReasons[id] = reason
+        task.cancel()
+        await task.value
+    }
+
+    /// The operation as it ended, once it has (nil: unknown here, or its record could not be read).
+    func finished(_ id: Int64) async -> NodeOperation? {
+        if let task = tasks[id] { await task.value }
+        return try? await operations.operation(id: id)
     }
 
     /// A stream of the operation's events from now on; the caller reads the stored steps first.
@@ -103,7 +122,7 @@ actor OperationRunner {
             hostKeys = outcome.hostKeys.isEmpty ? nil : outcome.hostKeys
         } catch {
             state = Task.isCancelled ? .interrupted : .failed
-            message = Task.isCancelled ? "interrupted: the server stopped during the operation" : "\(error)"
+            message = Task.isCancelled ? cutReasons[id] ?? "interrupted: the server stopped during the operation" : "\(error)"
         }
         sink.finish()
         await relay.value
@@ -128,5 +147,7 @@ actor OperationRunner {
         await board.refresh(node, using: liveboot, minimumAge: .zero)
         publish(id, .finished(finished))
         tasks[id] = nil
+        cutReasons[id] = nil
+        if runningOn[node.name] == id { runningOn[node.name] = nil }
     }
 }

@@ -20,6 +20,11 @@ final class Testbed: @unchecked Sendable {
     private(set) var portalPort = 0
     private var serverTask: Task<Void, any Error>?
     private var serverGroup: ServiceGroup?
+    /// The server's now: real time, moved forward when a test makes a lease end.
+    let clock = ManualClock()
+    /// How often the testbed's server returns the nodes of ended leases (tests of lease ends have the portal they
+    /// drive do it instead, and set this beyond their length).
+    var leaseCheckInterval: Duration = .milliseconds(100)
     /// The slice's key pair, made by the test.
     let testbedKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMXl/wzGybfXj2lMrWlB6k89taQ4ufIbSzJGzgqzivmX admin@gatekeeper"
     let sliceKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICbtH/7W9QWCVVeK5kG54w/15gA7XYpwLddXsGCr9oV6 alice@slice"
@@ -81,6 +86,8 @@ final class Testbed: @unchecked Sendable {
         let (stream, continuation) = AsyncStream<ServePorts>.makeStream()
         var options = Self.serveOptions(mediaPort: port, statusInterval: statusInterval)
         options.portal.port = portalPort
+        options.clock = clock
+        options.leaseCheckInterval = leaseCheckInterval
         let app = try await LivebootServer.buildApplication(config: config, options: options,
                                                             logger: Logger(label: "test-vmedia"),
                                                             onServerRunning: { continuation.yield($0); continuation.finish() })
@@ -154,4 +161,14 @@ extension SimulatorBehaviour {
         change(&copy)
         return copy
     }
+}
+
+/// Real time plus an offset a test moves: a lease's end comes at once, with no sleeping through it.
+final class ManualClock: PortalClock, @unchecked Sendable {
+    private let lock = NSLock()
+    private var offset: TimeInterval = 0
+
+    var now: Date { lock.withLock { Date() + offset } }
+
+    func advance(by seconds: TimeInterval) { lock.withLock { offset += seconds } }
 }

@@ -7,14 +7,15 @@ document.addEventListener("click", (event) => {
   if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
 });
 
-// The dashboard: fetch the rows again every refresh period, replace them in place.
-const rows = document.getElementById("node-rows");
-if (rows) {
-  const seconds = Math.max(5, Number(rows.dataset.seconds) || 30);
-  setInterval(async () => {
+// The dashboard's rows and a multi-node run's grid: fetched again every refresh period, replaced in place; a
+// fragment that says it is done ([data-done]) stops its refresh.
+for (const region of document.querySelectorAll("[data-refresh]")) {
+  const seconds = Math.max(1, Number(region.dataset.seconds) || 30);
+  const timer = setInterval(async () => {
     try {
-      const answer = await fetch(rows.dataset.refresh, { credentials: "same-origin" });
-      if (answer.ok) rows.innerHTML = await answer.text();
+      const answer = await fetch(region.dataset.refresh, { credentials: "same-origin" });
+      if (answer.ok) region.innerHTML = await answer.text();
+      if (region.querySelector("[data-done]")) clearInterval(timer);
     } catch (_) { /* the next round will try again */ }
   }, seconds * 1000);
 }
@@ -94,4 +95,12 @@ if (operation && operation.dataset.state === "running") {
       if (fresh && card) card.replaceWith(fresh);
     }).catch(() => {});
   });
+}
+
+// The slice page: one box ticks or unticks every node held.
+const allHeld = document.getElementById("all-held");
+if (allHeld) {
+  const boxes = () => document.querySelectorAll('input[name="nodes[]"][form="run-form"]');
+  allHeld.checked = Array.from(boxes()).every((box) => box.checked);
+  allHeld.addEventListener("change", () => { for (const box of boxes()) box.checked = allHeld.checked; });
 }

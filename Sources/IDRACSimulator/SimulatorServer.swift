@@ -40,6 +40,11 @@ public actor IDRACSimulator {
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(await node.state()))))
         }
+        // The iDRAC restarting (503 to every Redfish request) or back: `POST /sim/outage?down=1|0`.
+        router.post("/sim/outage") { request, _ in
+            await node.setOutage(request.uri.queryParameters["down"] != "0")
+            return Response(status: .noContent)
+        }
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let server: HTTPServerBuilder
         if let certificate, let key {

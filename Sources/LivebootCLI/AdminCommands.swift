@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LivebootCore
 import PortalStore
+import Redfish
 
 extension LivebootCommand {
     /// `lb admin …`: the portal's accounts, from the gatekeeper. The first administrator can only be made here:
@@ -9,7 +10,7 @@ extension LivebootCommand {
     struct Admin: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Manage the portal's users, slices and leases (its SQLite database, config portal.database).",
-            subcommands: [AddAdmin.self, AddUser.self, AddLease.self, Token.self, Passwd.self])
+            subcommands: [AddAdmin.self, AddUser.self, AddLease.self, Leases.self, Token.self, Passwd.self])
     }
 
     struct PasswordOptions: ParsableArguments {
@@ -82,11 +83,14 @@ extension LivebootCommand {
     }
 
     struct AddLease: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "lease", abstract: "Lease a node to a slice, from now.")
+        static let configuration = CommandConfiguration(
+            commandName: "lease", abstract: "Lease a node to a slice, from now; or extend the slice's current lease of it.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Node name.") var node: String
         @Option(name: .long, help: "The slice.") var slice: String
         @Option(name: .long, help: "Hours.") var hours: Double = 8
+        @Option(name: .long, help: "Extend the slice's current lease of the node by this many hours instead of booking.")
+        var extend: Double?
 
         func run() async throws {
             do {
@@ -95,8 +99,51 @@ extension LivebootCommand {
                     throw LivebootError.unknownNode(node, known: config.nodes.map(\.name))
                 }
                 try await database.syncNodes(config.nodes.map(\.name))
+                if let extend {
+                    let now = Date()
+                    guard let current = try await database.leases(endingAfter: now)
+                        .first(where: { $0.node == node && $0.slice == slice && $0.startsAt <= now }) else {
+                        throw Refusal.notFound("slice \(slice) holds no current lease of \(node)")
+                    }
+                    let extended = try await administration.extend(lease: current.id, byHours: extend, by: shell, isMember: false, now: now)
+                    Output.out("\(node): the lease of \(slice) now ends \(extended.endsAt)")
+                    return
+                }
                 let lease = try await administration.book(node: node, slice: slice, from: Date(), hours: hours, by: shell, isMember: false)
                 Output.out("\(node) leased to \(slice) until \(lease.endsAt)")
+            } catch { throw fail(error) }
+        }
+    }
+
+    struct Leases: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the current and future leases, and the ended ones whose node is still being returned.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: JSONOption
+
+        func run() async throws {
+            do {
+                let (database, config) = try openDatabase(global)
+                let policy = try PortalConfig(config).leaseEnd
+                let now = Date()
+                let owed = try await database.leasesToReturn(at: now)
+                let leases = (owed + (try await database.leases(endingAfter: now))).sorted { ($0.node, $0.startsAt) < ($1.node, $1.startsAt) }
+                if output.json { return try Output.json(leases) }
+                if leases.isEmpty { return Output.out("no current or future lease") }
+                let width = leases.map(\.node.count).max() ?? 4
+                for lease in leases {
+                    let state: String
+                    if lease.endsAt <= now {
+                        state = "ended, being returned" + (lease.returnError.map { " (\(lease.returnAttempts) failed: \($0))" } ?? "")
+                    } else if lease.startsAt > now {
+                        state = "future"
+                    } else {
+                        let left = lease.endsAt.timeIntervalSince(now)
+                        state = "current, \(Int((left / 60).rounded(.up))) min left" + (left <= policy.warning.seconds ? ", ENDING" : "")
+                    }
+                    Output.out(lease.node.padding(toLength: width, withPad: " ", startingAt: 0) + "  #\(lease.id)  \(lease.slice)  "
+                               + "\(StatusFormatter.utc(lease.startsAt)) – \(StatusFormatter.utc(lease.endsAt))  \(state)")
+                }
             } catch { throw fail(error) }
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LivebootCore
+import PortalStore
 import Seed
 
 /// The node arguments of most commands.
@@ -69,7 +70,8 @@ extension LivebootCommand {
             if output.json {
                 try Output.json(statuses)
             } else {
-                for status in statuses { Output.out(StatusFormatter.block(status, showBMC: verbose)) }
+                let leases = await StatusFormatter.currentLeases(liveboot.config)
+                for status in statuses { Output.out(StatusFormatter.block(status, showBMC: verbose, lease: leases[status.node])) }
             }
             if statuses.contains(where: { $0.error != nil }) { throw ExitCode(1) }
         }
@@ -130,11 +132,36 @@ func powerCommand(_ liveboot: Liveboot, _ nodes: [Node], _ global: GlobalOptions
 
 enum StatusFormatter {
     /// One block per node, as the original printed it: a header line, then aligned fields.
-    static func block(_ status: NodeStatus, showBMC: Bool) -> String {
+    /// Who holds each node now, from the portal's database when there is one (`lb status` works without it).
+    static func currentLeases(_ config: LivebootConfig, now: Date = Date()) async -> [String: String] {
+        guard let portal = try? PortalConfig(config), FileManager.default.fileExists(atPath: portal.database),
+              let database = try? portal.openDatabase(),
+              let current = try? await database.leases(endingAfter: now).filter({ $0.startsAt <= now }) else { return [:] }
+        var lines: [String: String] = [:]
+        for lease in current {
+            let left = lease.endsAt.timeIntervalSince(now)
+            let minutes = Int((left / 60).rounded(.up))
+            let ending = left <= Double(portal.leaseEnd.warning.components.seconds)
+            lines[lease.node] = "\(lease.slice) until \(Self.utc(lease.endsAt)) (\(minutes < 60 ? "\(minutes) min" : "\(minutes / 60) h \(minutes % 60) min") left"
+                + (ending ? ", ENDING: then the node is returned" : "") + ")"
+        }
+        return lines
+    }
+
+    static func utc(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
+        return formatter.string(from: date)
+    }
+
+    static func block(_ status: NodeStatus, showBMC: Bool, lease: String? = nil) -> String {
         var lines = ["\(status.node):"]
         func field(_ name: String, _ value: String) {
             lines.append("  " + name.padding(toLength: max(14, name.count + 1), withPad: " ", startingAt: 0) + value)
         }
+        if let lease { field("lease", lease) }
         if let error = status.error {
             field("BMC", "ERROR \(error)")
         } else {

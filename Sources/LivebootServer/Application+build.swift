@@ -97,7 +97,7 @@ public enum LivebootServer {
         public var description: String { "no \(name).mustache in \(folder) (set --templates to the Templates folder)" }
     }
 
-    static let requiredTemplates = ["dashboard", "node-rows", "login", "node", "slices", "slice", "leases", "admin", "account", "error"]
+    static let requiredTemplates = ["dashboard", "node-rows", "login", "node", "slices", "slice", "leases", "admin", "account", "error", "batch", "batch-grid"]
 
     /// The one seam used by `main` and by the tests: the portal on stock Hummingbird HTTP/1 at `options.portal`,
     /// and the vmedia listener at `options.media` as one of its services — one process, two listeners.
@@ -152,7 +152,7 @@ public enum LivebootServer {
                                board: board, clock: options.clock),
             slices: slices,
             leases: LeaseService(leases: store, audit: store, slices: slices, administration: administration,
-                                 nodes: config.nodes.map(\.name), clock: options.clock),
+                                 nodes: config.nodes.map(\.name), clock: options.clock, warning: portalConfig.leaseEnd.warning),
             administration: administration)
         let settings = PortalSettings(sessionLifetime: .seconds(Int64(portalConfig.sessionHours * 3600)),
                                       secureCookies: portalConfig.secureCookies)
@@ -179,12 +179,15 @@ public enum LivebootServer {
         portal.addRoutes(api.publicRoutes, atPath: "/api/v1")
         let members = portal.group().add(middleware: RequireLogin()).group(context: MemberRequestContext.self)
         members.addRoutes(account.routes)
-        members.addRoutes(DashboardController(nodes: services.nodes, board: board, pages: pages,
+        members.addRoutes(DashboardController(nodes: services.nodes, leases: services.leases, board: board, pages: pages,
                                               refreshSeconds: Int(options.statusInterval.components.seconds)).routes)
-        let nodePages = NodeController(nodes: services.nodes, pages: pages)
+        let nodePages = NodeController(nodes: services.nodes, leases: services.leases, pages: pages)
         members.addRoutes(nodePages.routes, atPath: "/nodes")
         members.addRoutes(nodePages.operationRoutes, atPath: "/operations")
-        members.addRoutes(SliceController(slices: services.slices, pages: pages).routes, atPath: "/slices")
+        let batches = BatchController(nodes: services.nodes, pages: pages)
+        members.addRoutes(batches.routes, atPath: "/operations")
+        members.addRoutes(batches.sliceRoutes, atPath: "/slices")
+        members.addRoutes(SliceController(slices: services.slices, leases: services.leases, nodes: services.nodes, pages: pages).routes, atPath: "/slices")
         members.addRoutes(LeaseController(leases: services.leases, slices: services.slices, pages: pages).routes, atPath: "/leases")
         members.group(context: AdminRequestContext.self)
             .addRoutes(AdminController(administration: administration, pages: pages).routes, atPath: "/admin")

@@ -128,6 +128,41 @@ public struct Administration: Sendable {
 
     // MARK: leases
 
+    /// Extends a current lease by `hours`, within the booking rules: members for their own slices, the slice's hold
+    /// on the node at most `rules.maxHours` from now; never over the next holder's lease (refused naming it).
+    public func extend(lease id: Int64, byHours hours: Double, by actor: Actor, isMember: Bool, now: Date = Date()) async throws -> LeaseView {
+        guard let lease = try await leases.lease(id: id) else { throw Refusal.notFound("no lease #\(id)") }
+        guard actor.isAdmin || isMember else { throw Refusal.forbidden("you are not a member of slice \(lease.slice)") }
+        guard hours.isFinite, hours > 0 else { throw Refusal.invalid("an extension lasts some time: hours is a number above 0") }
+        guard lease.startsAt <= now, lease.endsAt > now else { throw Refusal.invalid("lease #\(id) is not current: only a current lease is extended") }
+        let end = lease.endsAt.addingTimeInterval(hours * 3600)
+        guard end.timeIntervalSince(lease.startsAt) <= rules.longest else {
+            throw Refusal.invalid("a lease lasts at most \(Int(rules.longest / 86400)) days")
+        }
+        if !actor.isAdmin {
+            let held = try await leases.leases(endingAfter: now)
+                .filter { $0.node == lease.node && $0.sliceId == lease.sliceId }
+                .reduce(0.0) { $0 + $1.endsAt.timeIntervalSince(max($1.startsAt, now)) }
+            guard held + hours * 3600 <= rules.maxHours * 3600 else {
+                throw Refusal.forbidden("slice \(lease.slice) would hold \(lease.node) for more than \(Int(rules.maxHours)) hours from now "
+                                        + "(it holds it for \(Self.hours(held)) already)")
+            }
+        }
+        do {
+            let extended = try await leases.extendLease(id: id, to: end)
+            try await audit.record(user: actor.name, slice: lease.slice, node: lease.node, action: "extend lease #\(id)",
+                                   result: "ok: until \(PortalStoreError.format(end))")
+            return extended
+        } catch let error as PortalStoreError {
+            try await audit.record(user: actor.name, slice: lease.slice, node: lease.node, action: "extend lease #\(id)", result: "refused: \(error)")
+            throw error
+        }
+    }
+
+    static func hours(_ seconds: TimeInterval) -> String {
+        seconds < 3600 ? "\(Int((seconds / 60).rounded(.up))) min" : String(format: "%.1f h", seconds / 3600)
+    }
+
     /// Books `node` for `slice` from `from` for `hours`: members within `rules` and only for their own slices,
     /// admins for any slice and any time (up to `rules.longest`); overlaps are refused by the store, naming the
     /// holder. Every outcome is audited.

@@ -36,6 +36,12 @@ public struct PortalConfig: Sendable {
             section = file.portal
             if let leases = file.leases {
                 leaseEnd.action = leases.onEnd ?? leaseEnd.action
+                if let minutes = leases.warnMinutes {
+                    guard minutes >= 0, minutes <= 24 * 60 else {
+                        throw LivebootError.configInvalid(path: path, reason: "leases.warn-minutes must be between 0 and 1440")
+                    }
+                    leaseEnd.warning = .seconds(Int64(minutes * 60))
+                }
                 if let seconds = leases.retrySeconds {
                     guard seconds >= 0.01, seconds <= 3600 else {
                         throw LivebootError.configInvalid(path: path, reason: "leases.retry-seconds must be between 0.01 and 3600")
@@ -85,7 +91,8 @@ public struct PortalConfig: Sendable {
     private struct Leases: Decodable {
         var onEnd: LeaseEndAction?
         var retrySeconds: Double?
-        enum CodingKeys: String, CodingKey { case onEnd = "on-end", retrySeconds = "retry-seconds" }
+        var warnMinutes: Double?
+        enum CodingKeys: String, CodingKey { case onEnd = "on-end", retrySeconds = "retry-seconds", warnMinutes = "warn-minutes" }
     }
 
     private struct Raw: Decodable {
@@ -108,6 +115,8 @@ public struct LeaseEndPolicy: Sendable {
     /// The first pause after a failed return; each next one doubles, up to `longestRetry`.
     public var firstRetry: Duration = .seconds(30)
     public var longestRetry: Duration = .seconds(600)
+    /// From this long before its end, a lease's pages say it is ending (`leases.warn-minutes`).
+    public var warning: Duration = .seconds(15 * 60)
 
     /// The name returns are recorded under (operations, audit).
     public static let actor = "liveboot (lease end)"

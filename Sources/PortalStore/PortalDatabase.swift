@@ -312,6 +312,25 @@ extension PortalDatabase: LeaseRepository {
         }
     }
 
+    public func extendLease(id: Int64, to end: Date) async throws -> LeaseView {
+        try await writer.write { db in
+            guard let lease = try LeaseView.fetchOne(db, sql: Self.leaseViewSQL + " WHERE lease.id = ?", arguments: [id]) else {
+                throw PortalStoreError.invalidLease("no lease #\(id)")
+            }
+            guard end > lease.endsAt else { throw PortalStoreError.invalidLease("an extension ends later than the lease") }
+            // Checked and written in one transaction, like a booking.
+            if let next = try LeaseView.fetchOne(db, sql: Self.leaseViewSQL + """
+                 WHERE lease.node = ? AND lease.id != ? AND lease.startsAt < ? AND lease.endsAt > ? ORDER BY lease.startsAt LIMIT 1
+                """, arguments: [lease.node, id, end, lease.endsAt]) {
+                throw PortalStoreError.leaseConflict(node: lease.node, slice: next.slice, from: next.startsAt, to: next.endsAt)
+            }
+            try db.execute(sql: "UPDATE lease SET endsAt = ? WHERE id = ?", arguments: [end, id])
+            var extended = lease
+            extended.endsAt = end
+            return extended
+        }
+    }
+
     public func leasesToReturn(at now: Date) async throws -> [LeaseView] {
         try await writer.read { db in
             try LeaseView.fetchAll(db, sql: Self.leaseViewSQL + """

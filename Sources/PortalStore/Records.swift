@@ -87,6 +87,21 @@ public struct LeaseView: Codable, Sendable, Hashable, FetchableRecord {
     public var returnAttempts: Int
     public var returnRetryAt: Date?
     public var returnError: String?
+
+    public init(id: Int64, sliceId: Int64, slice: String, node: String, startsAt: Date, endsAt: Date, createdBy: String,
+                returnedAt: Date? = nil, returnAttempts: Int = 0, returnRetryAt: Date? = nil, returnError: String? = nil) {
+        self.id = id
+        self.sliceId = sliceId
+        self.slice = slice
+        self.node = node
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+        self.createdBy = createdBy
+        self.returnedAt = returnedAt
+        self.returnAttempts = returnAttempts
+        self.returnRetryAt = returnRetryAt
+        self.returnError = returnError
+    }
 }
 
 public enum OperationState: String, Codable, Sendable, DatabaseValueConvertible {

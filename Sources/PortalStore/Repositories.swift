@@ -63,6 +63,9 @@ public protocol LeaseRepository: Sendable {
     func lease(id: Int64) async throws -> LeaseView?
     /// A current lease ends at `now` (its node is then returned); a future one is deleted; a past one is refused.
     func cancelLease(id: Int64, at now: Date) async throws -> LeaseView?
+    /// Moves a lease's end to `end`; refused with `leaseConflict` (naming the next holder) when another lease of the
+    /// node starts before it.
+    func extendLease(id: Int64, to end: Date) async throws -> LeaseView
     /// Leases ended by `now` whose node has not been returned yet, oldest end first (due or waiting for a retry).
     func leasesToReturn(at now: Date) async throws -> [LeaseView]
     func markReturned(lease: Int64, at: Date) async throws

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
@@ -29,6 +30,8 @@ def main():
     parser.add_argument("--node", required=True)
     parser.add_argument("--image", required=True)
     parser.add_argument("--failing-image", required=True)
+    parser.add_argument("--batch-nodes", required=True, help="nodes the slice holds, booted together from the slice page")
+    parser.add_argument("--outage-url", required=True, help="the simulator's /sim/outage of the batch node made to fail")
     parser.add_argument("--key-file", required=True)
     parser.add_argument("--screenshots", required=True)
     args = parser.parse_args()
@@ -52,6 +55,12 @@ def main():
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-node="{args.node}"]')))
         check(args.user in driver.find_element(By.CSS_SELECTOR, ".who").text, "the header names the user")
         shot("dashboard.png")
+
+        # The Leases page: the timeline shows the slice's lease of the node as a block.
+        driver.get(f"{args.url}/leases")
+        block = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f'g.row[data-node="{args.node}"] rect.lease.mine')))
+        check(block.size["width"] > 5, "the lease's block is drawn")
+        shot("leases.png")
 
         # Upload the key file: the page's script reads it into the text area, the form sends it.
         driver.get(f"{args.url}/slices/{args.slice}")
@@ -97,7 +106,29 @@ def main():
         check(driver.execute_script("return arguments[0].naturalWidth", image) == 480, "the screenshot is a decoded image")
         check(image.location["y"] < driver.find_element(By.ID, "steps").location["y"], "the screenshot comes before the steps")
         shot("node-failed.png")
-        print("browser: ok —", ssh, "—", len(steps), "steps; failure shown with its screenshot")
+
+        # The slice page: every node held, ticked; boot them live together; one (its BMC restarting) fails; once its
+        # BMC is back, "retry the failed ones" boots exactly that one.
+        batch = args.batch_nodes.split(",")
+        driver.get(f"{args.url}/slices/{args.slice}")
+        for node in batch:
+            check(driver.find_element(By.CSS_SELECTOR, f'input[name="nodes[]"][value="{node}"]').is_selected(), f"{node} ticked")
+        Select(driver.find_element(By.NAME, "action")).select_by_value("liveboot")
+        Select(driver.find_element(By.CSS_SELECTOR, "#run-form select[name=image]")).select_by_value(args.image)
+        driver.find_element(By.CSS_SELECTOR, "#run-form button[type=submit]").click()
+        WebDriverWait(driver, 5).until(EC.alert_is_present()).accept()
+        grid = WebDriverWait(driver, 90).until(lambda d: d.find_element(By.ID, "batch").find_elements(By.CSS_SELECTOR, "[data-done]") and d)
+        states = {row.get_attribute("data-node"): row.get_attribute("data-state") for row in driver.find_elements(By.CSS_SELECTOR, "#batch tr[data-node]")}
+        failing = batch[-1]
+        check(states == {**{n: "succeeded" for n in batch[:-1]}, failing: "failed"}, f"batch states: {states}")
+        shot("batch-one-failed.png")
+        urllib.request.urlopen(urllib.request.Request(args.outage_url + "?down=0", method="POST"))
+        driver.find_element(By.CSS_SELECTOR, "#retry-failed button").click()
+        WebDriverWait(driver, 90).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#batch [data-done]"))
+        states = {row.get_attribute("data-node"): row.get_attribute("data-state") for row in driver.find_elements(By.CSS_SELECTOR, "#batch tr[data-node]")}
+        check(states == {failing: "succeeded"}, f"retried: {states}")
+        shot("batch-retried.png")
+        print("browser: ok —", ssh, "—", len(steps), "steps; failure shown with its screenshot; batch of", len(batch), "retried")
     except (TimeoutException, AssertionError) as error:
         shot("failure.png")
         print("browser: FAILED:", error or "timeout", "at", driver.current_url, file=sys.stderr)

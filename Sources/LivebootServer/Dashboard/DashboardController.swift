@@ -7,6 +7,7 @@ import PortalStore
 /// table's rows alone, which the page's script fetches to refresh itself without a reload.
 struct DashboardController: Sendable {
     let nodes: NodeService
+    let leases: LeaseService
     let board: StatusBoard
     let pages: PageRenderer
     let refreshSeconds: Int
@@ -22,7 +23,7 @@ struct DashboardController: Sendable {
     func page(_ context: MemberRequestContext) async throws -> DashboardPage {
         DashboardPage(chrome: Chrome(title: "Nodes", identity: context.identity, section: "nodes"),
                       statuses: await board.statuses, updatedAt: await board.updatedAt,
-                      holders: try await nodes.holders(), returns: try await nodes.returnsOwed(),
+                      holders: try await nodes.holders(), leases: try await leases.notices(), returns: try await nodes.returnsOwed(),
                       lastOperations: try await nodes.lastOperations(),
                       images: (try? nodes.images()) ?? [], refreshSeconds: refreshSeconds)
     }
@@ -45,10 +46,13 @@ struct DashboardPage {
         let holder: String?
         /// The node owes a return after a lease ended: what it waits for.
         let returning: String?
+        /// The holder's lease, when it ends soon: the time left.
+        let endingIn: String?
         let lastOperation: OperationView?
 
         /// A node's status as the dashboard's row and the node page's status card show it.
-        init(_ status: NodeStatus, holder: String? = nil, returning: String? = nil, lastOperation: NodeOperation? = nil) {
+        init(_ status: NodeStatus, holder: String? = nil, lease: LeaseNotice? = nil, returning: String? = nil,
+             lastOperation: NodeOperation? = nil) {
             func css(_ probe: ProbeResult) -> String {
                 switch probe { case .ok: "ok"; case .ko: "ko"; case .unavailable: "na" }
             }
@@ -67,6 +71,7 @@ struct DashboardPage {
             error = status.error
             self.holder = holder
             self.returning = returning
+            endingIn = lease.flatMap { $0.endingSoon ? $0.left : nil }
             self.lastOperation = lastOperation.map { OperationView($0) }
         }
     }
@@ -91,10 +96,13 @@ struct DashboardPage {
     let updated: String
     let refreshSeconds: Int
 
-    init(chrome: Chrome, statuses: [NodeStatus], updatedAt: Date?, holders: [String: String] = [:], returns: [String: String] = [:],
+    init(chrome: Chrome, statuses: [NodeStatus], updatedAt: Date?, holders: [String: String] = [:],
+         leases: [String: LeaseNotice] = [:], returns: [String: String] = [:],
          lastOperations: [String: NodeOperation] = [:], images: [CatalogEntry], refreshSeconds: Int) {
         self.chrome = chrome
-        rows = statuses.map { Row($0, holder: holders[$0.node], returning: returns[$0.node], lastOperation: lastOperations[$0.node]) }
+        rows = statuses.map {
+            Row($0, holder: holders[$0.node], lease: leases[$0.node], returning: returns[$0.node], lastOperation: lastOperations[$0.node])
+        }
         hasRows = !rows.isEmpty
         self.images = images.map {
             Image(name: $0.name, shortNames: $0.shortNames.joined(separator: ", "),

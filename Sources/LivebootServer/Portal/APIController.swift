@@ -18,6 +18,8 @@ struct APIController: Sendable {
         let node: String
         let status: NodeStatus?
         let holder: String?
+        /// The current lease: until when, the seconds left, whether it is ending (`leases.warn-minutes`).
+        let lease: LeaseNotice?
         let lastOperation: NodeOperation?
     }
     struct OperationAnswer: Encodable { let operation: NodeOperation; let steps: [OperationStep] }
@@ -30,6 +32,8 @@ struct APIController: Sendable {
         let errors: [LineError]
     }
     struct LeaseBody: Decodable { let node: String; let slice: String; let start: String?; let hours: Double }
+    struct ExtendBody: Decodable { let hours: Double }
+    struct BatchBody: Decodable { let action: String; let nodes: [String]; let image: String? }
     struct SliceAnswer: Encodable { let name: String; let members: [PublicUser]; let keys: [SliceKey] }
 
     /// Mounted at `/api/v1`.
@@ -57,15 +61,17 @@ struct APIController: Sendable {
         let group = RouteCollection(context: MemberRequestContext.self)
         group.get("/nodes") { _, _ in
             let statuses = Dictionary(await nodes.statuses().map { ($0.node, $0) }, uniquingKeysWith: { a, _ in a })
+            let current = try await leases.notices()
             return try JSONAnswer(try await nodes.summaries().map {
-                NodeAnswer(node: $0.node.name, status: statuses[$0.node.name], holder: $0.holder, lastOperation: $0.last)
+                NodeAnswer(node: $0.node.name, status: statuses[$0.node.name], holder: $0.holder, lease: current[$0.node.name],
+                           lastOperation: $0.last)
             })
         }
         group.get("/nodes/:node") { _, context in
             let node = try nodes.node(named: try context.parameters.require("node"))
             let status = await nodes.refreshStatus(of: node)
             return try JSONAnswer(NodeAnswer(node: node.name, status: status, holder: try await nodes.holders()[node.name],
-                                             lastOperation: try await nodes.history(of: node.name, limit: 1).first))
+                                             lease: try await leases.notices()[node.name], lastOperation: try await nodes.history(of: node.name, limit: 1).first))
         }
         group.post("/nodes/:node/:action") { request, context in
             guard let action = NodeAction(rawValue: try context.parameters.require("action")) else { throw HTTPError(.notFound) }
@@ -73,6 +79,15 @@ struct APIController: Sendable {
             let operation = try await nodes.start(action, on: try context.parameters.require("node"), image: body?.image,
                                                     by: context.user)
             return try JSONAnswer(operation, status: .accepted, headers: [.location: "/api/v1/operations/\(operation.id!)"])
+        }
+        // Many nodes at once: one operation per node, started together; refusals per node.
+        group.post("/operations") { request, context in
+            let body = try await Self.decode(BatchBody.self, request)
+            guard let action = NodeAction(rawValue: body.action), action.isUserAction else {
+                throw Refusal.invalid("unknown action \(body.action)")
+            }
+            let entries = try await nodes.start(action, on: body.nodes, image: body.image, by: context.user)
+            return try JSONAnswer(entries, status: entries.contains { $0.operation != nil } ? .accepted : .forbidden)
         }
         group.get("/operations/:id") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
@@ -128,9 +143,17 @@ struct APIController: Sendable {
         group.get("/leases") { _, _ in try JSONAnswer(try await leases.upcoming()) }
         group.post("/leases") { request, context in
             let body = try await Self.decode(LeaseBody.self, request)
-            let lease = try await leases.book(node: body.node, slice: body.slice, from: try LeaseController.parseStart(body.start),
+            let lease = try await leases.book(node: body.node, slice: body.slice, from: try LeaseController.parseStart(body.start, now: leases.clock.now),
                                                hours: body.hours, by: context.user)
             return try JSONAnswer(lease, status: .created)
+        }
+        // Extending a current lease: `{"hours": 1}` more (PATCH, or PUT with the same body).
+        for method in [HTTPRequest.Method.patch, .put] {
+            group.on("/leases/:id", method: method) { request, context in
+                guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
+                let body = try await Self.decode(ExtendBody.self, request)
+                return try JSONAnswer(try await leases.extend(id, byHours: body.hours, by: context.user))
+            }
         }
         group.delete("/leases/:id") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }

@@ -18,13 +18,28 @@ struct LeaseController: Sendable {
             let now: Bool
             let createdBy: String
         }
+        struct NodeOption { let name: String; let selected: Bool }
         let chrome: Chrome
+        let timeline: LeaseTimeline
         let leases: [Item]
         let hasLeases: Bool
-        let nodes: [String]
+        let nodes: [NodeOption]
+        /// The booking form's start, when a free stretch of the timeline was clicked.
+        let start: String?
         let slices: [String]
         let canBook: Bool
         let maxHours: Int
+    }
+
+    struct ExtendForm: Decodable {
+        let hours: Double
+        /// The page to go back to (a path of this site).
+        let back: String?
+    }
+
+    /// A path of this site only (`/slices/radio`), never another site's address.
+    static func localPath(_ text: String) -> String? {
+        text.hasPrefix("/") && !text.hasPrefix("//") && !text.contains("\\") ? text : nil
     }
 
     struct BookForm: Decodable {
@@ -38,25 +53,39 @@ struct LeaseController: Sendable {
     /// Mounted at `/leases`.
     var routes: RouteCollection<MemberRequestContext> {
         let group = RouteCollection(context: MemberRequestContext.self)
-        group.get("") { _, context in
+        group.get("") { request, context in
             let user = context.user
             let now = leases.clock.now
-            let items = try await leases.upcoming().map {
+            let upcoming = try await leases.upcoming()
+            let items = upcoming.map {
                 LeasesPage.Item(id: $0.id, node: $0.node, slice: $0.slice, from: Format.date($0.startsAt), to: Format.date($0.endsAt),
                                 now: $0.startsAt <= now && $0.endsAt > now, createdBy: $0.createdBy)
             }
             let slices = try await self.slices.visible(to: user)
+            // A click on a free stretch of the timeline: its node and start, checked (a name we list, a time we read).
+            let asked = request.uri.queryParameters["node"].map(String.init).flatMap { leases.nodes.contains($0) ? $0 : nil }
+            let start = request.uri.queryParameters["start"].map(String.init).flatMap { (try? Self.parseStart($0, now: now)) != nil ? $0 : nil }
+            let timeline = LeaseTimeline(nodes: leases.nodes, leases: upcoming, now: now,
+                                         mine: user.isAdmin ? [] : Set(slices.map(\.name)))
             return try pages.render(LeasesPage(chrome: Chrome(title: "Leases", identity: context.identity, section: "leases"),
-                                               leases: items, hasLeases: !items.isEmpty,
-                                               nodes: leases.nodes, slices: slices.map(\.name),
+                                               timeline: timeline, leases: items, hasLeases: !items.isEmpty,
+                                               nodes: leases.nodes.map { .init(name: $0, selected: $0 == asked) }, start: start,
+                                               slices: slices.map(\.name),
                                                canBook: !slices.isEmpty, maxHours: Int(leases.rules.maxHours)), "leases")
         }
         group.post("") { request, context in
             var request = request
             let form = try await FormBody.decode(BookForm.self, from: &request)
-            _ = try await leases.book(node: form.node, slice: form.slice, from: try Self.parseStart(form.start), hours: form.hours,
+            _ = try await leases.book(node: form.node, slice: form.slice, from: try Self.parseStart(form.start, now: leases.clock.now), hours: form.hours,
                                        by: context.user)
             return PageRenderer.redirect("/leases")
+        }
+        group.post("/:id/extend") { request, context in
+            guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
+            var request = request
+            let form = try await FormBody.decode(ExtendForm.self, from: &request)
+            let lease = try await leases.extend(id, byHours: form.hours, by: context.user)
+            return PageRenderer.redirect(form.back.flatMap(Self.localPath) ?? "/nodes/\(lease.node)")
         }
         group.post("/:id/cancel") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }
@@ -67,8 +96,8 @@ struct LeaseController: Sendable {
     }
 
     /// `2026-11-29T14:00` (an HTML `datetime-local`, read as UTC), an ISO 8601 date, or empty for now.
-    static func parseStart(_ text: String?) throws -> Date {
-        guard let text = text?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return Date() }
+    static func parseStart(_ text: String?, now: Date) throws -> Date {
+        guard let text = text?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return now }
         if let date = ISO8601DateFormatter().date(from: text) { return date }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")

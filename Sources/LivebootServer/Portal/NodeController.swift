@@ -7,6 +7,7 @@ import PortalStore
 /// A node's page, its actions (live boot, disk boot, power), and the live feed of an operation.
 struct NodeController: Sendable {
     let nodes: NodeService
+    let leases: LeaseService
     let pages: PageRenderer
 
     struct NodePage {
@@ -26,6 +27,8 @@ struct NodeController: Sendable {
         let model: String?
         let firmware: String?
         let holder: String?
+        /// The current lease: until when, and whether it ends soon (then its holder may extend it here).
+        let lease: LeaseNoticeView?
         /// The node owes a return after a lease ended: what it waits for.
         let returning: String?
         let canAct: Bool
@@ -109,7 +112,7 @@ struct NodeController: Sendable {
             name: name, host: node.host, sshPort: node.sshPort, status: known.map { DashboardPage.Row($0.status) },
             statusAt: known.map { Format.date($0.at) },
             vendor: known?.status.vendor, model: known?.status.model, firmware: known?.status.firmware,
-            holder: holders[name], returning: try await nodes.returnsOwed()[name], canAct: grant != nil,
+            holder: holders[name], lease: try await leases.notices()[name].map(LeaseNoticeView.init), returning: try await nodes.returnsOwed()[name], canAct: grant != nil,
             denied: grant == nil ? "\(name) is not leased to any of your slices right now: you can look, not act." : nil,
             images: images, hasImages: !images.isEmpty,
             current: current.map { OperationView($0, at: node) }, currentSteps: steps.map(StepView.init),

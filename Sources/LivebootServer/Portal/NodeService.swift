@@ -85,6 +85,29 @@ struct NodeService: Sendable {
         }
     }
 
+    /// One operation per node, all started together; a node that is refused (no lease, busy, being returned) does
+    /// not stop the others, and says why.
+    func start(_ action: NodeAction, on names: [String], image: String?, by user: User) async throws -> [BatchEntry] {
+        guard !names.isEmpty else { throw Denied.invalid("choose at least one node") }
+        guard names.count <= 500 else { throw Denied.invalid("at most 500 nodes at once") }
+        var unique: [String] = []
+        for name in names where !unique.contains(name) { unique.append(name) }
+        return await withTaskGroup(of: (Int, BatchEntry).self) { group in
+            for (index, name) in unique.enumerated() {
+                group.addTask {
+                    do {
+                        return (index, BatchEntry(node: name, operation: try await start(action, on: name, image: image, by: user), refused: nil))
+                    } catch {
+                        return (index, BatchEntry(node: name, operation: nil, refused: "\(error)"))
+                    }
+                }
+            }
+            var entries: [(Int, BatchEntry)] = []
+            for await entry in group { entries.append(entry) }
+            return entries.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+    }
+
     /// "w1 is being returned after slice radio's lease ended: ready in about …", with the retry when the BMC failed.
     static func beingReturned(_ lease: LeaseView, now: Date) -> String {
         var text = "\(lease.node) is being returned after the lease of slice \(lease.slice) ended"
@@ -160,4 +183,11 @@ struct NodeService: Sendable {
     @discardableResult
     func refreshStatus(of node: Node) async -> NodeStatus { await board.refresh(node, using: liveboot) }
     func statuses() async -> [NodeStatus] { await board.statuses }
+}
+
+/// One node of a multi-node action: its operation, or why it was refused.
+struct BatchEntry: Encodable, Sendable {
+    let node: String
+    let operation: NodeOperation?
+    let refused: String?
 }

@@ -111,6 +111,25 @@ struct OperationView {
     }
 }
 
+/// A current lease on a page: whose, until when, the time left, and whether it is ending (`leases.warn-minutes`).
+struct LeaseNoticeView {
+    let id: Int64
+    let node: String
+    let slice: String
+    let until: String
+    let left: String
+    let endingSoon: Bool
+
+    init(_ notice: LeaseNotice) {
+        id = notice.id
+        node = notice.node
+        slice = notice.slice
+        until = Format.date(notice.endsAt)
+        left = notice.left
+        endingSoon = notice.endingSoon
+    }
+}
+
 struct StepView {
     let elapsed: String
     let message: String

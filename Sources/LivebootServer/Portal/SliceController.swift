@@ -5,6 +5,8 @@ import PortalStore
 /// Slices: their members and ssh keys (paste or upload a `.pub` / `authorized_keys` file).
 struct SliceController: Sendable {
     let slices: SliceService
+    let leases: LeaseService
+    let nodes: NodeService
     let pages: PageRenderer
 
     struct SlicesPage {
@@ -13,6 +15,8 @@ struct SliceController: Sendable {
         let slices: [Item]
         let hasSlices: Bool
     }
+
+    struct ImageOption { let name: String; let label: String }
 
     struct SlicePage {
         struct Key {
@@ -27,6 +31,10 @@ struct SliceController: Sendable {
         let chrome: Chrome
         let name: String
         let members: [PublicUser]
+        /// The nodes the slice holds now, and the images a run on them may boot.
+        let held: [LeaseNoticeView]
+        let holdsNodes: Bool
+        let images: [ImageOption]
         let keys: [Key]
         let hasKeys: Bool
         let errors: [LineError]
@@ -86,8 +94,12 @@ struct SliceController: Sendable {
             SlicePage.Key(id: $0.id ?? 0, type: $0.type, fingerprint: $0.fingerprint, comment: $0.comment,
                           addedBy: $0.addedBy, addedAt: Format.date($0.addedAt))
         }
+        let held = try await leases.notices().values.filter { $0.slice == slice.name }.sorted { $0.node < $1.node }
+            .map(LeaseNoticeView.init)
         let page = SlicePage(chrome: Chrome(title: "Slice \(name)", identity: context.identity, section: "slices"),
-                             name: name, members: try await slices.members(of: slice), keys: keys, hasKeys: !keys.isEmpty,
+                             name: name, members: try await slices.members(of: slice), held: held, holdsNodes: !held.isEmpty,
+                             images: ((try? nodes.images()) ?? []).map { ImageOption(name: $0.name, label: $0.name) },
+                             keys: keys, hasKeys: !keys.isEmpty,
                              errors: errors.map { .init(line: $0.line, message: $0.message) }, hasErrors: !errors.isEmpty,
                              notice: notice, pasted: pasted)
         return try pages.render(page, "slice", status: status)

@@ -73,6 +73,8 @@ public struct SimulatorState: Sendable, Codable {
     public let sshUp: Bool
     public let requests: Int
     public let sessions: Int
+    /// The most Redfish requests this iDRAC had in progress at once.
+    public let peakConcurrentRequests: Int
 }
 
 struct SimResponse: Sendable {
@@ -128,6 +130,17 @@ public actor SimulatedNode {
     var lifecycleBusyUntil: ContinuousClock.Instant?
     /// The last one-time `Cd` boot found nothing bootable in slot 1 and went on to the disk.
     var cdBootFailed = false
+    var inProgress = 0
+    var peakInProgress = 0
+
+    /// A request arrives (before the injected latency) and leaves: how many overlap.
+    public func requestBegins() {
+        inProgress += 1
+        peakInProgress = max(peakInProgress, inProgress)
+    }
+
+    public func requestEnds() { inProgress -= 1 }
+
     /// The iDRAC is restarting (a firmware update, a reset): every Redfish request gets 503 until it is back.
     public private(set) var inOutage = false
 
@@ -167,7 +180,7 @@ public actor SimulatedNode {
                        slots: Dictionary(uniqueKeysWithValues: slots.map { ($0.id, $0.connected) }), boots: boots,
                        bios: bios.mapValues(Self.text), pendingBios: pendingBios.mapValues(Self.text),
                        jobs: Dictionary(uniqueKeysWithValues: jobs.map { ($0.id, $0.state) }), sshUp: sshUp,
-                       requests: requests, sessions: sessions.count)
+                       requests: requests, sessions: sessions.count, peakConcurrentRequests: peakInProgress)
     }
 
     static func text(_ value: JSON) -> String {

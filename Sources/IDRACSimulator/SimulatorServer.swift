@@ -122,6 +122,19 @@ struct SimulatorMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         guard path.hasPrefix("/redfish") else { return try await next(request, context) }
+        await node.requestBegins()
+        do {
+            let response = try await answer(request)
+            await node.requestEnds()
+            return response
+        } catch {
+            await node.requestEnds()
+            throw error
+        }
+    }
+
+    func answer(_ request: Request) async throws -> Response {
+        let path = request.uri.path
         let behaviour = node.behaviour
         if behaviour.latency > 0 { try await Task.sleep(for: .milliseconds(Int(behaviour.latency * 1000))) }
         if await node.inOutage {

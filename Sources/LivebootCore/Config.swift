@@ -31,7 +31,7 @@ public struct Node: Sendable, Hashable, CustomStringConvertible, CustomReflectab
     public func endpoint(timeouts: Timeouts, retry: RetryPolicy) throws -> BMCEndpoint {
         guard let password else { throw LivebootError.noCredentials(node: name) }
         return BMCEndpoint(baseURL: bmc, username: username, password: password, caFile: caFile,
-                           timeouts: timeouts, retry: retry)
+                           timeouts: timeouts, retry: retry, name: name)
     }
 }
 

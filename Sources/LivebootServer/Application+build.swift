@@ -166,6 +166,9 @@ public enum LivebootServer {
         router.add(middleware: PublicAssets(files: FileMiddleware(options.publicFolder, urlBasePath: "/public",
                                                                  searchForIndexHtml: false, logger: logger)))
         router.get("/healthz") { _, _ in "ok\n" }
+        PortalMetrics.start()
+        let metrics = MetricsController(token: portalConfig.metricsToken)
+        router.get("/metrics") { request, context in try metrics.response(request, from: context.remoteAddress) }
         // The live sessions' reports (cloud-init's phone_home): no login, the boot's unguessable id is the ticket.
         router.addRoutes(BootReportController(boots: store, logger: logger).routes, atPath: "/boot-reports")
 

@@ -22,6 +22,9 @@ public struct PortalConfig: Sendable {
     /// address behind a proxy would be the proxy's, and one throttle key would hold everyone.
     public var trustedProxies: [String] = []
 
+    /// `portal.metrics-token`: the bearer token `GET /metrics` asks for; without it, metrics are for loopback only.
+    public var metricsToken: String?
+
     /// `leases:`: what the end of a lease does to its node.
     public var leaseEnd = LeaseEndPolicy()
 
@@ -64,6 +67,12 @@ public struct PortalConfig: Sendable {
         sessionHours = p.sessionHours ?? sessionHours
         secureCookies = p.secureCookies ?? secureCookies
         trustedProxies = p.trustedProxies ?? trustedProxies
+        if let token = p.metricsToken {
+            guard token.count >= 16 else {
+                throw LivebootError.configInvalid(path: path, reason: "portal.metrics-token must be at least 16 characters")
+            }
+            metricsToken = token
+        }
         if let days = p.tokenDays {
             guard days > 0, days <= 3650 else {
                 throw LivebootError.configInvalid(path: path, reason: "portal.token-days must be between 0 and 3650")
@@ -102,9 +111,10 @@ public struct PortalConfig: Sendable {
         var bcryptCost: Int?
         var tokenDays: Double?
         var trustedProxies: [String]?
+        var metricsToken: String?
         enum CodingKeys: String, CodingKey {
             case database, sessionHours = "session-hours", secureCookies = "secure-cookies", bcryptCost = "bcrypt-cost"
-            case tokenDays = "token-days", trustedProxies = "trusted-proxies"
+            case tokenDays = "token-days", trustedProxies = "trusted-proxies", metricsToken = "metrics-token"
         }
     }
 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -16,9 +17,12 @@ public struct BMCEndpoint: Sendable, CustomStringConvertible, CustomReflectable 
     public var caFile: String?
     public var timeouts: Timeouts
     public var retry: RetryPolicy
+    /// The node the BMC manages, for metrics (`node` label); the BMC's address when unnamed.
+    public var name: String?
 
     public init(baseURL: String, username: String, password: String, caFile: String? = nil,
-                timeouts: Timeouts = .init(), retry: RetryPolicy = .init()) {
+                timeouts: Timeouts = .init(), retry: RetryPolicy = .init(), name: String? = nil) {
+        self.name = name
         self.baseURL = baseURL
         self.username = username
         self.password = password
@@ -120,11 +124,23 @@ public struct HTTPTransport: RedfishTransport {
         request.headers = redfish.headers
         if let body = redfish.body { request.body = .bytes(ByteBuffer(bytes: body)) }
         let timeout = endpoint.timeouts.request
+        let http = self.http, outgoing = request
         do {
-            let response = try await http.execute(request, timeout: .init(timeout))
-            let bytes = try await response.body.collect(upTo: 64 << 20)
-            return RedfishResponse(status: Int(response.status.code), headers: response.headers,
-                                   body: Data(bytes.readableBytesView))
+            // One request at a time to this BMC, a bounded number in all (`RequestGate`).
+            let node = endpoint.name ?? bmc
+            return try await RequestGate.shared.withPermit(for: bmc) {
+                let start = ContinuousClock.now
+                do {
+                    let response = try await http.execute(outgoing, timeout: .init(timeout))
+                    let bytes = try await response.body.collect(upTo: 64 << 20)
+                    Self.record(node: node, method: method, status: String(response.status.code), since: start)
+                    return RedfishResponse(status: Int(response.status.code), headers: response.headers,
+                                           body: Data(bytes.readableBytesView))
+                } catch {
+                    Self.record(node: node, method: method, status: "none", since: start)
+                    throw error
+                }
+            }
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw RedfishError.timedOut(bmc: bmc, method: method, path: path, seconds: timeout.seconds)
         } catch let error as HTTPClientError where error == .remoteConnectionClosed {
@@ -135,6 +151,16 @@ public struct HTTPTransport: RedfishTransport {
         } catch {
             throw RedfishError.unreachable(bmc: bmc, reason: RedfishClient.explain(error))
         }
+    }
+}
+
+extension HTTPTransport {
+    /// `liveboot_bmc_requests_total` and `liveboot_bmc_request_duration_seconds`, by node, method and status (`none`:
+    /// no answer), through swift-metrics: a no-op unless the process bootstrapped a backend (`liveboot serve` does).
+    static func record(node: String, method: String, status: String, since start: ContinuousClock.Instant) {
+        let dimensions = [("node", node), ("method", method), ("status", status)]
+        Counter(label: "liveboot_bmc_requests_total", dimensions: dimensions).increment()
+        Metrics.Timer(label: "liveboot_bmc_request_duration_seconds", dimensions: dimensions).record(duration: ContinuousClock.now - start)
     }
 }
 

@@ -66,6 +66,21 @@ final class CLIIntegrationTests: XCTestCase {
         }
     }
 
+    /// `status` asks for the BIOS and the slots together, and every node at once (no wave); still, no iDRAC ever gets
+    /// two requests at a time (`RequestGate`).
+    func testStatusNeverSendsOneBMCTwoRequestsAtOnce() async throws {
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.latency = 0.1 }),
+                                 ("w2", SimulatorBehaviour.fast.with { $0.latency = 0.1 }),
+                                 ("w3", SimulatorBehaviour.fast.with { $0.latency = 0.1 })])
+        let result = try await testbed.lb("status", "w1-3", "--bmc")
+        XCTAssertEqual(result.status, 0, result.all)
+        for node in ["w1", "w2", "w3"] {
+            let state = try await testbed.state(node)
+            XCTAssertGreaterThan(state.requests, 4, node)
+            XCTAssertEqual(state.peakConcurrentRequests, 1, "\(node) got overlapping requests")
+        }
+    }
+
     func testStatusLogsOutOfEverySession() async throws {
         try await testbed.start()
         _ = try await testbed.lb("status", "w1")

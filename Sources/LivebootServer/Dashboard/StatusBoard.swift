@@ -73,10 +73,13 @@ struct StatusRefresher: Service {
         }
     }
 
-    /// Every node once, at most 16 at a time, each published as soon as it is known.
+    /// Every node once, all at once (each BMC gets one request at a time, `RequestGate`), each published as soon as it
+    /// is known: a round lasts about one node's status, not the fleet's in waves.
     func round() async {
         let nodes = liveboot.config.nodes
-        _ = await Liveboot.onEach(nodes, limit: 16) { node in await board.publish(await liveboot.status(node), at: Date()) }
+        let start = ContinuousClock.now
+        _ = await Liveboot.onEach(nodes, limit: nodes.count) { node in await board.publish(await liveboot.status(node), at: Date()) }
+        PortalMetrics.statusRound(took: ContinuousClock.now - start, nodes: nodes.count)
         await board.roundFinished(nodes.map(\.name), at: Date())
         logger.debug("status refreshed", metadata: ["nodes": "\(nodes.count)"])
         await pruneSeeds()

@@ -69,10 +69,12 @@ struct LeaseReturner: Service {
         let leaseIDs = ended.map(\.id)
         do {
             if let outcome, outcome.state == .succeeded {
+                PortalMetrics.leaseReturned(result: "ok")
                 for id in leaseIDs { try await leases.markReturned(lease: id, at: clock.now) }
                 try await audit.record(user: LeaseEndPolicy.actor, slice: last.slice, node: node.name,
                                        action: "return after lease #\(last.id)", result: "ok: \(outcome.message ?? policy.action.rawValue)")
             } else {
+                PortalMetrics.leaseReturned(result: "failed")
                 let delay = policy.retryDelay(after: attempts)
                 let error = outcome?.message ?? "the return could not start"
                 for id in leaseIDs { try await leases.markReturnFailed(lease: id, error: error, retryAt: clock.now + delay.seconds) }

@@ -60,6 +60,38 @@ final class DashboardTests: XCTestCase {
         XCTAssertTrue(css.contains(".badge"))
     }
 
+    /// The filters a fleet needs, kept in the URL and in the refreshed rows' URL: by state, by lease holder, by name.
+    func testFiltersByStateHolderAndName() async throws {
+        try await testbed.start([("w1", .fast), ("w2", .fast), ("r7", .fast)], serveImages: false)
+        try await testbed.startImageServer(statusInterval: .seconds(1))
+        _ = try await waitForPage(showing: ["w1", "w2", "r7"])
+        let database = try testbed.portalDatabase()
+        try await database.syncNodes(["w1", "w2", "r7"])
+        let radio = try await database.createSlice(name: "radio")
+        _ = try await database.book(node: "w2", for: radio, from: Date() - 60, to: Date() + 3600, by: "ada")
+        // r7 is off.
+        let off = try await testbed.lb("off", "r7", "--force")
+        XCTAssertEqual(off.status, 0, off.all)
+        var offPage = ""
+        for _ in 0..<50 {
+            offPage = try await fetch("/fragments/nodes?state=off").1
+            if offPage.contains(">r7<") { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        XCTAssertTrue(offPage.contains(">r7<") && !offPage.contains(">w1<"), offPage)
+        let (_, on, _) = try await fetch("/?state=on")
+        XCTAssertTrue(on.contains(">w1<") && on.contains(">w2<") && !on.contains(">r7<"), on)
+        XCTAssertTrue(on.contains(#"data-refresh="/fragments/nodes?state=on""#), "the refreshed rows keep the filter")
+        XCTAssertTrue(on.contains("2 of 3 nodes"), on)
+        XCTAssertTrue(on.contains("<option selected>on</option>"), on)
+        let (_, free, _) = try await fetch("/?holder=free")
+        XCTAssertTrue(free.contains(">w1<") && !free.contains(">w2<"), free)
+        let (_, named, _) = try await fetch("/?q=R7")
+        XCTAssertTrue(named.contains(">r7<") && !named.contains(">w1<"), named)
+        let (_, none, _) = try await fetch("/fragments/nodes?q=nothing-like-this")
+        XCTAssertTrue(none.contains("No node matches the filter."), none)
+    }
+
     func testPageEscapesWhatBMCsSay() async throws {
         try await testbed.start([("w1", .fast)], serveImages: false)
         var yaml = try String(contentsOfFile: testbed.configPath, encoding: .utf8)

@@ -15,17 +15,74 @@ struct DashboardController: Sendable {
     /// Mounted at `/`.
     var routes: RouteCollection<MemberRequestContext> {
         let group = RouteCollection(context: MemberRequestContext.self)
-        group.get("/") { _, context in try pages.render(try await page(context), "dashboard") }
-        group.get("/fragments/nodes") { _, context in try pages.render(try await page(context), "node-rows") }
+        group.get("/") { request, context in try pages.render(try await page(request, context), "dashboard") }
+        group.get("/fragments/nodes") { request, context in try pages.render(try await page(request, context), "node-rows") }
         return group
     }
 
-    func page(_ context: MemberRequestContext) async throws -> DashboardPage {
-        DashboardPage(chrome: Chrome(title: "Nodes", identity: context.identity, section: "nodes"),
-                      statuses: await board.statuses, updatedAt: await board.updatedAt,
-                      holders: try await nodes.holders(), leases: try await leases.notices(), returns: try await nodes.returnsOwed(),
-                      lastOperations: try await nodes.lastOperations(),
-                      images: (try? nodes.images()) ?? [], refreshSeconds: refreshSeconds)
+    func page(_ request: Request, _ context: MemberRequestContext) async throws -> DashboardPage {
+        let filter = DashboardFilter(request.uri.queryParameters)
+        var page = DashboardPage(chrome: Chrome(title: "Nodes", identity: context.identity, section: "nodes"),
+                                 statuses: await board.statuses, updatedAt: await board.updatedAt,
+                                 holders: try await nodes.holders(), leases: try await leases.notices(), returns: try await nodes.returnsOwed(),
+                                 lastOperations: try await nodes.lastOperations(),
+                                 images: (try? nodes.images()) ?? [], refreshSeconds: refreshSeconds)
+        if filter.isActive {
+            let mine = Set(try await leases.slices.visible(to: context.user).map(\.name))
+            page.filter(filter, mine: mine)
+        }
+        page.form = DashboardPage.FilterForm(filter)
+        return page
+    }
+}
+
+/// What a person needs to read a fleet's table: by state, by lease holder, by name; kept in the URL (`?state=live&
+/// holder=mine&q=r7`), so a filtered view is a link and the refreshed rows keep it.
+struct DashboardFilter: Sendable, Equatable {
+    enum State: String, CaseIterable { case any, on, off, live, failed }
+    enum Holder: String, CaseIterable { case any, mine, free }
+
+    var state: State = .any
+    var holder: Holder = .any
+    var text = ""
+
+    init(state: State = .any, holder: Holder = .any, text: String = "") {
+        self.state = state
+        self.holder = holder
+        self.text = text
+    }
+
+    init(_ query: Parameters) {
+        state = query["state"].flatMap { State(rawValue: String($0)) } ?? .any
+        holder = query["holder"].flatMap { Holder(rawValue: String($0)) } ?? .any
+        text = String(query["q"].map(String.init)?.trimmingCharacters(in: .whitespaces).prefix(64) ?? "")
+    }
+
+    var isActive: Bool { state != .any || holder != .any || !text.isEmpty }
+
+    /// `state=live&holder=mine&q=r7`, for the refreshed rows' URL.
+    var query: String {
+        var parts: [String] = []
+        if state != .any { parts.append("state=\(state.rawValue)") }
+        if holder != .any { parts.append("holder=\(holder.rawValue)") }
+        if !text.isEmpty { parts.append("q=" + (text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")) }
+        return parts.joined(separator: "&")
+    }
+
+    func matches(_ row: DashboardPage.Row, mine: Set<String>) -> Bool {
+        if !text.isEmpty, !row.name.localizedCaseInsensitiveContains(text) { return false }
+        switch holder {
+        case .any: break
+        case .free: if row.holder != nil { return false }
+        case .mine: if !(row.holder.map(mine.contains) ?? false) { return false }
+        }
+        switch state {
+        case .any: return true
+        case .on: return row.power == "On"
+        case .off: return row.power == "Off"
+        case .live: return row.lastOperation.map { $0.kind == "liveboot" && $0.state == "succeeded" } ?? false
+        case .failed: return row.error != nil || row.lastOperation?.state == "failed"
+        }
     }
 }
 
@@ -89,9 +146,29 @@ struct DashboardPage {
         let size: String
     }
 
+    struct Choice { let value: String; let selected: Bool }
+    struct FilterForm {
+        let states: [Choice]
+        let holders: [Choice]
+        let text: String
+        let query: String
+        let active: Bool
+
+        init(_ filter: DashboardFilter) {
+            states = DashboardFilter.State.allCases.map { Choice(value: $0.rawValue, selected: $0 == filter.state) }
+            holders = DashboardFilter.Holder.allCases.map { Choice(value: $0.rawValue, selected: $0 == filter.holder) }
+            text = filter.text
+            query = filter.query
+            active = filter.isActive
+        }
+    }
+
     let chrome: Chrome
-    let rows: [Row]
-    let hasRows: Bool
+    private(set) var rows: [Row]
+    private(set) var hasRows: Bool
+    /// Rows shown out of all, when a filter hides some.
+    private(set) var shown: String?
+    var form = FilterForm(DashboardFilter())
     let images: [Image]
     let updated: String
     let refreshSeconds: Int
@@ -110,5 +187,14 @@ struct DashboardPage {
         }
         updated = updatedAt.map { Format.date($0) } ?? "not yet (the first status round is running)"
         self.refreshSeconds = refreshSeconds
+    }
+}
+
+extension DashboardPage {
+    mutating func filter(_ filter: DashboardFilter, mine: Set<String>) {
+        let all = rows.count
+        rows = rows.filter { filter.matches($0, mine: mine) }
+        hasRows = !rows.isEmpty
+        shown = "\(rows.count) of \(all) nodes"
     }
 }

@@ -66,6 +66,7 @@ lb images
 lb vmedia check "http://127.0.0.1:$port/images/u22.iso"
 lb liveboot w3 -i u22 --key "$demo/slice-key.pub" --wait
 lb known-hosts w3
+lb screenshot w3 -o "$demo/w3-screen.png"
 lb status w3
 lb biosget w3 'profile|usb'
 lb biosset w3 SysProfile=PerfOptimized
@@ -74,6 +75,7 @@ lb biosset w3 SysProfile=Fastest || true
 lb diskboot w3
 lb wait w3
 lb status w3 --bmc
+lb admin leases
 
 if $keep; then
   echo; echo "Simulator and vmedia server left running (pids ${pids[*]})."

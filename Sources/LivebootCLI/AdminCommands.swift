@@ -139,7 +139,7 @@ extension LivebootCommand {
                         state = "future"
                     } else {
                         let left = lease.endsAt.timeIntervalSince(now)
-                        state = "current, \(Int((left / 60).rounded(.up))) min left" + (left <= policy.warning.seconds ? ", ENDING" : "")
+                        state = "current, \(StatusFormatter.left(left)) left" + (left <= policy.warning.seconds ? ", ENDING" : "")
                     }
                     Output.out(lease.node.padding(toLength: width, withPad: " ", startingAt: 0) + "  #\(lease.id)  \(lease.slice)  "
                                + "\(StatusFormatter.utc(lease.startsAt)) – \(StatusFormatter.utc(lease.endsAt))  \(state)")

@@ -140,12 +140,17 @@ enum StatusFormatter {
         var lines: [String: String] = [:]
         for lease in current {
             let left = lease.endsAt.timeIntervalSince(now)
-            let minutes = Int((left / 60).rounded(.up))
             let ending = left <= Double(portal.leaseEnd.warning.components.seconds)
-            lines[lease.node] = "\(lease.slice) until \(Self.utc(lease.endsAt)) (\(minutes < 60 ? "\(minutes) min" : "\(minutes / 60) h \(minutes % 60) min") left"
+            lines[lease.node] = "\(lease.slice) until \(Self.utc(lease.endsAt)) (\(Self.left(left)) left"
                 + (ending ? ", ENDING: then the node is returned" : "") + ")"
         }
         return lines
+    }
+
+    /// "12 min", "3 h 05 min".
+    static func left(_ seconds: TimeInterval) -> String {
+        let minutes = Int((seconds / 60).rounded(.up))
+        return minutes < 60 ? "\(minutes) min" : String(format: "%d h %02d min", minutes / 60, minutes % 60)
     }
 
     static func utc(_ date: Date) -> String {

@@ -117,13 +117,17 @@ def main():
         Select(driver.find_element(By.CSS_SELECTOR, "#run-form select[name=image]")).select_by_value(args.image)
         driver.find_element(By.CSS_SELECTOR, "#run-form button[type=submit]").click()
         WebDriverWait(driver, 5).until(EC.alert_is_present()).accept()
-        grid = WebDriverWait(driver, 90).until(lambda d: d.find_element(By.ID, "batch").find_elements(By.CSS_SELECTOR, "[data-done]") and d)
+        wait.until(EC.url_contains("/run"))
+        WebDriverWait(driver, 90).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#batch [data-done]"))
         states = {row.get_attribute("data-node"): row.get_attribute("data-state") for row in driver.find_elements(By.CSS_SELECTOR, "#batch tr[data-node]")}
         failing = batch[-1]
         check(states == {**{n: "succeeded" for n in batch[:-1]}, failing: "failed"}, f"batch states: {states}")
         shot("batch-one-failed.png")
         urllib.request.urlopen(urllib.request.Request(args.outage_url + "?down=0", method="POST"))
+        old_grid = driver.find_element(By.ID, "batch")
         driver.find_element(By.CSS_SELECTOR, "#retry-failed button").click()
+        # The click returns before the new page: wait until the old grid is gone, then for the new one to finish.
+        WebDriverWait(driver, 30).until(EC.staleness_of(old_grid))
         WebDriverWait(driver, 90).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#batch [data-done]"))
         states = {row.get_attribute("data-node"): row.get_attribute("data-state") for row in driver.find_elements(By.CSS_SELECTOR, "#batch tr[data-node]")}
         check(states == {failing: "succeeded"}, f"retried: {states}")

@@ -100,11 +100,8 @@ public struct IDRAC: StandardBackedBMC {
         let answer: RedfishResponse
         do {
             answer = try await client.post(action.target, body: Body())
-        } catch let error as RedfishError where error.messageIDs.contains(where: { $0.hasSuffix("LC099") }) {
-            if case .requestFailed(_, _, _, _, let messages) = error, let said = messages.first(where: { $0.messageId.hasSuffix("LC099") }) {
-                return .noVideo(said.message ?? "LC099")
-            }
-            return .noVideo("LC099")
+        } catch RedfishError.requestFailed(_, _, _, _, let messages) where messages.contains(where: { $0.messageId.hasSuffix("LC099") }) {
+            return .noVideo(messages.first { $0.messageId.hasSuffix("LC099") }?.message ?? "LC099")
         }
         let file = try await client.decode(ScreenShotExport.self, from: answer, method: "POST", path: action.target)
         guard let png = Data(base64Encoded: file.serverScreenShotFile, options: .ignoreUnknownCharacters),

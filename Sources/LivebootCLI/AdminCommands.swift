@@ -138,11 +138,11 @@ extension LivebootCommand {
                     } else if lease.startsAt > now {
                         state = "future"
                     } else {
-                        let left = lease.endsAt.timeIntervalSince(now)
-                        state = "current, \(StatusFormatter.left(left)) left" + (left <= policy.warning.seconds ? ", ENDING" : "")
+                        let notice = LeaseNotice(lease, now: now, warning: policy.warning)
+                        state = "current, \(notice.left) left" + (notice.endingSoon ? ", ENDING" : "")
                     }
                     Output.out(lease.node.padding(toLength: width, withPad: " ", startingAt: 0) + "  #\(lease.id)  \(lease.slice)  "
-                               + "\(StatusFormatter.utc(lease.startsAt)) – \(StatusFormatter.utc(lease.endsAt))  \(state)")
+                               + "\(LeaseNotice.utc(lease.startsAt)) – \(LeaseNotice.utc(lease.endsAt))  \(state)")
                 }
             } catch { throw fail(error) }
         }

@@ -136,29 +136,11 @@ enum StatusFormatter {
     static func currentLeases(_ config: LivebootConfig, now: Date = Date()) async -> [String: String] {
         guard let portal = try? PortalConfig(config), FileManager.default.fileExists(atPath: portal.database),
               let database = try? portal.openDatabase(),
-              let current = try? await database.leases(endingAfter: now).filter({ $0.startsAt <= now }) else { return [:] }
-        var lines: [String: String] = [:]
-        for lease in current {
-            let left = lease.endsAt.timeIntervalSince(now)
-            let ending = left <= Double(portal.leaseEnd.warning.components.seconds)
-            lines[lease.node] = "\(lease.slice) until \(Self.utc(lease.endsAt)) (\(Self.left(left)) left"
-                + (ending ? ", ENDING: then the node is returned" : "") + ")"
+              let current = try? await LeaseNotice.current(database, at: now, warning: portal.leaseEnd.warning) else { return [:] }
+        return current.mapValues { lease in
+            "\(lease.slice) until \(LeaseNotice.utc(lease.endsAt)) (\(lease.left) left"
+                + (lease.endingSoon ? ", ENDING: then the node is returned" : "") + ")"
         }
-        return lines
-    }
-
-    /// "12 min", "3 h 05 min".
-    static func left(_ seconds: TimeInterval) -> String {
-        let minutes = Int((seconds / 60).rounded(.up))
-        return minutes < 60 ? "\(minutes) min" : String(format: "%d h %02d min", minutes / 60, minutes % 60)
-    }
-
-    static func utc(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
-        return formatter.string(from: date)
     }
 
     static func block(_ status: NodeStatus, showBMC: Bool, lease: String? = nil) -> String {

@@ -140,9 +140,7 @@ public struct Administration: Sendable {
             throw Refusal.invalid("a lease lasts at most \(Int(rules.longest / 86400)) days")
         }
         if !actor.isAdmin {
-            let held = try await leases.leases(endingAfter: now)
-                .filter { $0.node == lease.node && $0.sliceId == lease.sliceId }
-                .reduce(0.0) { $0 + $1.endsAt.timeIntervalSince(max($1.startsAt, now)) }
+            let held = try await heldSeconds(node: lease.node, slice: lease.sliceId, from: now)
             guard held + hours * 3600 <= rules.maxHours * 3600 else {
                 throw Refusal.forbidden("slice \(lease.slice) would hold \(lease.node) for more than \(Int(rules.maxHours)) hours from now "
                                         + "(it holds it for \(Self.hours(held)) already)")
@@ -157,6 +155,13 @@ public struct Administration: Sendable {
             try await audit.record(user: actor.name, slice: lease.slice, node: lease.node, action: "extend lease #\(id)", result: "refused: \(error)")
             throw error
         }
+    }
+
+    /// How long the slice holds the node from `now` on, all its leases of it counted (the members' rule's measure).
+    func heldSeconds(node: String, slice: Int64?, from now: Date) async throws -> TimeInterval {
+        try await leases.leases(endingAfter: now)
+            .filter { $0.node == node && $0.sliceId == slice }
+            .reduce(0.0) { $0 + $1.endsAt.timeIntervalSince(max($1.startsAt, now)) }
     }
 
     static func hours(_ seconds: TimeInterval) -> String {
@@ -179,9 +184,7 @@ public struct Administration: Sendable {
             guard from.timeIntervalSince(now) <= rules.maxDaysAhead * 86400 else {
                 throw Refusal.forbidden("slice members may book at most \(Int(rules.maxDaysAhead)) days ahead")
             }
-            let held = try await leases.leases(endingAfter: now)
-                .filter { $0.node == node && $0.sliceId == slice.id }
-                .reduce(0.0) { $0 + $1.endsAt.timeIntervalSince(max($1.startsAt, now)) }
+            let held = try await heldSeconds(node: node, slice: slice.id, from: now)
             guard held + to.timeIntervalSince(max(from, now)) <= rules.maxHours * 3600 else {
                 throw Refusal.forbidden("slice \(slice.name) would hold \(node) for more than \(Int(rules.maxHours)) hours from now "
                                         + "(it holds it for \(Int((held / 3600).rounded(.up))) h already)")

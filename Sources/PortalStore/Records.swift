@@ -198,3 +198,46 @@ struct NodeRow: Codable, Sendable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "node"
     var name: String
 }
+
+/// A current lease as pages and the API show it: until when and, from `leases.warn-minutes` before its end, that it
+/// is ending, with the time left.
+public struct LeaseNotice: Encodable, Sendable {
+    public let id: Int64
+    public let node: String
+    public let slice: String
+    public let endsAt: Date
+    public let secondsLeft: Int
+    public let endingSoon: Bool
+
+    public init(_ lease: LeaseView, now: Date, warning: Duration) {
+        id = lease.id
+        node = lease.node
+        slice = lease.slice
+        endsAt = lease.endsAt
+        secondsLeft = max(0, Int(lease.endsAt.timeIntervalSince(now)))
+        endingSoon = Double(secondsLeft) <= Double(warning.components.seconds)
+    }
+
+    /// "12 min", "1 h 05 min".
+    public var left: String {
+        let minutes = (secondsLeft + 59) / 60
+        return minutes < 60 ? "\(minutes) min" : String(format: "%d h %02d min", minutes / 60, minutes % 60)
+    }
+
+    /// The current lease of each node at `now`, said so.
+    public static func current(_ leases: any LeaseRepository, at now: Date, warning: Duration) async throws -> [String: LeaseNotice] {
+        let current = try await leases.leases(endingAfter: now).filter { $0.startsAt <= now }
+        return Dictionary(current.map { ($0.node, LeaseNotice($0, now: now, warning: warning)) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// `2026-12-03 14:00 UTC`, as every page and `lb` say a time.
+    public static func utc(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        return formatter.string(from: date) + " UTC"
+    }
+
+    enum CodingKeys: String, CodingKey { case id, slice, endsAt, secondsLeft, endingSoon }
+}

@@ -172,9 +172,12 @@ final class HardeningTests: XCTestCase {
         for bad in ["//evil.example/", "/\t/evil.example/", "/\\evil.example", "https://evil.example", "/%09/x\n",
                     "/a\r\nSet-Cookie: x", String(repeating: "/a", count: 300), "/ évil"] {
             XCTAssertEqual(AccountController.safeNext(bad), "/", bad)
+            // The same check sends an extended lease's form back (`back`): never to another site.
+            XCTAssertNil(AccountController.localPath(bad), bad)
         }
         for good in ["/", "/nodes/w1", "/slices/radio?tab=keys", "/leases?node=w1&from=2026-12-02T10:00"] {
             XCTAssertEqual(AccountController.safeNext(good), good)
+            XCTAssertEqual(AccountController.localPath(good), good)
         }
     }
 

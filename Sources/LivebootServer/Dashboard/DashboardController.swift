@@ -22,9 +22,10 @@ struct DashboardController: Sendable {
 
     func page(_ request: Request, _ context: MemberRequestContext) async throws -> DashboardPage {
         let filter = DashboardFilter(request.uri.queryParameters)
+        let current = try await leases.notices()
         var page = DashboardPage(chrome: Chrome(title: "Nodes", identity: context.identity, section: "nodes"),
                                  statuses: await board.statuses, updatedAt: await board.updatedAt,
-                                 holders: try await nodes.holders(), leases: try await leases.notices(), returns: try await nodes.returnsOwed(),
+                                 holders: current.mapValues(\.slice), leases: current, returns: try await nodes.returnsOwed(),
                                  lastOperations: try await nodes.lastOperations(),
                                  images: (try? nodes.images()) ?? [], refreshSeconds: refreshSeconds)
         if filter.isActive {

@@ -70,8 +70,8 @@ struct APIController: Sendable {
         group.get("/nodes/:node") { _, context in
             let node = try nodes.node(named: try context.parameters.require("node"))
             let status = await nodes.refreshStatus(of: node)
-            return try JSONAnswer(NodeAnswer(node: node.name, status: status, holder: try await nodes.holders()[node.name],
-                                             lease: try await leases.notices()[node.name], lastOperation: try await nodes.history(of: node.name, limit: 1).first))
+            let lease = try await leases.notices()[node.name]
+            return try JSONAnswer(NodeAnswer(node: node.name, status: status, holder: lease?.slice, lease: lease, lastOperation: try await nodes.history(of: node.name, limit: 1).first))
         }
         group.post("/nodes/:node/:action") { request, context in
             guard let action = NodeAction(rawValue: try context.parameters.require("action")) else { throw HTTPError(.notFound) }

@@ -112,10 +112,13 @@ struct AccountController: Sendable {
     /// Only local paths, in a plain alphabet: a login link cannot send the user to another site afterwards. Browsers
     /// drop tabs and newlines and read `\` as `/`, so `/\t/other-host` is `//other-host`: anything outside the
     /// alphabet below gives `/`.
-    static func safeNext(_ next: String?) -> String {
-        guard let next, next.utf8.count <= 512, next.hasPrefix("/"), !next.hasPrefix("//"),
-              next.unicodeScalars.allSatisfy({ nextAlphabet.contains($0) }) else { return "/" }
-        return next
+    static func safeNext(_ next: String?) -> String { localPath(next) ?? "/" }
+
+    /// `path` when it is a local path in that alphabet (the login's `next`, a form's `back`), else nil.
+    static func localPath(_ path: String?) -> String? {
+        guard let path, path.utf8.count <= 512, path.hasPrefix("/"), !path.hasPrefix("//"),
+              path.unicodeScalars.allSatisfy({ nextAlphabet.contains($0) }) else { return nil }
+        return path
     }
 
     static let nextAlphabet = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/-._~?=&%+:,;@")

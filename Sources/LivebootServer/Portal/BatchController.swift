@@ -19,6 +19,13 @@ struct BatchController: Sendable {
         let chrome: Chrome
         let grid: BatchGrid
         let refresh: String
+
+        /// The page of these operations, refreshing its grid from `/operations/grid`.
+        init(_ grid: BatchGrid, of entries: [BatchEntry]) {
+            chrome = grid.chrome
+            self.grid = grid
+            refresh = "/operations/grid?ids=" + entries.compactMap { $0.operation?.id }.map(String.init).joined(separator: ",")
+        }
     }
 
     /// The grid alone is also the page's refreshed fragment.
@@ -56,8 +63,7 @@ struct BatchController: Sendable {
             let image = action == .liveboot ? form.image : nil
             let entries = try await nodes.start(action, on: form.nodes ?? [], image: image, by: context.user)
             let grid = try await self.grid(entries, action: action, image: image, context: context)
-            let ids = entries.compactMap { $0.operation?.id }.map(String.init).joined(separator: ",")
-            return try pages.render(BatchPage(chrome: grid.chrome, grid: grid, refresh: "/operations/grid?ids=\(ids)"), "batch",
+            return try pages.render(BatchPage(grid, of: entries), "batch",
                                     status: entries.contains { $0.operation != nil } ? .ok : .forbidden)
         }
         return group
@@ -69,8 +75,7 @@ struct BatchController: Sendable {
         group.get("") { request, context in
             let (entries, action, image) = try await self.entries(request, context: context)
             let grid = try await self.grid(entries, action: action, image: image, context: context)
-            let ids = entries.compactMap { $0.operation?.id }.map(String.init).joined(separator: ",")
-            return try pages.render(BatchPage(chrome: grid.chrome, grid: grid, refresh: "/operations/grid?ids=\(ids)"), "batch")
+            return try pages.render(BatchPage(grid, of: entries), "batch")
         }
         group.get("/grid") { request, context in
             let (entries, action, image) = try await self.entries(request, context: context)

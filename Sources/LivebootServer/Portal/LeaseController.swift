@@ -37,11 +37,6 @@ struct LeaseController: Sendable {
         let back: String?
     }
 
-    /// A path of this site only (`/slices/radio`), never another site's address.
-    static func localPath(_ text: String) -> String? {
-        text.hasPrefix("/") && !text.hasPrefix("//") && !text.contains("\\") ? text : nil
-    }
-
     struct BookForm: Decodable {
         let node: String
         let slice: String
@@ -85,7 +80,7 @@ struct LeaseController: Sendable {
             var request = request
             let form = try await FormBody.decode(ExtendForm.self, from: &request)
             let lease = try await leases.extend(id, byHours: form.hours, by: context.user)
-            return PageRenderer.redirect(form.back.flatMap(Self.localPath) ?? "/nodes/\(lease.node)")
+            return PageRenderer.redirect(AccountController.localPath(form.back) ?? "/nodes/\(lease.node)")
         }
         group.post("/:id/cancel") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else { throw HTTPError(.notFound) }

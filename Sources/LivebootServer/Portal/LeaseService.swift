@@ -39,17 +39,9 @@ struct LeaseService: Sendable {
         return try await administration.extend(lease: id, byHours: hours, by: Actor(user), isMember: true, now: clock.now)
     }
 
-    /// The lease that holds each node now, as the pages say it.
+    /// The lease that holds each node now, as the pages say it (its slice is the node's holder).
     func notices() async throws -> [String: LeaseNotice] {
-        let now = clock.now
-        return try await current().mapValues { LeaseNotice($0, now: now, warning: warning) }
-    }
-
-    /// The lease that holds each node now.
-    func current() async throws -> [String: LeaseView] {
-        let now = clock.now
-        let leases = try await leases.leases(endingAfter: now).filter { $0.startsAt <= now }
-        return Dictionary(leases.map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
+        try await LeaseNotice.current(leases, at: clock.now, warning: warning)
     }
 
     func cancelLease(_ id: Int64, by user: User) async throws {
@@ -73,34 +65,6 @@ extension Refusal {
     var status: HTTPResponse.Status {
         switch self { case .notFound: .notFound; case .forbidden: .forbidden; case .invalid: .badRequest; case .conflict: .conflict }
     }
-}
-
-/// A current lease as pages and the API show it: until when and, from `leases.warn-minutes` before its end, that it
-/// is ending, with the time left.
-struct LeaseNotice: Encodable, Sendable {
-    let id: Int64
-    let node: String
-    let slice: String
-    let endsAt: Date
-    let secondsLeft: Int
-    let endingSoon: Bool
-
-    init(_ lease: LeaseView, now: Date, warning: Duration) {
-        id = lease.id
-        node = lease.node
-        slice = lease.slice
-        endsAt = lease.endsAt
-        secondsLeft = max(0, Int(lease.endsAt.timeIntervalSince(now)))
-        endingSoon = Double(secondsLeft) <= Double(warning.components.seconds)
-    }
-
-    /// "12 min", "1 h 05 min".
-    var left: String {
-        let minutes = (secondsLeft + 59) / 60
-        return minutes < 60 ? "\(minutes) min" : String(format: "%d h %02d min", minutes / 60, minutes % 60)
-    }
-
-    enum CodingKeys: String, CodingKey { case id, slice, endsAt, secondsLeft, endingSoon }
 }
 
 /// The portal's services, one per area; controllers are given the ones they need.

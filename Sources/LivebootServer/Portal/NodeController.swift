@@ -90,7 +90,7 @@ struct NodeController: Sendable {
         let user = context.user
         let node = try nodes.node(named: name)
         let known = await nodes.status(of: node, waitingAtMost: .seconds(3))
-        let holders = try await nodes.holders()
+        let lease = try await leases.notices()[name]
         let grant = try await nodes.grant(name, for: user)
         let history = try await nodes.history(of: name)
         // The operation to show live: the one asked for, else the running one.
@@ -112,7 +112,7 @@ struct NodeController: Sendable {
             name: name, host: node.host, sshPort: node.sshPort, status: known.map { DashboardPage.Row($0.status) },
             statusAt: known.map { Format.date($0.at) },
             vendor: known?.status.vendor, model: known?.status.model, firmware: known?.status.firmware,
-            holder: holders[name], lease: try await leases.notices()[name].map(LeaseNoticeView.init), returning: try await nodes.returnsOwed()[name], canAct: grant != nil,
+            holder: lease?.slice, lease: lease.map(LeaseNoticeView.init), returning: try await nodes.returnsOwed()[name], canAct: grant != nil,
             denied: grant == nil ? "\(name) is not leased to any of your slices right now: you can look, not act." : nil,
             images: images, hasImages: !images.isEmpty,
             current: current.map { OperationView($0, at: node) }, currentSteps: steps.map(StepView.init),

@@ -160,7 +160,6 @@ struct NodeService: Sendable {
         return Dictionary(owed.map { ($0.node, Self.beingReturned($0, now: now)) }, uniquingKeysWith: { _, last in last })
     }
 
-    func holders() async throws -> [String: String] { try await leases.holders(at: clock.now) }
     func lastOperations() async throws -> [String: NodeOperation] { try await operations.lastOperations() }
 
     /// The slice through which `user` may act on the node now, if any.

@@ -45,12 +45,7 @@ struct Chrome {
 
 enum Format {
     static func date(_ date: Date?) -> String {
-        guard let date else { return "" }
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyy-MM-dd HH:mm"
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        return formatter.string(from: date) + " UTC"
+        date.map(LeaseNotice.utc) ?? ""
     }
 
     static func seconds(_ value: Double) -> String { String(format: "%.1f s", value) }
@@ -77,7 +72,6 @@ struct OperationView {
     let knownHostsName: String
     let started: String
     let running: Bool
-    let failed: Bool
     /// The server's screen when the operation failed, where the BMC could show it.
     let screenshotURL: String?
 
@@ -106,7 +100,6 @@ struct OperationView {
         knownHostsName = place.map { HostKey.knownHostsName(host: $0.host, port: $0.sshPort) } ?? ""
         started = Format.date(operation.startedAt)
         running = operation.state == .running
-        failed = operation.state == .failed
         screenshotURL = operation.screenshotAt == nil ? nil : "/operations/\(id)/screenshot.png"
     }
 }

@@ -16,8 +16,6 @@ struct SliceController: Sendable {
         let hasSlices: Bool
     }
 
-    struct ImageOption { let name: String; let label: String }
-
     struct SlicePage {
         struct Key {
             let id: Int64
@@ -34,7 +32,7 @@ struct SliceController: Sendable {
         /// The nodes the slice holds now, and the images a run on them may boot.
         let held: [LeaseNoticeView]
         let holdsNodes: Bool
-        let images: [ImageOption]
+        let images: [String]
         let keys: [Key]
         let hasKeys: Bool
         let errors: [LineError]
@@ -98,7 +96,7 @@ struct SliceController: Sendable {
             .map(LeaseNoticeView.init)
         let page = SlicePage(chrome: Chrome(title: "Slice \(name)", identity: context.identity, section: "slices"),
                              name: name, members: try await slices.members(of: slice), held: held, holdsNodes: !held.isEmpty,
-                             images: ((try? nodes.images()) ?? []).map { ImageOption(name: $0.name, label: $0.name) },
+                             images: ((try? nodes.images()) ?? []).map(\.name),
                              keys: keys, hasKeys: !keys.isEmpty,
                              errors: errors.map { .init(line: $0.line, message: $0.message) }, hasErrors: !errors.isEmpty,
                              notice: notice, pasted: pasted)

@@ -97,7 +97,7 @@ public enum LivebootServer {
         public var description: String { "no \(name).mustache in \(folder) (set --templates to the Templates folder)" }
     }
 
-    static let requiredTemplates = ["dashboard", "node-rows", "login", "node", "slices", "slice", "leases", "admin", "account", "error", "batch", "batch-grid"]
+    static let requiredTemplates = ["dashboard", "node-rows", "node-row", "login", "node", "slices", "slice", "leases", "admin", "account", "error", "batch", "batch-grid"]
 
     /// The one seam used by `main` and by the tests: the portal on stock Hummingbird HTTP/1 at `options.portal`,
     /// and the vmedia listener at `options.media` as one of its services — one process, two listeners.
@@ -182,7 +182,7 @@ public enum LivebootServer {
         portal.addRoutes(api.publicRoutes, atPath: "/api/v1")
         let members = portal.group().add(middleware: RequireLogin()).group(context: MemberRequestContext.self)
         members.addRoutes(account.routes)
-        members.addRoutes(DashboardController(nodes: services.nodes, leases: services.leases, board: board, pages: pages,
+        members.addRoutes(DashboardController(nodes: services.nodes, leases: services.leases, board: board, pages: pages, fragments: RowFragments(),
                                               refreshSeconds: Int(options.statusInterval.components.seconds)).routes)
         let nodePages = NodeController(nodes: services.nodes, leases: services.leases, pages: pages)
         members.addRoutes(nodePages.routes, atPath: "/nodes")

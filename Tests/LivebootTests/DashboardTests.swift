@@ -3,6 +3,8 @@ import Foundation
 import IDRACSimulator
 import PortalStore
 import XCTest
+@testable import LivebootCore
+@testable import LivebootServer
 
 /// `GET /` of `liveboot serve`: the read-only dashboard, fed by the background status rounds.
 final class DashboardTests: XCTestCase {
@@ -103,5 +105,41 @@ final class DashboardTests: XCTestCase {
         XCTAssertEqual(status, 200)
         XCTAssertFalse(page.contains("<script>x</script>"), page)
         XCTAssertTrue(page.contains("&lt;script&gt;"), page)
+    }
+}
+
+/// The dashboard's rows are rendered once and reused until what a row shows changes.
+final class RowFragmentsTests: XCTestCase {
+    func row(_ name: String, power: String = "On", holder: String? = nil) -> DashboardPage.Row {
+        var status = NodeStatus(node: name, ping: .ok, ssh: .ko("refused"))
+        status.power = power
+        return DashboardPage.Row(status, holder: holder)
+    }
+
+    func testOnlyChangedRowsAreRenderedAgain() {
+        let fragments = RowFragments()
+        var rendered: [String] = []
+        let render: (DashboardPage.Row) -> String = { row in
+            rendered.append(row.name)
+            return "<tr>\(row.name) \(row.power) \(row.holder ?? "free")</tr>"
+        }
+        let fleet = (1...500).map { row("w\($0)") }
+        let first = fragments.html(of: fleet, render: render)
+        XCTAssertEqual(rendered.count, 500)
+        XCTAssertTrue(first.hasPrefix("<tr>w1 On free</tr><tr>w2 On free</tr>"))
+        rendered = []
+        XCTAssertEqual(fragments.html(of: fleet, render: render), first, "an unchanged fleet is the same HTML")
+        XCTAssertEqual(rendered, [], "nothing changed, nothing rendered")
+        var changed = fleet
+        changed[6] = row("w7", power: "Off")
+        changed[41] = row("w42", holder: "radio")
+        let second = fragments.html(of: changed, render: render)
+        XCTAssertEqual(rendered, ["w7", "w42"])
+        XCTAssertTrue(second.contains("<tr>w7 Off free</tr>") && second.contains("<tr>w42 On radio</tr>"), second)
+        XCTAssertFalse(second.contains("<tr>w7 On free</tr>"))
+        rendered = []
+        // A filtered view (a subset, in order) reuses the same fragments.
+        XCTAssertEqual(fragments.html(of: [changed[41], changed[0]], render: render), "<tr>w42 On radio</tr><tr>w1 On free</tr>")
+        XCTAssertEqual(rendered, [])
     }
 }

@@ -55,7 +55,7 @@ enum Format {
 
 // MARK: Operations as pages show them
 
-struct OperationView {
+struct OperationView: Equatable, Sendable {
     let id: Int64
     let node: String
     let kind: String
@@ -75,7 +75,7 @@ struct OperationView {
     /// The server's screen when the operation failed, where the BMC could show it.
     let screenshotURL: String?
 
-    struct HostKeyView {
+    struct HostKeyView: Equatable, Sendable {
         let fingerprint: String
         let type: String
         let knownHostsLine: String

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LivebootCore
+import PortalStore
 import Seed
 
 extension LivebootCommand {
@@ -333,4 +334,52 @@ enum ScreenshotFile {
         var folder: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
     }
+}
+
+extension LivebootCommand {
+    struct Stats: NodeCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Live boots of the last days per node: how many, how many got ready, how fast, the last failure.",
+            discussion: "From the boots the CLI and the portal recorded (the portal's database). Time to ready runs from the boot's start (seed built) to the live session's report and ssh. A boot nobody waited for counts as a boot, neither ready nor failed.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Nodes: names, ranges (w1-4), lists (w1,w3) or all (the default).") var nodes: [String] = []
+        @Option(name: .long, help: "Days of history.") var days = 30
+        @OptionGroup var output: JSONOption
+
+        var nodeSelection: [String] { nodes.isEmpty ? ["all"] : nodes }
+
+        func validate() throws {
+            guard (1...366).contains(days) else { throw ValidationError("--days must be between 1 and 366") }
+        }
+
+        func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
+            let since = Date().addingTimeInterval(-Double(days) * 86_400)
+            let history = try await liveboot.bootRegistry().bootHistory(since: since, nodes: nodes.map(\.name))
+            let stats = NodeBootStats.of(nodes.map(\.name), from: history)
+            if output.json { return try Output.json(stats) }
+            Output.out("live boots of the last \(days) days")
+            Output.out(BootStatsLine.header)
+            for node in stats { Output.out(BootStatsLine(node).text) }
+        }
+    }
+}
+
+/// One node's line of `lb stats`: `-` where there is nothing to say.
+struct BootStatsLine {
+    let text: String
+
+    static let header = ["node".padding(12), "boots".leftPadding(6), "ready".leftPadding(6), "failed".leftPadding(6),
+                         "success".leftPadding(8), "median".leftPadding(8), "p90".leftPadding(8), " last failure"].joined(separator: " ")
+
+    init(_ stats: NodeBootStats) {
+        let failure = stats.lastFailure.map { "\(LeaseNotice.utc($0.at)): \($0.message.prefix(100))" } ?? "-"
+        text = [stats.node.padding(12), "\(stats.boots)".leftPadding(6), "\(stats.ready)".leftPadding(6),
+                "\(stats.failed)".leftPadding(6), stats.successText.leftPadding(8), stats.medianText.leftPadding(8),
+                stats.p90Text.leftPadding(8), " " + failure].joined(separator: " ")
+    }
+}
+
+private extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+    func leftPadding(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }

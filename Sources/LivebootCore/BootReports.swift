@@ -174,4 +174,8 @@ public protocol BootRegistry: Sendable {
     /// Ends the node's boots (a disk boot, a failed live boot): a late report changes nothing, and no session of
     /// theirs is offered to ssh to.
     func closeBoots(of node: String) async throws
+    /// How the boot's wait ended (once: a later call changes nothing).
+    func recordOutcome(bootID: String, _ outcome: BootOutcome) async throws
+    /// The boots started since `date`, of `nodes` (all when nil), oldest first.
+    func bootHistory(since date: Date, nodes: [String]?) async throws -> [BootHistoryEntry]
 }

@@ -193,7 +193,7 @@ public enum LivebootServer {
         members.addRoutes(SliceController(slices: services.slices, leases: services.leases, nodes: services.nodes, pages: pages).routes, atPath: "/slices")
         members.addRoutes(LeaseController(leases: services.leases, slices: services.slices, pages: pages).routes, atPath: "/leases")
         members.group(context: AdminRequestContext.self)
-            .addRoutes(AdminController(administration: administration, pages: pages).routes, atPath: "/admin")
+            .addRoutes(AdminController(administration: administration, nodes: services.nodes, pages: pages).routes, atPath: "/admin")
         members.addRoutes(api.routes, atPath: "/api/v1")
 
         // Operations cut short by a previous stop are marked so, and their nodes probed again.

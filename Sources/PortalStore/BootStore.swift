@@ -53,6 +53,34 @@ extension PortalDatabase: BootRegistry {
         }
     }
 
+    public func recordOutcome(bootID: String, _ outcome: BootOutcome) async throws {
+        try await writer.write { db in
+            switch outcome {
+            case .ready(let at):
+                try db.execute(sql: "UPDATE boot SET readyAt = ? WHERE id = ? AND readyAt IS NULL AND failedAt IS NULL",
+                               arguments: [at, bootID])
+            case .failed(let at, let message):
+                try db.execute(sql: "UPDATE boot SET failedAt = ?, failure = ? WHERE id = ? AND readyAt IS NULL AND failedAt IS NULL",
+                               arguments: [at, String(message.prefix(2000)), bootID])
+            }
+        }
+    }
+
+    public func bootHistory(since date: Date, nodes: [String]?) async throws -> [BootHistoryEntry] {
+        try await writer.read { db in
+            var sql = "SELECT node, startedAt, readyAt, failedAt, failure FROM boot WHERE startedAt >= ?"
+            var arguments: StatementArguments = [date]
+            if let nodes {
+                sql += " AND node IN (\(databaseQuestionMarks(count: nodes.count)))"
+                arguments += StatementArguments(nodes)
+            }
+            return try Row.fetchAll(db, sql: sql + " ORDER BY startedAt", arguments: arguments).map { row in
+                BootHistoryEntry(node: row["node"], startedAt: row["startedAt"], readyAt: row["readyAt"],
+                                 failedAt: row["failedAt"], failure: row["failure"])
+            }
+        }
+    }
+
     /// The node's boots take no more reports, and their sessions are over.
     static func end(node: String, at date: Date, _ db: Database) throws {
         try db.execute(sql: "UPDATE boot SET closedAt = COALESCE(closedAt, ?), endedAt = ? WHERE node = ? AND endedAt IS NULL",

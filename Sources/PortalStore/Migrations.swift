@@ -129,6 +129,14 @@ enum Migrations {
             // another slice holds since.
             try db.execute(sql: "UPDATE lease SET returnedAt = endsAt WHERE endsAt <= ?", arguments: [Date()])
         }
+        migrator.registerMigration("v6: how each boot's wait ended") { db in
+            try db.alter(table: "boot") { t in
+                t.add(column: "readyAt", .datetime)
+                t.add(column: "failedAt", .datetime)
+                t.add(column: "failure", .text)
+            }
+            try db.create(index: "boot_on_startedAt", on: "boot", columns: ["startedAt"])
+        }
         return migrator
     }
 }

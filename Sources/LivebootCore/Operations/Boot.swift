@@ -161,6 +161,7 @@ extension Liveboot {
                     watch.cancel()
                     await watch.value
                     await withdrawSeed(node, progress: progress)
+                    try? await registry.recordOutcome(bootID: bootID, .ready(at: Date()))
                     return LiveSession(report: received, sshAfterSeconds: (sshAt - start).seconds,
                                        reportAfterSeconds: (at - start).seconds)
                 }
@@ -182,6 +183,10 @@ extension Liveboot {
             watch.cancel()
             await watch.value
             try? await registry.closeBoots(of: node.name)
+            // A wait cut short (the user, a lease's end) says nothing of the node.
+            if !Task.isCancelled {
+                try? await registry.recordOutcome(bootID: bootID, .failed(at: Date(), message: "\(error)"))
+            }
             await withdrawSeed(node, progress: progress)
             // What the screen shows is the first thing to look at when a boot did not come up.
             if !Task.isCancelled { await captureScreen(node, progress: progress) }

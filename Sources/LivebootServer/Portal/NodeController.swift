@@ -38,6 +38,8 @@ struct NodeController: Sendable {
         let current: OperationView?
         let currentSteps: [StepView]
         let history: [OperationView]
+        /// The last 30 days of live boots.
+        let stats: BootStatsView
     }
 
     struct ActionForm: Decodable {
@@ -116,7 +118,8 @@ struct NodeController: Sendable {
             denied: grant == nil ? "\(name) is not leased to any of your slices right now: you can look, not act." : nil,
             images: images, hasImages: !images.isEmpty,
             current: current.map { OperationView($0, at: node) }, currentSteps: steps.map(StepView.init),
-            history: history.map { OperationView($0, at: node) })
+            history: history.map { OperationView($0, at: node) },
+            stats: BootStatsView(try await nodes.bootStats(of: [name])[0]))
         return try pages.render(page, "node")
     }
 }

@@ -119,6 +119,13 @@ struct NodeService: Sendable {
         return text
     }
 
+    /// The live boots of the last `days` days of each node (CLI and portal boots alike: the boot table).
+    func bootStats(of names: [String], days: Int = 30) async throws -> [NodeBootStats] {
+        let since = clock.now.addingTimeInterval(-Double(days) * 86_400)
+        let history = try await liveboot.bootRegistry().bootHistory(since: since, nodes: names)
+        return NodeBootStats.of(names, from: history)
+    }
+
     /// An operation, visible to admins and to members of the slice it ran for.
     func operation(_ id: Int64, for user: User) async throws -> NodeOperation {
         guard let operation = try await operations.operation(id: id) else { throw Denied.notFound("no operation #\(id)") }

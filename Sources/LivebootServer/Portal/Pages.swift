@@ -104,6 +104,33 @@ struct OperationView: Equatable, Sendable {
     }
 }
 
+/// A node's live boots over the last days, as the node page and the admin page show them.
+struct BootStatsView {
+    let node: String
+    let boots: Int
+    let ready: Int
+    let failed: Int
+    let success: String
+    let median: String
+    let p90: String
+    let lastFailureAt: String?
+    let lastFailure: String?
+    let hasBoots: Bool
+
+    init(_ stats: NodeBootStats) {
+        node = stats.node
+        boots = stats.boots
+        ready = stats.ready
+        failed = stats.failed
+        success = stats.successText
+        median = stats.medianText
+        p90 = stats.p90Text
+        lastFailureAt = stats.lastFailure.map { Format.date($0.at) }
+        lastFailure = stats.lastFailure?.message
+        hasBoots = stats.boots > 0
+    }
+}
+
 /// A current lease on a page: whose, until when, the time left, and whether it is ending (`leases.warn-minutes`).
 struct LeaseNoticeView {
     let id: Int64

@@ -43,6 +43,12 @@ set +e
 swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+# The JSON API against its OpenAPI document: schemathesis on a live server over simulated iDRACs (~15 s).
+contract_log=$(mktemp)
+contract=0
+deploy/api-contract.sh > "$contract_log" 2>&1 || contract=$?
+if [ "$contract" -eq 0 ]; then tail -4 "$contract_log"; else tail -120 "$contract_log"; status=1; fi
+rm -f "$contract_log"
 # The real boot of a qemu guest over Redfish (deploy/e2e/run, ~12 min, needs root and libvirt): opt-in.
 if [ "${LIVEBOOT_E2E:-0}" = 1 ] && [ "$status" -eq 0 ]; then
   deploy/e2e/run both | tee -a "$log" || status=1

@@ -166,6 +166,9 @@ public enum LivebootServer {
         router.add(middleware: PublicAssets(files: FileMiddleware(options.publicFolder, urlBasePath: "/public",
                                                                  searchForIndexHtml: false, logger: logger)))
         router.get("/healthz") { _, _ in "ok\n" }
+        // The API's contract (OpenAPI 3.1), read once at start; `APIContractTests` keeps it true to the routes.
+        let contract = try APIContract(folder: options.publicFolder)
+        router.get("/api/v1/openapi.json") { _, _ in contract.response }
         PortalMetrics.start()
         let metrics = MetricsController(token: portalConfig.metricsToken)
         router.get("/metrics") { request, context in try metrics.response(request, from: context.remoteAddress) }
@@ -207,6 +210,26 @@ public enum LivebootServer {
                           policy: portalConfig.leaseEnd, interval: options.leaseCheckInterval, logger: logger),
         ]
         return (router, background, runner)
+    }
+}
+
+/// `Public/openapi.json`, served as it is installed.
+struct APIContract: Sendable {
+    let document: ByteBuffer
+
+    init(folder: String) throws {
+        let path = folder + "/openapi.json"
+        guard let data = FileManager.default.contents(atPath: path) else { throw MissingFile(path: path) }
+        document = ByteBuffer(bytes: data)
+    }
+
+    var response: Response {
+        Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=300"], body: .init(byteBuffer: document))
+    }
+
+    struct MissingFile: Error, CustomStringConvertible {
+        let path: String
+        var description: String { "no OpenAPI document at \(path) (set --public-folder to the Public folder)" }
     }
 }
 

@@ -81,6 +81,7 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOExtras", package: "swift-nio-extras"),
+            .product(name: "Metrics", package: "swift-metrics"),
         ]),
         // `liveboot serve`: the web portal (stock Hummingbird HTTP/1) and the vmedia listener, in one process.
         .target(name: "LivebootServer", dependencies: [

@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 #if canImport(Glibc)
@@ -22,10 +23,13 @@ final class OpenMediaFile: Sendable {
     /// For `pread` (small slices) and `fstat` (the truncation check): never lent to NIO.
     let descriptor: CInt
     fileprivate let identity: FileIdentity
+    /// What the operators' metrics count of this file's answers.
+    let meter: MediaMeter
     private let handles = NIOLockedValueBox<[ObjectIdentifier: NIOFileHandle]>([:])
 
-    fileprivate init(descriptor: CInt, identity: FileIdentity, modified: Int, contentType: String) {
+    fileprivate init(descriptor: CInt, identity: FileIdentity, modified: Int, contentType: String, meter: MediaMeter) {
         self.descriptor = descriptor
+        self.meter = meter
         self.identity = identity
         size = identity.size
         // Strong: it changes whenever the bytes may have (size, mtime in nanoseconds, inode).
@@ -92,6 +96,9 @@ public final class MediaLibrary: Sendable {
     private let maxAge: TimeAmount
     private let naming: any MediaNaming
     private let contentType: String
+    /// The metrics label of every file of the library (seeds: one per boot, too many to count apart), or nil to
+    /// label each file by its path in the folder (images: a few, each worth its own line).
+    private let medium: String?
 
     private struct Entry: Sendable {
         let file: OpenMediaFile
@@ -99,8 +106,9 @@ public final class MediaLibrary: Sendable {
     }
 
     public init(folder: String, naming: any MediaNaming, contentType: String = "application/octet-stream",
-                maxAge: TimeAmount = .seconds(1)) {
+                medium: String? = nil, maxAge: TimeAmount = .seconds(1)) {
         self.folder = folder
+        self.medium = medium
         let real = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
         root = real.hasSuffix("/") ? real : real + "/"
         self.maxAge = maxAge
@@ -119,7 +127,7 @@ public final class MediaLibrary: Sendable {
                   naming.servesFile(atRelativePath: String(real.dropFirst(root.count))) else { continue }
             // The same version as before: keep its descriptor.
             let file = cached.flatMap { $0.file.identity == FileIdentity(info) ? $0.file : nil }
-                ?? Self.openFile(real, contentType: contentType)
+                ?? Self.openFile(real, contentType: contentType, meter: MediaMeter(medium: medium ?? String(real.dropFirst(root.count))))
             guard let file else { continue }
             cache.withLockedValue { $0[name] = Entry(file: file, checkedAt: now) }
             return file
@@ -129,7 +137,7 @@ public final class MediaLibrary: Sendable {
     }
 
     /// Opens `path` and describes what was opened (`fstat` on the descriptor, so the validators belong to these bytes).
-    private static func openFile(_ path: String, contentType: String) -> OpenMediaFile? {
+    private static func openFile(_ path: String, contentType: String, meter: MediaMeter) -> OpenMediaFile? {
         // O_NOFOLLOW: the real path has no symlink left in its last component; one appearing since is refused.
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { return nil }
@@ -139,7 +147,7 @@ public final class MediaLibrary: Sendable {
             return nil
         }
         return OpenMediaFile(descriptor: fd, identity: FileIdentity(info), modified: Int(info.st_mtim.tv_sec),
-                             contentType: contentType)
+                             contentType: contentType, meter: meter)
     }
 
     /// The real path must stay under `root` after every symlink is followed, and be a regular file.
@@ -151,5 +159,19 @@ public final class MediaLibrary: Sendable {
         var info = stat()
         guard stat(real, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         return (real, info)
+    }
+}
+
+/// Bytes answered and answers being streamed, per medium (`liveboot_vmedia_bytes_total`,
+/// `liveboot_vmedia_active_streams`): made once per opened file, so that an answer costs an atomic add, not a
+/// lookup of the metric by its labels.
+final class MediaMeter: Sendable {
+    let bytes: Counter
+    /// Answers whose bytes are still being sent (`sendfile`); small slices go out in one write and are not counted.
+    let streams: Meter
+
+    init(medium: String) {
+        bytes = Counter(label: "liveboot_vmedia_bytes_total", dimensions: [("medium", medium)])
+        streams = Meter(label: "liveboot_vmedia_active_streams", dimensions: [("medium", medium)])
     }
 }

@@ -315,6 +315,7 @@ final class VmediaConnection: ChannelDuplexHandler {
             write(head, keepAlive: keepAlive, context: context)
             return
         }
+        file.meter.bytes.increment(by: bytes.count)
         let copied = handle == nil ? bytes : bytes.lowerBound..<(bytes.lowerBound + Self.copyLimit - head.readableBytes)
         guard Self.read(copied, of: file, into: &head) else {
             context.close(promise: nil)  // cut shorter than its header says: nothing valid can be sent
@@ -328,8 +329,10 @@ final class VmediaConnection: ChannelDuplexHandler {
         nextSendingID &+= 1
         let id = nextSendingID
         sending[id] = Sending(file: file, end: bytes.upperBound)
+        file.meter.streams.increment()
         let done = context.eventLoop.makePromise(of: Void.self)
         done.futureResult.assumeIsolated().whenComplete { _ in
+            file.meter.streams.decrement()
             self.sending[id] = nil
             if !keepAlive {
                 context.close(promise: nil)

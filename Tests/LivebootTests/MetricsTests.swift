@@ -53,6 +53,18 @@ final class MetricsTests: XCTestCase {
             XCTAssertNotNil(text.range(of: #"liveboot_bmc_requests_total\{node="w1",method="POST",status="20[14]"\} [1-9]"#,
                                        options: .regularExpression), text)
             XCTAssertTrue(text.contains("liveboot_bmc_request_duration_seconds_bucket"), text)
+            // Each step of the boot lasted until the next: counted by action and step kind.
+            for step in ["slotWaiting", "waitingForLiveSession", "liveSessionReported", "ready"] {
+                XCTAssertNotNil(text.range(of: #"liveboot_step_duration_seconds_count\{action="liveboot",step="\#(step)"\} [1-9]"#,
+                                           options: .regularExpression), "\(step): \(text)")
+            }
+            // What the BMC read over virtual media: the image by its file, every seed as one line.
+            XCTAssertNotNil(text.range(of: #"liveboot_vmedia_bytes_total\{medium="ubuntu-22.04-liveboot.iso"\} [1-9][0-9]{4,}"#,
+                                       options: .regularExpression), text)
+            XCTAssertNotNil(text.range(of: #"liveboot_vmedia_bytes_total\{medium="seeds"\} [1-9][0-9]{3,}"#,
+                                       options: .regularExpression), text)
+            XCTAssertNotNil(text.range(of: #"liveboot_vmedia_active_streams\{medium="ubuntu-22.04-liveboot.iso"\} 0"#,
+                                       options: .regularExpression), "no answer is being sent any more: \(text)")
             XCTAssertFalse(text.contains(Testbed.password), "a BMC password in the metrics")
         }
     }

@@ -59,6 +59,12 @@ public enum NodeStep: Sendable, Equatable {
     /// The operation failed (or was interrupted), with what the BMC or the probe said.
     case failed(String)
 
+    /// The step's kind, its case name (`slotWaiting`, `ready`): a label the metrics can count by, bounded by the
+    /// cases (read by reflection: steps are a few per operation, and a hand-kept list would drift from the cases).
+    public var name: String {
+        Mirror(reflecting: self).children.first?.label ?? String(describing: self)
+    }
+
     public var isError: Bool {
         if case .failed = self { return true }
         return false

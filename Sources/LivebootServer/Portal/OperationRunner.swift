@@ -87,14 +87,14 @@ actor OperationRunner {
         }
     }
 
-    private func store(_ id: Int64, start: ContinuousClock.Instant, _ nodeStep: NodeStep) async {
+    private func store(_ id: Int64, start: ContinuousClock.Instant, _ nodeStep: NodeStep, at instant: ContinuousClock.Instant) async {
         if case .screenshot(.png(let png)) = nodeStep {
             let operations = self.operations
             do { try await Task.detached { try await operations.attachScreenshot(png, to: id, at: Date()) }.value } catch {
                 logger.error("cannot store the screenshot of #\(id): \(error)")
             }
         }
-        let elapsed = ContinuousClock.now - start
+        let elapsed = instant - start
         var step = OperationStep(id: nil, operationId: id,
                                  elapsed: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
                                  message: nodeStep.text, isError: nodeStep.isError)
@@ -108,15 +108,25 @@ actor OperationRunner {
         let id = operation.id!
         let start = ContinuousClock.now
         // The core reports steps through a synchronous callback; they are stored and published in order.
-        let (steps, sink) = AsyncStream.makeStream(of: NodeStep.self)
-        let relay = Task { for await step in steps { await self.store(id, start: start, step) } }
+        let (steps, sink) = AsyncStream.makeStream(of: (NodeStep, ContinuousClock.Instant).self)
+        let action = request.action.rawValue
+        let relay = Task {
+            // Each step lasts until the next one (the last until the operation ends): the operators' per-step times.
+            var previous: (name: String, at: ContinuousClock.Instant)?
+            for await (step, at) in steps {
+                if let previous { PortalMetrics.step(previous.name, of: action, took: at - previous.at) }
+                previous = (step.name, at)
+                await self.store(id, start: start, step, at: at)
+            }
+            if let previous { PortalMetrics.step(previous.name, of: action, took: ContinuousClock.now - previous.at) }
+        }
 
         var state = OperationState.succeeded
         var message: String?
         var sshCommand: String?
         var hostKeys: [HostKey]?
         do {
-            let outcome = try await liveboot.perform(request, on: node, progress: { sink.yield($0) })
+            let outcome = try await liveboot.perform(request, on: node, progress: { sink.yield(($0, .now)) })
             message = outcome.summary
             sshCommand = outcome.sshCommand
             hostKeys = outcome.hostKeys.isEmpty ? nil : outcome.hostKeys

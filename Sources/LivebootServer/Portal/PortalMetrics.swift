@@ -29,6 +29,11 @@ enum PortalMetrics {
         }
     }
 
+    /// How long one step of an operation lasted (until the next step).
+    static func step(_ name: String, of action: String, took duration: Duration) {
+        Metrics.Timer(label: "liveboot_step_duration_seconds", dimensions: [("action", action), ("step", name)]).record(duration: duration)
+    }
+
     static func statusRound(took duration: Duration, nodes: Int) {
         Metrics.Timer(label: "liveboot_status_round_duration_seconds").record(duration: duration)
         Gauge(label: "liveboot_nodes").record(nodes)

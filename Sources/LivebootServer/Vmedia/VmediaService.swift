@@ -18,7 +18,8 @@ extension VmediaRoutes {
     init(layout: MediaLayout) {
         func route(_ kind: MediaLayout.Kind, contentType: String = "application/octet-stream") -> VmediaRoute {
             VmediaRoute(prefix: layout.urlPath(of: kind),
-                        library: MediaLibrary(folder: layout.folder(of: kind), naming: LayoutNaming(kind: kind), contentType: contentType))
+                        library: MediaLibrary(folder: layout.folder(of: kind), naming: LayoutNaming(kind: kind), contentType: contentType,
+                                              medium: kind == .image ? nil : "seeds"))
         }
         self.init([route(.seed), route(.noCloud, contentType: "text/plain; charset=utf-8"), route(.image)])
     }

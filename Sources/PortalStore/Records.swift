@@ -231,12 +231,14 @@ public struct LeaseNotice: Encodable, Sendable {
     }
 
     /// `2026-12-03 14:00 UTC`, as every page and `lb` say a time.
+    /// Civil time from the epoch seconds (`gmtime_r`): a `DateFormatter` made per call was a tenth of a 500-row
+    /// dashboard's server time, and one shared would need a lock.
     public static func utc(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyy-MM-dd HH:mm"
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        return formatter.string(from: date) + " UTC"
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        guard gmtime_r(&seconds, &parts) != nil else { return "\(date) UTC" }
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) \(two(parts.tm_hour)):\(two(parts.tm_min)) UTC"
     }
 
     enum CodingKeys: String, CodingKey { case id, slice, endsAt, secondsLeft, endingSoon }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import LivebootCore
+import NIOCore
 import PortalStore
 
 /// `GET /`: every node with its last status, lease holder and last operation; `GET /fragments/nodes` gives the
@@ -16,9 +17,32 @@ struct DashboardController: Sendable {
     /// Mounted at `/`.
     var routes: RouteCollection<MemberRequestContext> {
         let group = RouteCollection(context: MemberRequestContext.self)
-        group.get("/") { request, context in try pages.render(try await page(request, context), "dashboard") }
-        group.get("/fragments/nodes") { request, context in try pages.render(try await page(request, context), "node-rows") }
+        group.get("/") { request, context in try render(try await page(request, context), "dashboard") }
+        group.get("/fragments/nodes") { request, context in try render(try await page(request, context), "node-rows") }
         return group
+    }
+
+    /// The page around a marker where the rows go, then the rows' fragments written in place into the answer's
+    /// buffer: joining 280 KB of rows into a string, the string into the page and the page into a buffer were three
+    /// copies of it per view.
+    func render(_ page: DashboardPage, _ template: String) throws -> Response {
+        var view = DashboardView(page)
+        view.rowsHTML = DashboardView.rowsMarker
+        guard let html = pages.library.render(view, withTemplate: template) else {
+            throw HTTPError(.internalServerError, message: "template \(template) is missing")
+        }
+        let rows = fragments.fragments(of: page.rows) { pages.library.render($0, withTemplate: "node-row") ?? "" }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(html.utf8.count + rows.reduce(0) { $0 + $1.utf8.count })
+        if let marker = html.range(of: DashboardView.rowsMarker) {
+            buffer.writeString(String(html[..<marker.lowerBound]))
+            for row in rows { buffer.writeString(row) }
+            buffer.writeString(String(html[marker.upperBound...]))
+        } else {
+            buffer.writeString(html)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: buffer))
     }
 
     func page(_ request: Request, _ context: MemberRequestContext) async throws -> DashboardPage {
@@ -34,7 +58,6 @@ struct DashboardController: Sendable {
             page.filter(filter, mine: mine)
         }
         page.form = DashboardPage.FilterForm(filter)
-        page.rowsHTML = fragments.html(of: page.rows) { pages.library.render($0, withTemplate: "node-row") ?? "" }
         return page
     }
 }
@@ -168,8 +191,6 @@ struct DashboardPage {
 
     let chrome: Chrome
     private(set) var rows: [Row]
-    /// The rows' HTML, from `RowFragments` (rendering 500 rows through the template each view cost ~200 ms).
-    var rowsHTML = ""
     private(set) var hasRows: Bool
     /// Rows shown out of all, when a filter hides some.
     private(set) var shown: String?
@@ -195,6 +216,32 @@ struct DashboardPage {
     }
 }
 
+/// What the dashboard's templates read: the page without its rows (they are written in at `rowsMarker`). The template
+/// engine finds a name by reflecting on the value, so a page that carried 500 rows paid for them at every lookup.
+struct DashboardView {
+    /// Where the rows go in the rendered page (a NUL never comes out of a template or an escaped value).
+    static let rowsMarker = "\u{0}rows\u{0}"
+
+    let chrome: Chrome
+    var rowsHTML = ""
+    let hasRows: Bool
+    let shown: String?
+    let form: DashboardPage.FilterForm
+    let images: [DashboardPage.Image]
+    let updated: String
+    let refreshSeconds: Int
+
+    init(_ page: DashboardPage) {
+        chrome = page.chrome
+        hasRows = page.hasRows
+        shown = page.shown
+        form = page.form
+        images = page.images
+        updated = page.updated
+        refreshSeconds = page.refreshSeconds
+    }
+}
+
 extension DashboardPage {
     mutating func filter(_ filter: DashboardFilter, mine: Set<String>) {
         let all = rows.count
@@ -206,11 +253,16 @@ extension DashboardPage {
 
 /// Each node's dashboard row as HTML, rendered again only when what the row shows changed: a view of 500 nodes is a
 /// comparison per row and one join, where rendering every row through the template (reflection on each field) took
-/// ~200 ms of server time per view (release build, `bench/fleet.sh`).
+/// ~220 ms of server time per view (release build, `bench/fleet.sh`).
 final class RowFragments: Sendable {
     private let cache = Locked<[String: (row: DashboardPage.Row, html: String)]>([:])
 
     func html(of rows: [DashboardPage.Row], render: (DashboardPage.Row) -> String) -> String {
+        fragments(of: rows, render: render).joined()
+    }
+
+    /// Each row's HTML, in order.
+    func fragments(of rows: [DashboardPage.Row], render: (DashboardPage.Row) -> String) -> [String] {
         let known = cache.withLock { $0 }
         var fresh: [String: (row: DashboardPage.Row, html: String)] = [:]
         var parts: [String] = []
@@ -225,6 +277,6 @@ final class RowFragments: Sendable {
             }
         }
         if !fresh.isEmpty { cache.withLock { $0.merge(fresh) { _, new in new } } }
-        return parts.joined()
+        return parts
     }
 }

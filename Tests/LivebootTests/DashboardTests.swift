@@ -56,6 +56,9 @@ final class DashboardTests: XCTestCase {
         XCTAssertTrue(page.contains("<span class=\"badge ok\">On</span>"), page)
         XCTAssertTrue(page.contains("is unreachable: connection refused"), page)
         XCTAssertTrue(page.contains("ubuntu-22.04-liveboot.iso"), "the image catalogue is listed")
+        XCTAssertTrue(page.contains(#"<a href="/" class="here">Nodes</a>"#), "the navigation marks the page's tab")
+        let admin = try await fetch("/admin").1
+        XCTAssertTrue(admin.contains(#"<a href="/admin" class="here">Admin</a>"#), admin)
         XCTAssertFalse(page.contains("topsecret") || page.contains(Testbed.password), "a BMC password is on the page")
         let (cssStatus, css, _) = try await fetch("/public/liveboot.css")
         XCTAssertEqual(cssStatus, 200)

@@ -28,6 +28,11 @@ struct Chrome {
     let isAdmin: Bool
     let csrf: String?
     let section: String
+    /// Which tab of the navigation is this page's: stored, as the template engine reads no computed property.
+    let onNodes: Bool
+    let onSlices: Bool
+    let onLeases: Bool
+    let onAdmin: Bool
 
     init(title: String, identity: Identity?, section: String = "") {
         self.title = title
@@ -35,12 +40,11 @@ struct Chrome {
         isAdmin = identity?.user.isAdmin ?? false
         csrf = identity?.csrf
         self.section = section
+        onNodes = section == "nodes"
+        onSlices = section == "slices"
+        onLeases = section == "leases"
+        onAdmin = section == "admin"
     }
-
-    var onNodes: Bool { section == "nodes" }
-    var onSlices: Bool { section == "slices" }
-    var onLeases: Bool { section == "leases" }
-    var onAdmin: Bool { section == "admin" }
 }
 
 enum Format {

@@ -41,10 +41,12 @@ pids+=($!)
 for _ in $(seq 300); do curl -fs "http://127.0.0.1:$portal/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 set +e
-.build-venv/bin/schemathesis run "http://127.0.0.1:$portal/api/v1/openapi.json" --url "http://127.0.0.1:$portal" \
+# From the scratch folder: schemathesis keeps its cache (.schemathesis/) in the working directory.
+venv=$PWD/.build-venv
+(cd "$work" && "$venv/bin/schemathesis" run "http://127.0.0.1:$portal/api/v1/openapi.json" --url "http://127.0.0.1:$portal" \
   -H "Authorization: Bearer $token" --max-examples "$examples" --seed 1 --request-timeout 30 --workers 1 \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-  --no-color 2>&1 | tee "$work/schemathesis.log"
+  --no-color) 2>&1 | tee "$work/schemathesis.log"
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" -ne 0 ]; then echo "--- the server's log (last lines)"; tail -30 "$work/serve.log"; fi

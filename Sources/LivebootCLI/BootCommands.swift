@@ -353,9 +353,7 @@ extension LivebootCommand {
         }
 
         func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
-            let since = Date().addingTimeInterval(-Double(days) * 86_400)
-            let history = try await liveboot.bootRegistry().bootHistory(since: since, nodes: nodes.map(\.name))
-            let stats = NodeBootStats.of(nodes.map(\.name), from: history)
+            let stats = try await liveboot.bootStats(of: nodes.map(\.name), days: days)
             if output.json { return try Output.json(stats) }
             Output.out("live boots of the last \(days) days")
             Output.out(BootStatsLine.header)

@@ -1,5 +1,13 @@
 import Foundation
 
+extension Liveboot {
+    /// Each node's live boots of the last `days` days before `now`, from the boot registry (CLI and portal boots alike).
+    public func bootStats(of nodes: [String], days: Int, now: Date = Date()) async throws -> [NodeBootStats] {
+        let history = try await bootRegistry().bootHistory(since: now.addingTimeInterval(-Double(days) * 86_400), nodes: nodes)
+        return NodeBootStats.of(nodes, from: history)
+    }
+}
+
 /// How a live boot's wait ended, recorded with the boot: what the history of a node is made of.
 public enum BootOutcome: Sendable, Equatable {
     /// The live session reported and its ssh answered.

@@ -127,22 +127,22 @@ final class RowFragmentsTests: XCTestCase {
             return "<tr>\(row.name) \(row.power) \(row.holder ?? "free")</tr>"
         }
         let fleet = (1...500).map { row("w\($0)") }
-        let first = fragments.html(of: fleet, render: render)
+        let first = fragments.fragments(of: fleet, render: render).joined()
         XCTAssertEqual(rendered.count, 500)
         XCTAssertTrue(first.hasPrefix("<tr>w1 On free</tr><tr>w2 On free</tr>"))
         rendered = []
-        XCTAssertEqual(fragments.html(of: fleet, render: render), first, "an unchanged fleet is the same HTML")
+        XCTAssertEqual(fragments.fragments(of: fleet, render: render).joined(), first, "an unchanged fleet is the same HTML")
         XCTAssertEqual(rendered, [], "nothing changed, nothing rendered")
         var changed = fleet
         changed[6] = row("w7", power: "Off")
         changed[41] = row("w42", holder: "radio")
-        let second = fragments.html(of: changed, render: render)
+        let second = fragments.fragments(of: changed, render: render).joined()
         XCTAssertEqual(rendered, ["w7", "w42"])
         XCTAssertTrue(second.contains("<tr>w7 Off free</tr>") && second.contains("<tr>w42 On radio</tr>"), second)
         XCTAssertFalse(second.contains("<tr>w7 On free</tr>"))
         rendered = []
         // A filtered view (a subset, in order) reuses the same fragments.
-        XCTAssertEqual(fragments.html(of: [changed[41], changed[0]], render: render), "<tr>w42 On radio</tr><tr>w1 On free</tr>")
+        XCTAssertEqual(fragments.fragments(of: [changed[41], changed[0]], render: render).joined(), "<tr>w42 On radio</tr><tr>w1 On free</tr>")
         XCTAssertEqual(rendered, [])
     }
 }

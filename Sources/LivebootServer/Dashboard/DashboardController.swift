@@ -26,11 +26,7 @@ struct DashboardController: Sendable {
     /// buffer: joining 280 KB of rows into a string, the string into the page and the page into a buffer were three
     /// copies of it per view.
     func render(_ page: DashboardPage, _ template: String) throws -> Response {
-        var view = DashboardView(page)
-        view.rowsHTML = DashboardView.rowsMarker
-        guard let html = pages.library.render(view, withTemplate: template) else {
-            throw HTTPError(.internalServerError, message: "template \(template) is missing")
-        }
+        let html = try pages.html(DashboardView(page), template)
         let rows = fragments.fragments(of: page.rows) { pages.library.render($0, withTemplate: "node-row") ?? "" }
         var buffer = ByteBuffer()
         buffer.reserveCapacity(html.utf8.count + rows.reduce(0) { $0 + $1.utf8.count })
@@ -41,8 +37,7 @@ struct DashboardController: Sendable {
         } else {
             buffer.writeString(html)
         }
-        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-                        body: .init(byteBuffer: buffer))
+        return PageRenderer.htmlResponse(buffer)
     }
 
     func page(_ request: Request, _ context: MemberRequestContext) async throws -> DashboardPage {
@@ -223,7 +218,7 @@ struct DashboardView {
     static let rowsMarker = "\u{0}rows\u{0}"
 
     let chrome: Chrome
-    var rowsHTML = ""
+    let rowsHTML = Self.rowsMarker
     let hasRows: Bool
     let shown: String?
     let form: DashboardPage.FilterForm
@@ -252,14 +247,10 @@ extension DashboardPage {
 }
 
 /// Each node's dashboard row as HTML, rendered again only when what the row shows changed: a view of 500 nodes is a
-/// comparison per row and one join, where rendering every row through the template (reflection on each field) took
+/// comparison per row, where rendering every row through the template (reflection on each field) took
 /// ~220 ms of server time per view (release build, `bench/fleet.sh`).
 final class RowFragments: Sendable {
     private let cache = Locked<[String: (row: DashboardPage.Row, html: String)]>([:])
-
-    func html(of rows: [DashboardPage.Row], render: (DashboardPage.Row) -> String) -> String {
-        fragments(of: rows, render: render).joined()
-    }
 
     /// Each row's HTML, in order.
     func fragments(of rows: [DashboardPage.Row], render: (DashboardPage.Row) -> String) -> [String] {

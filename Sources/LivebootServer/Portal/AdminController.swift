@@ -41,7 +41,7 @@ struct AdminController: Sendable {
     /// Mounted at `/admin`.
     var routes: RouteCollection<AdminRequestContext> {
         let group = RouteCollection(context: AdminRequestContext.self)
-        group.get("") { request, context in
+        group.get("") { _, context in
             let overview = try await administration.overview(for: context.admin)
             let users = overview.users.map { AdminPage.UserItem(name: $0.user.name, isAdmin: $0.user.isAdmin, slices: $0.slices.joined(separator: ", ")) }
             let audit = overview.audit.map {

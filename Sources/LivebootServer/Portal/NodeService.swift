@@ -121,9 +121,7 @@ struct NodeService: Sendable {
 
     /// The live boots of the last `days` days of each node (CLI and portal boots alike: the boot table).
     func bootStats(of names: [String], days: Int = 30) async throws -> [NodeBootStats] {
-        let since = clock.now.addingTimeInterval(-Double(days) * 86_400)
-        let history = try await liveboot.bootRegistry().bootHistory(since: since, nodes: names)
-        return NodeBootStats.of(names, from: history)
+        try await liveboot.bootStats(of: names, days: days, now: clock.now)
     }
 
     /// An operation, visible to admins and to members of the slice it ran for.

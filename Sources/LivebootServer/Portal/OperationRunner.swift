@@ -136,7 +136,7 @@ actor OperationRunner {
         }
         sink.finish()
         await relay.value
-        PortalMetrics.operationEnded(kind: request.action.rawValue, result: state.rawValue, after: ContinuousClock.now - start)
+        PortalMetrics.operationEnded(kind: action, result: state.rawValue, after: ContinuousClock.now - start)
         let now = Date()
         do {
             let operations = self.operations, (finalState, finalMessage, command, keys) = (state, message, sshCommand, hostKeys)

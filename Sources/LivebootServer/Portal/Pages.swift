@@ -9,11 +9,21 @@ struct PageRenderer: Sendable {
     let library: MustacheLibrary
 
     func render(_ page: some Any, _ template: String, status: HTTPResponse.Status = .ok) throws -> Response {
+        Self.htmlResponse(ByteBuffer(string: try html(page, template)), status: status)
+    }
+
+    /// The template rendered with `page`.
+    func html(_ page: some Any, _ template: String) throws -> String {
         guard let html = library.render(page, withTemplate: template) else {
             throw HTTPError(.internalServerError, message: "template \(template) is missing")
         }
-        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-                        body: .init(byteBuffer: ByteBuffer(string: html)))
+        return html
+    }
+
+    /// A page as every page is answered: HTML, never cached.
+    static func htmlResponse(_ body: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                 body: .init(byteBuffer: body))
     }
 
     static func redirect(_ location: String) -> Response {

@@ -90,9 +90,13 @@ if (operation && operation.dataset.state === "running") {
     operation.dataset.state = done.state;
     // The server probed the node as the operation left it: show that status without reloading the page.
     fetch(location.href, { credentials: "same-origin" }).then((answer) => answer.text()).then((html) => {
-      const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("status-card");
-      const card = document.getElementById("status-card");
-      if (fresh && card) card.replaceWith(fresh);
+      const page = new DOMParser().parseFromString(html, "text/html");
+      // The node's status as the operation left it, what its BMC read of the media, its boots and history since.
+      for (const id of ["status-card", "media-read", "boot-stats", "history"]) {
+        const fresh = page.getElementById(id);
+        const old = document.getElementById(id);
+        if (fresh && old) old.replaceWith(fresh);
+      }
     }).catch(() => {});
   });
 }

@@ -43,6 +43,9 @@ public struct SimulatorBehaviour: Sendable, Codable {
     public var lifecycleBusy: Double = 0
     /// Seconds from the live OS's sshd answering to cloud-init's phone_home (it runs among the final modules).
     public var reportDelay: Double = 0.3
+    /// Bytes of the live image a boot reads over virtual media (firmware, boot loader, kernel, initrd, the OS's first
+    /// files; the whole image when smaller), as the iDRAC does: 64 KiB ranged reads, while the OS boots.
+    public var bootReadBytes = 4 << 20
 
     public init() {}
 }
@@ -58,6 +61,8 @@ public struct BootRecord: Sendable, Codable, Equatable {
     public var hostKeys: [String] = []
     /// The status of cloud-init's phone_home POST, once made.
     public var reported: Int?
+    /// Bytes read from each medium's URL during this boot (the reads at insert are not the boot's).
+    public var mediaRead: [String: Int] = [:]
 }
 
 /// What tests read back from `/sim/state`.
@@ -75,6 +80,8 @@ public struct SimulatorState: Sendable, Codable {
     public let sessions: Int
     /// The most Redfish requests this iDRAC had in progress at once.
     public let peakConcurrentRequests: Int
+    /// Bytes this iDRAC read over virtual media, by URL (at insert and during boots).
+    public let mediaRead: [String: Int]
 }
 
 struct SimResponse: Sendable {
@@ -180,7 +187,8 @@ public actor SimulatedNode {
                        slots: Dictionary(uniqueKeysWithValues: slots.map { ($0.id, $0.connected) }), boots: boots,
                        bios: bios.mapValues(Self.text), pendingBios: pendingBios.mapValues(Self.text),
                        jobs: Dictionary(uniqueKeysWithValues: jobs.map { ($0.id, $0.state) }), sshUp: sshUp,
-                       requests: requests, sessions: sessions.count, peakConcurrentRequests: peakInProgress)
+                       requests: requests, sessions: sessions.count, peakConcurrentRequests: peakInProgress,
+                       mediaRead: mediaRead)
     }
 
     static func text(_ value: JSON) -> String {
@@ -386,6 +394,10 @@ public actor SimulatedNode {
         let noCloud = slots.count == 1 ? behaviour.noCloudURL : nil, reportDelay = behaviour.reportDelay
         let isLive = record.mode == "live"
         let banner = "SSH-2.0-OpenSSH_9.6 liveboot-sim \(name) \(record.mode)"
+        if isLive, let image = record.image {
+            let seed = slots.count > 1 ? record.seed : nil, wanted = behaviour.bootReadBytes
+            schedule(after: 0) { await $0.readMediaWhileBooting(image: image, seed: seed, imageBytes: wanted, generation: generation, index: index) }
+        }
         schedule(after: behaviour.sshDelay / 2) { await $0.osBooting(generation: generation) }
         schedule(after: behaviour.sshDelay) { node in
             await node.sshComesUp(generation: generation, banner: banner)
@@ -514,6 +526,7 @@ public actor SimulatedNode {
 
     /// Seeds read at insert time, by URL.
     var seedContents: [String: SeedView] = [:]
+    var mediaRead: [String: Int] = [:]
     /// Images read at insert time: whether each has an El Torito boot record.
     var bootable: [String: Bool] = [:]
 
@@ -610,9 +623,39 @@ public actor SimulatedNode {
         let description: String
     }
 
+    /// What a live boot reads over virtual media: the image's first `imageBytes` (firmware, boot loader, kernel,
+    /// initrd), and the seed whole (cloud-init mounts it). Stops with the boot (a power-off, another boot).
+    func readMediaWhileBooting(image: String, seed: String?, imageBytes: Int, generation: Int, index: Int) async {
+        for (url, wanted) in [(image, imageBytes)] + (seed.map { [($0, Int.max)] } ?? []) {
+            guard let length = try? await headLikeIDRAC(url) else { continue }
+            var offset = 0
+            let end = min(length, wanted)
+            while offset < end, generation == self.generation, index < boots.count {
+                guard let chunk = try? await readRangeLikeIDRAC(url, offset..<min(offset + 64 * 1024, end), of: length) else { break }
+                boots[index].mediaRead[url, default: 0] += chunk.readableBytes
+                offset += chunk.readableBytes
+            }
+        }
+    }
+
     /// HEAD, then ranged GETs: the whole file when it is small enough to be a seed, else its first 64 KiB (where
     /// the volume descriptors are).
     func fetchLikeIDRAC(_ url: String) async throws -> (Data, whole: Bool) {
+        let length = try await headLikeIDRAC(url)
+        let whole = length <= 4 << 20
+        var collected = Data()
+        var offset = 0
+        let end = whole ? length : min(length, 64 * 1024)
+        while offset < end {
+            let bytes = try await readRangeLikeIDRAC(url, offset..<min(offset + 64 * 1024, end), of: length)
+            collected.append(contentsOf: bytes.readableBytesView)
+            offset += bytes.readableBytes
+        }
+        return (collected, whole)
+    }
+
+    /// The HEAD the iDRAC's client starts with: 200, `Accept-Ranges: bytes`, a `Content-Length` (returned).
+    func headLikeIDRAC(_ url: String) async throws -> Int {
         var head = HTTPClientRequest(url: url)
         head.method = .HEAD
         let headResponse = try await http.execute(head, timeout: .seconds(10))
@@ -621,27 +664,24 @@ public actor SimulatedNode {
               let length = headResponse.headers.first(name: "Content-Length").flatMap(Int.init) else {
             throw FetchError(description: "no Accept-Ranges: bytes / Content-Length in the HEAD answer")
         }
-        let whole = length <= 4 << 20
-        var collected = Data()
-        var offset = 0
-        let chunk = 64 * 1024
-        let end = whole ? length : min(length, 64 * 1024)
-        while offset < end {
-            let last = min(offset + chunk, end) - 1
-            var get = HTTPClientRequest(url: url)
-            get.headers.add(name: "Range", value: "bytes=\(offset)-\(last)")
-            let response = try await http.execute(get, timeout: .seconds(30))
-            guard response.status == .partialContent,
-                  response.headers.first(name: "Content-Range") == "bytes \(offset)-\(last)/\(length)" else {
-                throw FetchError(description: "Range bytes=\(offset)-\(last) answered \(response.status.code) "
-                    + "with Content-Range \(response.headers.first(name: "Content-Range") ?? "none")")
-            }
-            let bytes = try await response.body.collect(upTo: chunk)
-            guard bytes.readableBytes == last - offset + 1 else { throw FetchError(description: "short ranged read") }
-            collected.append(contentsOf: bytes.readableBytesView)
-            offset = last + 1
+        return length
+    }
+
+    /// One ranged read, checked as the iDRAC's client checks it: 206 with exactly the range asked for.
+    func readRangeLikeIDRAC(_ url: String, _ range: Range<Int>, of length: Int) async throws -> ByteBuffer {
+        let last = range.upperBound - 1
+        var get = HTTPClientRequest(url: url)
+        get.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(last)")
+        let response = try await http.execute(get, timeout: .seconds(30))
+        guard response.status == .partialContent,
+              response.headers.first(name: "Content-Range") == "bytes \(range.lowerBound)-\(last)/\(length)" else {
+            throw FetchError(description: "Range bytes=\(range.lowerBound)-\(last) answered \(response.status.code) "
+                + "with Content-Range \(response.headers.first(name: "Content-Range") ?? "none")")
         }
-        return (collected, whole)
+        let bytes = try await response.body.collect(upTo: range.count)
+        guard bytes.readableBytes == range.count else { throw FetchError(description: "short ranged read") }
+        mediaRead[url, default: 0] += bytes.readableBytes
+        return bytes
     }
 
     /// What cloud-init does with `ds=nocloud;s=URL`: GET `URL` + `user-data` and `meta-data`.

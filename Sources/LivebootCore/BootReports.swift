@@ -7,11 +7,15 @@ public struct BootTicket: Sendable, Codable, Equatable {
     public let id: String
     public let node: String
     public let startedAt: Date
+    /// The seed file the boot's second slot holds (`cidata-….iso`), whose reads are the boot's; nil for a seed over
+    /// HTTP (NoCloud), which cloud-init reads, not the BMC.
+    public let seedFile: String?
 
-    public init(id: String, node: String, startedAt: Date) {
+    public init(id: String, node: String, startedAt: Date, seedFile: String? = nil) {
         self.id = id
         self.node = node
         self.startedAt = startedAt
+        self.seedFile = seedFile
     }
 }
 
@@ -178,4 +182,9 @@ public protocol BootRegistry: Sendable {
     func recordOutcome(bootID: String, _ outcome: BootOutcome) async throws
     /// The boots started since `date`, of `nodes` (all when nil), oldest first.
     func bootHistory(since date: Date, nodes: [String]?) async throws -> [BootHistoryEntry]
+    /// Adds what the vmedia listener counted to the boots the counts name; returns the counts that name no boot
+    /// (yet: a boot registers once its media are in, after the BMC's first reads).
+    func addMediaReads(_ counts: [BootMediumReadCount]) async throws -> [BootMediumReadCount]
+    /// What the boot's BMC read of each of its media, image first.
+    func mediaReads(bootID: String) async throws -> [BootMediumRead]
 }

@@ -130,10 +130,11 @@ public enum MediaURLCheck {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
-    public static func check(_ url: String, timeout: Duration = .seconds(10)) async throws {
+    /// `asProbe`: a URL of our own listener, checked without counting as a BMC's read (`VmediaCheck.probeQuery`).
+    public static func check(_ url: String, timeout: Duration = .seconds(10), asProbe: Bool = false) async throws {
         // Plain HTTP: the full check the iDRAC's client would pass (status line, header size, ranges).
         if url.hasPrefix("http://") {
-            let report = await VmediaCheck.run(url)
+            let report = await VmediaCheck.run(url, asProbe: asProbe)
             if let problem = report.firstProblem {
                 throw LivebootError.imageNotServed(url: url, reason: "\(problem.check): \(problem.detail)")
             }

@@ -166,18 +166,24 @@ public struct VmediaCheck: Sendable {
     /// The iDRAC's client reads the first 1024 bytes for the whole header block.
     public static let maxHeaderBytes = 1024
 
+    /// What a check of our own listener adds to the path it asks for: the listener counts no request with a query as
+    /// a BMC's read (the URLs BMCs are given have none), so a boot's check of its seed is not in what its BMC read.
+    public static let probeQuery = "?probe"
+
     /// HEAD, then ranged GETs on the same connection: the start, the ISO 9660 volume descriptor, the last bytes.
-    public static func run(_ url: String) async -> Report {
+    /// `asProbe`: the requests carry `probeQuery` (for our own listener's URLs).
+    public static func run(_ url: String, asProbe: Bool = false) async -> Report {
         var findings: [Finding] = []
         func note(_ check: String, _ ok: Bool, _ detail: String) { findings.append(Finding(check: check, ok: ok, detail: detail)) }
         guard let parsed = URL(string: url), let host = parsed.host, parsed.scheme == "http" else {
             note("URL", false, "an http:// URL is needed (the check speaks plain HTTP/1.1 as the iDRAC does)")
             return Report(url: url, size: nil, findings: findings)
         }
-        let path = parsed.path.isEmpty ? "/" : parsed.path
-        if path.unicodeScalars.contains(where: { !($0.properties.isAlphabetic && $0.isASCII) && !"0123456789._-/".unicodeScalars.contains($0) }) {
-            note("path", false, "the iDRAC sends paths verbatim: use only [A-Za-z0-9._-] in \(path)")
+        let urlPath = parsed.path.isEmpty ? "/" : parsed.path
+        if urlPath.unicodeScalars.contains(where: { !($0.properties.isAlphabetic && $0.isASCII) && !"0123456789._-/".unicodeScalars.contains($0) }) {
+            note("path", false, "the iDRAC sends paths verbatim: use only [A-Za-z0-9._-] in \(urlPath)")
         }
+        let path = asProbe ? urlPath + probeQuery : urlPath
         let connection: RawHTTPConnection
         do {
             connection = try await RawHTTPConnection.connect(host: host, port: parsed.port ?? 80)

@@ -113,7 +113,7 @@ public enum LivebootServer {
                                          repositories: repositories, bmcs: bmcs)
         let up = ListenersUp(onBoth: onServerRunning)
         let limits = VmediaLimits(header: .init(config.timing.headerTimeout), idle: .init(config.timing.idleTimeout))
-        let media = VmediaServer(routes: VmediaRoutes(layout: MediaLayout(images: config.images)),
+        let media = VmediaServer(routes: VmediaRoutes(layout: MediaLayout(images: config.images), tallies: parts.tallies),
                                  host: options.media.host, port: options.media.port, limits: limits, logger: logger)
         let idle = TimeAmount(config.timing.idleTimeout)
         // Header limits of a browser's request, not a server's defaults of 80 KiB: nothing the portal takes needs more.
@@ -131,7 +131,7 @@ public enum LivebootServer {
     /// The router and the background services, apart: handler tests drive the router alone.
     static func buildParts(config: LivebootConfig, options: ServeOptions, logger: Logger, repositories: (any PortalRepositories)?,
                            bmcs: BMCFactory?)
-        async throws -> (router: Router<PortalRequestContext>, services: [any Service], runner: OperationRunner) {
+        async throws -> (router: Router<PortalRequestContext>, services: [any Service], runner: OperationRunner, tallies: BootMediaTallies) {
         // Templates load once, at start, and a missing one stops the start.
         let templates = try await MustacheLibrary(directory: options.templatesFolder)
         for name in requiredTemplates where templates.getTemplate(named: name) == nil {
@@ -202,14 +202,16 @@ public enum LivebootServer {
         // Operations cut short by a previous stop are marked so, and their nodes probed again.
         let interrupted = try await store.interruptRunningOperations(at: Date())
         if !interrupted.isEmpty { logger.warning("operations interrupted by the last stop", metadata: ["nodes": "\(interrupted)"]) }
+        let tallies = BootMediaTallies()
         let background: [any Service] = [
+            BootMediaRecorder(tallies: tallies, boots: store, interval: .seconds(1), logger: logger),
             StatusRefresher(liveboot: liveboot, board: board, interval: options.statusInterval, logger: logger),
             OperationDrain(runner: runner),
             LeaseReturner(leases: store, audit: store, runner: runner,
                           nodes: Dictionary(uniqueKeysWithValues: config.nodes.map { ($0.name, $0) }), clock: options.clock,
                           policy: portalConfig.leaseEnd, interval: options.leaseCheckInterval, logger: logger),
         ]
-        return (router, background, runner)
+        return (router, background, runner, tallies)
     }
 }
 

@@ -10,8 +10,8 @@ extension PortalDatabase: BootRegistry {
     public func register(_ ticket: BootTicket) async throws {
         try await writer.write { db in
             try Self.end(node: ticket.node, at: ticket.startedAt, db)
-            try db.execute(sql: "INSERT INTO boot (id, node, startedAt) VALUES (?, ?, ?)",
-                           arguments: [ticket.id, ticket.node, ticket.startedAt])
+            try db.execute(sql: "INSERT INTO boot (id, node, startedAt, seedFile) VALUES (?, ?, ?, ?)",
+                           arguments: [ticket.id, ticket.node, ticket.startedAt, ticket.seedFile])
         }
     }
 
@@ -78,6 +78,38 @@ extension PortalDatabase: BootRegistry {
                 BootHistoryEntry(node: row["node"], startedAt: row["startedAt"], readyAt: row["readyAt"],
                                  failedAt: row["failedAt"], failure: row["failure"])
             }
+        }
+    }
+
+    public func addMediaReads(_ counts: [BootMediumReadCount]) async throws -> [BootMediumReadCount] {
+        guard !counts.isEmpty else { return [] }
+        return try await writer.write { db in
+            var unknown: [BootMediumReadCount] = []
+            for count in counts {
+                let read = count.read
+                // The boot is found by its id (image) or its seed's file (seed); totals add up across the counts.
+                let boot = read.medium == .image ? "id = ?" : "seedFile = ?"
+                try db.execute(sql: """
+                    INSERT INTO bootMediumRead (bootId, medium, name, bytes, firstReadAt, lastReadAt, activeSeconds)
+                    SELECT id, ?, ?, ?, ?, ?, ? FROM boot WHERE \(boot)
+                    ON CONFLICT (bootId, medium) DO UPDATE SET bytes = bytes + excluded.bytes,
+                        firstReadAt = MIN(firstReadAt, excluded.firstReadAt), lastReadAt = MAX(lastReadAt, excluded.lastReadAt),
+                        activeSeconds = activeSeconds + excluded.activeSeconds
+                    """, arguments: [read.medium.rawValue, read.name, read.bytes, read.firstReadAt, read.lastReadAt,
+                                     read.activeSeconds, count.key])
+                if db.changesCount == 0 { unknown.append(count) }
+            }
+            return unknown
+        }
+    }
+
+    public func mediaReads(bootID: String) async throws -> [BootMediumRead] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM bootMediumRead WHERE bootId = ? ORDER BY medium", arguments: [bootID])
+        }.compactMap { row in
+            guard let medium = BootMedium(rawValue: row["medium"]) else { return nil }
+            return BootMediumRead(medium: medium, name: row["name"], bytes: row["bytes"], firstReadAt: row["firstReadAt"],
+                                  lastReadAt: row["lastReadAt"], activeSeconds: row["activeSeconds"])
         }
     }
 

@@ -137,6 +137,22 @@ enum Migrations {
             }
             try db.create(index: "boot_on_startedAt", on: "boot", columns: ["startedAt"])
         }
+        migrator.registerMigration("v7: what each boot's BMC read of its media") { db in
+            try db.alter(table: "boot") { t in t.add(column: "seedFile", .text) }
+            // The operation's copy, as its step said it: what the operation page and the API show.
+            try db.alter(table: "operation") { t in t.add(column: "media", .text) }
+            try db.create(index: "boot_on_seedFile", on: "boot", columns: ["seedFile"])
+            try db.create(table: "bootMediumRead") { t in
+                t.column("bootId", .text).notNull().references("boot", onDelete: .cascade)
+                t.column("medium", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("bytes", .integer).notNull()
+                t.column("firstReadAt", .datetime).notNull()
+                t.column("lastReadAt", .datetime).notNull()
+                t.column("activeSeconds", .integer).notNull()
+                t.primaryKey(["bootId", "medium"])
+            }
+        }
         return migrator
     }
 }

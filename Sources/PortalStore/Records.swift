@@ -126,6 +126,8 @@ public struct NodeOperation: Codable, Sendable, Hashable, FetchableRecord, Mutab
     public var sshCommand: String?
     /// The live session's host keys, as it reported them (JSON in the row).
     public var hostKeys: [HostKey]?
+    /// A live boot's: what its BMC read of each medium, and how fast (JSON in the row).
+    public var media: [BootMediumRead]?
     /// When the screenshot of the server's screen was taken (a failed boot), if one was.
     public var screenshotAt: Date?
     public var startedAt: Date

@@ -85,7 +85,7 @@ public protocol OperationRepository: Sendable {
     func startOperation(_ operation: NodeOperation) async throws -> NodeOperation
     /// Stores a step; returns it with its id (the order of an operation's steps).
     func addStep(_ step: OperationStep) async throws -> OperationStep
-    func finishOperation(id: Int64, state: OperationState, message: String?, sshCommand: String?, hostKeys: [HostKey]?,
+    func finishOperation(id: Int64, state: OperationState, message: String?, sshCommand: String?, hostKeys: [HostKey]?, media: [BootMediumRead]?,
                          at: Date) async throws
     func operation(id: Int64) async throws -> NodeOperation?
     /// Keeps a PNG of the server's screen with the operation (the last one taken).

@@ -316,6 +316,7 @@ final class VmediaConnection: ChannelDuplexHandler {
             return
         }
         file.meter.bytes.increment(by: bytes.count)
+        if let reader = request.reader { reader.tally.add(bytes.count, key: reader.key, name: request.name) }
         let copied = handle == nil ? bytes : bytes.lowerBound..<(bytes.lowerBound + Self.copyLimit - head.readableBytes)
         guard Self.read(copied, of: file, into: &head) else {
             context.close(promise: nil)  // cut shorter than its header says: nothing valid can be sent

@@ -7,6 +7,8 @@ struct VmediaRequest {
     let method: Method
     let library: MediaLibrary
     let name: String
+    /// Whose reading this is, where the route counts per reader.
+    let reader: MediaReader?
     let fields: Fields
     let keepAlive: Bool
 
@@ -24,10 +26,11 @@ struct VmediaRequest {
     /// with `keep-alive`.
     static func persists(http11: Bool, close: Bool, keepAlive: Bool) -> Bool { !close && (http11 || keepAlive) }
 
-    init(method: Method, library: MediaLibrary, name: String, fields: Fields, keepAlive: Bool) {
+    init(method: Method, library: MediaLibrary, name: String, reader: MediaReader? = nil, fields: Fields, keepAlive: Bool) {
         self.method = method
         self.library = library
         self.name = name
+        self.reader = reader
         self.fields = fields
         self.keepAlive = keepAlive
     }
@@ -66,6 +69,7 @@ enum VmediaRequestParser {
         var method = VmediaRequest.Method.get
         var library: MediaLibrary?
         var name = ""
+        var reader: MediaReader?
         var length = 0
         var http11 = true
         var closeToken = false
@@ -95,7 +99,7 @@ enum VmediaRequestParser {
                                           ifNoneMatch: slice(scan.ifNoneMatch), ifModifiedSince: slice(scan.ifModifiedSince),
                                           ifUnmodifiedSince: slice(scan.ifUnmodifiedSince), ifRange: slice(scan.ifRange))
         let keepAlive = VmediaRequest.persists(http11: scan.http11, close: scan.closeToken, keepAlive: scan.keepAliveToken)
-        let request = VmediaRequest(method: scan.method, library: scan.library!, name: scan.name, fields: fields,
+        let request = VmediaRequest(method: scan.method, library: scan.library!, name: scan.name, reader: scan.reader, fields: fields,
                                     keepAlive: keepAlive)
         return .request(request, length: scan.length)
     }
@@ -127,6 +131,7 @@ enum VmediaRequestParser {
         }
         result.library = target.library
         result.name = target.name
+        result.reader = target.reader
         cursor += 1
         for expected in version {
             guard bytes[cursor] == expected else { return .refused(.malformed) }

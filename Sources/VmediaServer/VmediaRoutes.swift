@@ -7,12 +7,21 @@ public struct VmediaRoute: Sendable {
     /// `/images/`, `/seeds/`: starts and ends with a slash.
     public let prefix: String
     public let library: MediaLibrary
+    /// Counts what each reader reads, if the route's paths name readers.
+    public let tally: (MediaTally, ReaderKeying)?
 
-    public init(prefix: String, library: MediaLibrary) {
+    public init(prefix: String, library: MediaLibrary, tally: (MediaTally, ReaderKeying)? = nil) {
         precondition(prefix.hasPrefix("/") && prefix.hasSuffix("/"), "a media path prefix starts and ends with /")
         self.prefix = prefix
         self.library = library
+        self.tally = tally
     }
+}
+
+/// Whose reading a request is: the tally it counts in and the reader's key there.
+struct MediaReader {
+    let tally: MediaTally
+    let key: String
 }
 
 /// The answers of the vmedia listener.
@@ -22,26 +31,52 @@ public struct VmediaRoute: Sendable {
 /// `Content-Range`; the whole header block within the first 1024 bytes — so these routes send a short, fixed set of
 /// headers. This type decides the answer; `VmediaConnection` sends it.
 public struct VmediaRoutes: Sendable {
-    private let routes: [(prefix: [UInt8], library: MediaLibrary)]
+    private let routes: [(prefix: [UInt8], library: MediaLibrary, tally: (MediaTally, ReaderKeying)?)]
+
+    /// The longest reader key taken from a path; a longer one is not a reader's (404).
+    static let maxReaderKey = 128
 
     public init(_ routes: [VmediaRoute]) {
-        self.routes = routes.map { (Array($0.prefix.utf8), $0.library) }
+        self.routes = routes.map { (Array($0.prefix.utf8), $0.library, $0.tally) }
+    }
+
+    /// What a request target asks for.
+    struct Target {
+        let library: MediaLibrary
+        /// The name asked of the library: the path under the prefix, the reader's key taken out.
+        let name: String
+        let reader: MediaReader?
     }
 
     /// The library a request target belongs to and the name asked for; nil for a path that is not a media path.
     /// Every path under a prefix is ours: whatever is not a servable name there gets our 404.
-    func target(of uri: String) -> (library: MediaLibrary, name: String)? {
+    func target(of uri: String) -> Target? {
         var uri = uri
         return uri.withUTF8 { target(of: UnsafeRawBufferPointer($0)) }
     }
 
-    /// On the target's bytes, as `VmediaRequestParser` reads them (the query, if any, is not part of the name).
-    func target(of uri: UnsafeRawBufferPointer) -> (library: MediaLibrary, name: String)? {
+    /// On the target's bytes, as `VmediaRequestParser` reads them (the query, if any, is not part of the name). A
+    /// request with a query is nobody's reading: the URLs BMCs are given have none, our own checks add one.
+    func target(of uri: UnsafeRawBufferPointer) -> Target? {
         let end = uri.firstIndex(of: UInt8(ascii: "?")) ?? uri.count
         for route in routes {
             let prefix = route.prefix
             guard end >= prefix.count, prefix.withUnsafeBytes({ $0.elementsEqual(uri[..<prefix.count]) }) else { continue }
-            return (route.library, String(decoding: UnsafeRawBufferPointer(rebasing: uri[prefix.count..<end]), as: UTF8.self))
+            let path = String(decoding: UnsafeRawBufferPointer(rebasing: uri[prefix.count..<end]), as: UTF8.self)
+            guard let (tally, keying) = route.tally else { return Target(library: route.library, name: path, reader: nil) }
+            let counted = end == uri.count
+            switch keying {
+            case .name:
+                return Target(library: route.library, name: path, reader: counted ? MediaReader(tally: tally, key: path) : nil)
+            case .leadingComponent:
+                // A path without a reader, or with an oversized one, names nothing: the library's 404 (an empty name).
+                guard let slash = path.utf8.firstIndex(of: UInt8(ascii: "/")), path.utf8.distance(from: path.utf8.startIndex, to: slash) <= Self.maxReaderKey,
+                      slash != path.utf8.startIndex else {
+                    return Target(library: route.library, name: "", reader: nil)
+                }
+                let key = String(path[..<slash]), name = String(path[path.index(after: slash)...])
+                return Target(library: route.library, name: name, reader: counted ? MediaReader(tally: tally, key: key) : nil)
+            }
         }
         return nil
     }

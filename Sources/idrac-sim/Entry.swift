@@ -32,6 +32,7 @@ struct IDRACSim: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds from InsertMedia/EjectMedia to the slot reading back so.") var mountDelay = 1.0
     @Option(name: .long, help: "Seconds the Lifecycle Controller is busy after start and each power-on.") var lifecycleBusy = 0.0
     @Option(name: .long, help: "Seconds from the live OS's ssh to its cloud-init phone_home.") var reportDelay = 0.3
+    @Option(name: .long, help: "Bytes of the live image a boot reads over virtual media (the whole image when smaller).") var bootReadBytes = 4 << 20
     @Flag(name: .long, help: "List VirtualMedia 1 before 2 (firmware 7.x lists 2 first).") var slotsInOrder = false
 
     func run() async throws {
@@ -49,6 +50,7 @@ struct IDRACSim: AsyncParsableCommand {
         behaviour.mountDelay = mountDelay
         behaviour.lifecycleBusy = lifecycleBusy
         behaviour.reportDelay = reportDelay
+        behaviour.bootReadBytes = bootReadBytes
         behaviour.listsSlotsInReverse = !slotsInOrder
         let simulator = IDRACSimulator(logger: logger)
         for index in 1...max(1, nodes) {

@@ -281,7 +281,9 @@ final class CLIIntegrationTests: XCTestCase {
         let state = try await testbed.state("w1")
         let boot = try XCTUnwrap(state.boots.last)
         XCTAssertEqual(boot.mode, "live")
-        XCTAssertTrue(boot.image?.hasSuffix("/images/ubuntu-22.04-liveboot.iso") == true, "\(boot)")
+        // The image at this boot's own path: what its BMC reads is counted as the boot's.
+        XCTAssertTrue(boot.image?.hasPrefix("http://127.0.0.1:\(testbed.imagesPort)/boot/liveboot-w1-") == true
+                      && boot.image?.hasSuffix("/ubuntu-22.04-liveboot.iso") == true, "\(boot)")
         XCTAssertTrue(boot.seed?.contains(":\(testbed.imagesPort)/seeds/cidata-") == true, "\(boot)")
         // Root accepts the testbed's key and the slice's key, read from the seed the BMC fetched.
         XCTAssertEqual(Set(boot.authorizedKeys), [testbed.testbedKey, testbed.sliceKey])
@@ -306,7 +308,7 @@ final class CLIIntegrationTests: XCTestCase {
                      "seed withdrawn (slot 2 ejected)", "ready: ssh root@127.0.0.1"] {
             XCTAssertTrue(result.stderr.contains(step), "missing step \(step):\n\(result.stderr)")
         }
-        let results = try JSONDecoder().decode([String: LivebootResult].self, from: Data(result.stdout.utf8))
+        let results = try JSONDecoder().decode([String: LivebootResult].self, from: Data(result.stdout.utf8), strategy: .iso8601)
         let live = try XCTUnwrap(results["w1"])
         let state = try await testbed.state("w1")
         let boot = try XCTUnwrap(state.boots.last)
@@ -327,7 +329,7 @@ final class CLIIntegrationTests: XCTestCase {
         let wait = try await testbed.lb("wait", "w1", "--json")
         XCTAssertEqual(wait.status, 0, wait.all)
         struct Waited: Decodable { let live: LivebootResult? }
-        let waited = try JSONDecoder().decode([String: Waited].self, from: Data(wait.stdout.utf8))
+        let waited = try JSONDecoder().decode([String: Waited].self, from: Data(wait.stdout.utf8), strategy: .iso8601)
         XCTAssertEqual(waited["w1"]?.live?.hostKeys, live.hostKeys)
         // A boot that has reported takes no second report: replaying it changes nothing.
         let ticket = live.bootID
@@ -347,6 +349,40 @@ final class CLIIntegrationTests: XCTestCase {
         XCTAssertEqual(diskWait.status, 0, diskWait.all)
         XCTAssertTrue(diskWait.stdout.contains("no live boot of w1 is awaited: waiting for ssh only"), diskWait.stdout)
         XCTAssertFalse(diskWait.stdout.contains("host key"), diskWait.stdout)
+    }
+
+    /// What the boot's BMC read of each medium, as the vmedia listener counted it at the boot's own paths: a step,
+    /// in `--json`, and stored with the boot — exactly what the simulated iDRAC read (at insert and as it booted).
+    func testBootSaysWhatItsBMCReadOfEachMedium() async throws {
+        // ssh after 1.5 s: the listener's counts, stored every second, are in before the session is ready.
+        try await testbed.start([("w1", SimulatorBehaviour.fast.with { $0.sshDelay = 1.5 })])
+        let result = try await testbed.lb("liveboot", "w1", "-i", "u22", "--wait", "--json")
+        XCTAssertEqual(result.status, 0, result.all)
+        XCTAssertTrue(result.stderr.contains("the BMC read image ubuntu-22.04-liveboot.iso: "), result.stderr)
+        let live = try XCTUnwrap(JSONDecoder().decode([String: LivebootResult].self, from: Data(result.stdout.utf8), strategy: .iso8601)["w1"])
+        let media = try XCTUnwrap(live.media)
+        XCTAssertEqual(media.map(\.medium), [.image, .seed])
+        XCTAssertEqual(media.first?.name, "ubuntu-22.04-liveboot.iso")
+        XCTAssertNotNil(media.first?.bytesPerSecond)
+        let state = try await testbed.state("w1")
+        let boot = try XCTUnwrap(state.boots.last)
+        let imageURL = try XCTUnwrap(boot.image), seedURL = try XCTUnwrap(boot.seed)
+        let seedFile = String(seedURL.split(separator: "/").last!)
+        XCTAssertEqual(media.last?.name, seedFile)
+        let seedSize = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: testbed.imagesFolder.appendingPathComponent("seeds/\(seedFile)").path)[.size] as? Int)
+        // Whole at insert (small enough) and whole again as the node booted: the image and the seed.
+        XCTAssertEqual(boot.mediaRead[imageURL], 300 * 1024)
+        XCTAssertEqual(state.mediaRead[imageURL], 2 * 300 * 1024)
+        XCTAssertEqual(state.mediaRead[seedURL], 2 * seedSize)
+        let database = try testbed.portalDatabase()
+        var stored: [BootMediumRead] = []
+        for _ in 0..<50 {
+            stored = try await database.mediaReads(bootID: live.bootID)
+            if stored.map(\.bytes) == [2 * 300 * 1024, 2 * seedSize] { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        XCTAssertEqual(stored.map(\.bytes), [2 * 300 * 1024, 2 * seedSize])
+        XCTAssertTrue(zip(media, stored).allSatisfy { $0.bytes > 0 && $0.bytes <= $1.bytes }, "\(media) \(stored)")
     }
 
     /// Where the BMC keeps `BootProgress`, its changes are steps of the wait (never required); the watch's session
@@ -447,7 +483,8 @@ final class CLIIntegrationTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.all)
         for node in ["w1", "w2"] {
             let state = try await testbed.state(node)
-            XCTAssertTrue(state.slots["1"]??.hasSuffix("/images/ubuntu-22.04-liveboot.iso") == true, "\(node): \(state.slots)")
+            XCTAssertTrue(state.slots["1"]??.contains("/boot/liveboot-\(node)-") == true
+                          && state.slots["1"]??.hasSuffix("/ubuntu-22.04-liveboot.iso") == true, "\(node): \(state.slots)")
             // The node booted the image from slot 1 and read its seed from slot 2 (withdrawn since).
             XCTAssertEqual(state.boots.last?.mode, "live", node)
             XCTAssertTrue(state.boots.last?.seed?.contains("/seeds/cidata-") == true, "\(node): \(state.boots)")

@@ -241,15 +241,22 @@ final class PortalTests: XCTestCase {
             XCTAssertTrue(events.body.contains(#""state":"failed""#), events.body)
             XCTAssertTrue(events.body.contains(#""screenshotAt":"#), "the done event says there is one: \(events.body)")
 
+            // What the BMC read: the image at insert (whole, it is small) and nothing as it booted — it found no boot
+            // record and went on to the disk. The first thing to know of a boot that did not come up.
+            XCTAssertTrue(events.body.contains("the BMC read image data-only.iso: 300.0 KiB in "), events.body)
             let operation = try await testbed.portalDatabase().operation(id: XCTUnwrap(Int64(id)))
             XCTAssertEqual(operation?.state, .failed)
             XCTAssertNotNil(operation?.screenshotAt)
+            XCTAssertEqual(operation?.media?.map(\.medium), [.image, .seed])
+            XCTAssertEqual(operation?.media?.first?.bytes, 300 * 1024)
             let page = try await alice.get("/nodes/w1?operation=\(id)")
             let picture = try XCTUnwrap(page.body.range(of: #"<img src="/operations/\#(id)/screenshot.png""#), page.body)
             let error = try XCTUnwrap(page.body.range(of: "the node most likely booted its disk"), page.body)
             let steps = try XCTUnwrap(page.body.range(of: #"<ol class="steps""#))
             XCTAssertLessThan(error.lowerBound, steps.lowerBound, "the failure comes first")
             XCTAssertLessThan(picture.lowerBound, steps.lowerBound, "then the screen, before the steps")
+            XCTAssertTrue(page.body.contains(#"<table class="media-read" id="media-read" >"#), page.body)
+            XCTAssertTrue(page.body.contains("<td>image</td><td><code>data-only.iso</code></td><td>300.0 KiB</td>"), page.body)
 
             let shot = try await alice.get("/operations/\(id)/screenshot.png")
             XCTAssertEqual(shot.code, 200)

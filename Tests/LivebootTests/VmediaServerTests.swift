@@ -402,6 +402,55 @@ final class VmediaServerTests: XCTestCase {
         await connection.close()
     }
 
+    /// A boot's BMC reads its image at `/boot/<boot id>/…` and its seed under its own name: the listener counts what
+    /// each read, and `serve` stores it with the boot — also reads made before the boot registered (the BMC reads at
+    /// insert, the boot registers after). Reads of the shared path, or of a path naming no boot, are nobody's.
+    func testEachBootsReadsAreCountedAndStoredWithTheBoot() async throws {
+        let seed = Data((0..<5000).map { UInt8(truncatingIfNeeded: $0) })
+        try FileManager.default.createDirectory(at: testbed.imagesFolder.appendingPathComponent("seeds"), withIntermediateDirectories: true)
+        try seed.write(to: testbed.imagesFolder.appendingPathComponent("seeds/cidata-t1.iso"))
+        let connection = try await connect()
+        let shared = try await connection.request("HEAD", "/images/big.iso")
+        let own = try await connection.request("HEAD", "/boot/liveboot-t1/big.iso")
+        XCTAssertEqual(own.status, 200)
+        XCTAssertEqual(own.header("ETag"), shared.header("ETag"), "the same file, whoever reads it")
+        var expected = 0
+        for start in stride(from: 0, to: 1 << 20, by: 64 << 10) {
+            let answer = try await connection.request("GET", "/boot/liveboot-t1/big.iso", headers: [("Range", "bytes=\(start)-\(start + 65535)")])
+            XCTAssertEqual(answer.status, 206)
+            XCTAssertEqual(answer.body.first, Self.byte(at: start))
+            expected += answer.body.count
+        }
+        let seedAnswer = try await connection.request("GET", "/seeds/cidata-t1.iso")
+        XCTAssertEqual(seedAnswer.body, Array(seed))
+        _ = try await connection.request("GET", "/images/big.iso", headers: [("Range", "bytes=0-99999")])
+        _ = try await connection.request("GET", "/boot/liveboot-nobody/big.iso", headers: [("Range", "bytes=0-99999")])
+        // Registered after its reads, as a boot is after its media are in.
+        try await Task.sleep(for: .milliseconds(1200))
+        let database = try testbed.portalDatabase()
+        try await database.register(BootTicket(id: "liveboot-t1", node: "w1", startedAt: Date(), seedFile: "cidata-t1.iso"))
+        // Read again, after registering: added to what was read before.
+        let late = try await connection.request("GET", "/boot/liveboot-t1/big.iso", headers: [("Range", "bytes=0-999")])
+        expected += late.body.count
+        await connection.close()
+        var reads: [BootMediumRead] = []
+        for _ in 0..<50 {
+            reads = try await database.mediaReads(bootID: "liveboot-t1")
+            if reads.map(\.bytes) == [expected, seed.count] { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        XCTAssertEqual(reads.map(\.medium), [.image, .seed])
+        XCTAssertEqual(reads.map(\.name), ["big.iso", "cidata-t1.iso"])
+        XCTAssertEqual(reads.map(\.bytes), [expected, seed.count])
+        let image = try XCTUnwrap(reads.first)
+        XCTAssertGreaterThanOrEqual(image.activeSeconds, 2, "read in two seconds at least, 1.2 s apart")
+        XCTAssertLessThanOrEqual(image.firstReadAt, image.lastReadAt)
+        XCTAssertEqual(try XCTUnwrap(image.bytesPerSecond), Double(expected) / Double(image.activeSeconds), accuracy: 0.001)
+        XCTAssertTrue(image.text.hasPrefix("image big.iso: 1.0 MiB in \(image.activeSeconds) s of reading, "), image.text)
+        let nobody = try await database.mediaReads(bootID: "liveboot-nobody")
+        XCTAssertEqual(nobody, [])
+    }
+
     /// Nothing outside the folders, nothing but .iso names, and a 404 that says nothing more.
     func testConfinement() async throws {
         let outside = testbed.directory.appendingPathComponent("secret.iso")
@@ -412,7 +461,11 @@ final class VmediaServerTests: XCTestCase {
         try Data("text".utf8).write(to: testbed.imagesFolder.appendingPathComponent("notes.txt"))
         let attempts = ["/images/escape.iso", "/images/../secret.iso", "/images/..%2Fsecret.iso", "/images/%2e%2e%2fsecret.iso",
                         "/images/.hidden.iso", "/images/notes.txt", "/images/big.iso%00.txt", "/seeds/../images/big.iso",
-                        "/images//etc/passwd", "/images/big.ISO", "/seeds/big.iso", "/images/seeds"]
+                        "/images//etc/passwd", "/images/big.ISO", "/seeds/big.iso", "/images/seeds",
+                        // A boot's own path names a reader, then an image: never a way out of the folder.
+                        "/boot/b1/escape.iso", "/boot/b1/../secret.iso", "/boot/b1/../../secret.iso", "/boot/../images/big.iso",
+                        "/boot/big.iso", "/boot//big.iso", "/boot/b1/seeds/x.iso", "/boot/b1/.hidden.iso",
+                        "/boot/\(String(repeating: "k", count: 129))/big.iso"]
         let connection = try await connect()
         for path in attempts {
             let answer = try await connection.request("GET", path)

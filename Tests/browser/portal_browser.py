@@ -89,6 +89,9 @@ def main():
         for expected in ("live boot on", "answers as a BMC needs", "slot 1 ←", "slot 2 ←", "one-time boot", "ssh answers", "ready: ssh root@"):
             check(any(expected in s for s in steps), f"step {expected!r} in {steps}")
         check(driver.find_element(By.ID, "operation-state").text == "succeeded", "final state")
+        # What the BMC read, filled in from the page the "done" event fetches again: no reload.
+        media = WebDriverWait(driver, 10).until(EC.visibility_of_element_located((By.ID, "media-read"))).text
+        check(f"image {args.image}" in media and "seed cidata-" in media and "/s" in media, f"media read: {media!r}")
         shot("node-booted.png")
 
         # An image without a boot record: the node boots its disk, never reports; the page ends on the failure and

@@ -3,7 +3,8 @@ import Foundation
 /// Where served media live on disk and under which URL paths the vmedia listener serves them — the one place that
 /// knows it; the catalogue, the seed publisher, the vmedia routes and the pruning ask here.
 ///
-/// - images: `<folder>/<name>.iso` (or a short-name symlink `<folder>/u22`) → `/<images.path>/<name>.iso`;
+/// - images: `<folder>/<name>.iso` (or a short-name symlink `<folder>/u22`) → `/<images.path>/<name>.iso`, and, for
+///   one boot's BMC, `/boot/<boot id>/<name>.iso` (the same file: the path only says whose reading it is);
 /// - seeds: `<folder>/seeds/cidata-<sha256>.iso` → `/seeds/cidata-<sha256>.iso`;
 /// - NoCloud seeds for single-slot BMCs: `<folder>/seeds/nocloud/<node>/<file>` → `/seed/<node>/<file>`.
 public struct MediaLayout: Sendable {
@@ -19,6 +20,8 @@ public struct MediaLayout: Sendable {
     public let imagesURLPath: String
 
     public static let seedsURLPath = "/seeds/"
+    /// Images as one boot's BMC reads them: the listener counts what each boot read (`MediaTally`).
+    public static let bootImagesURLPath = "/boot/"
     public static let noCloudURLPath = "/seed/"
     /// What cloud-init's NoCloud HTTP source reads (`meta-data`, `user-data`) or tries (the other two).
     public static let noCloudFiles: Set<String> = ["user-data", "meta-data", "vendor-data", "network-config"]
@@ -55,6 +58,8 @@ public struct MediaLayout: Sendable {
 
     /// An image's URL, from its path relative to the images folder.
     public func imageURL(_ relative: String) -> String { serverURL + imagesURLPath + relative }
+    /// The image's URL for one boot (`boot` is its ticket id, a plain name).
+    public func imageURL(_ relative: String, boot: String) -> String { serverURL + Self.bootImagesURLPath + boot + "/" + relative }
     public func seedURL(id: String) -> String { serverURL + Self.seedsURLPath + Self.seedFileName(id: id) }
     public func noCloudURL(node: String) -> String { serverURL + Self.noCloudURLPath + node + "/" }
     public func noCloudFolder(node: String) -> String { noCloudFolder + "/" + node }

@@ -19,6 +19,8 @@ public struct LivebootResult: Codable, Sendable {
     public var hostKeys: [HostKey]?
     /// `known_hosts` lines for the session.
     public var knownHosts: [String]?
+    /// What the BMC read of each medium until the session was ready, and how fast.
+    public var media: [BootMediumRead]?
 }
 
 /// How a wait for the live session ended.
@@ -26,6 +28,8 @@ public struct LiveSession: Sendable {
     public let report: BootReport
     public let sshAfterSeconds: Double
     public let reportAfterSeconds: Double
+    /// What the BMC read of the boot's media until then.
+    public let media: [BootMediumRead]
 }
 
 extension LivebootResult {
@@ -34,6 +38,7 @@ extension LivebootResult {
         reportAfterSeconds = session.reportAfterSeconds
         hostKeys = session.report.hostKeys
         knownHosts = session.report.hostKeys.map { $0.knownHostsLine(host: node.host, port: node.sshPort) }
+        media = session.media
     }
 }
 
@@ -53,13 +58,15 @@ extension Liveboot {
         let instanceID = SeedBuilder.instanceID(of: bootID)
         let seed = try self.seed(for: node, extraKeys: extraKeys, bootID: bootID, phoneHome: try config.phoneHomeURL())
         let publisher = SeedPublisher(config: config.images)
+        let layout = MediaLayout(images: config.images)
         let keyCount = Set((config.testbedKeys + extraKeys).map(\.blob)).count
 
         let bootOnce = try await withSession(node) { session in
             try await waitUntilBMCReady(session, progress: progress)
             let slots = try await session.bmc.virtualMediaSlots(session.discovery)
             let (liveSlot, seedSlot) = try chooseSlots(slots, bmc: session.bmc, node: node)
-            var media: [(VirtualMedia, String)] = [(liveSlot, image.url)]
+            // The image at a path of this boot's own: the listener counts what this boot's BMC reads of it.
+            var media: [(VirtualMedia, String)] = [(liveSlot, layout.imageURL(image.name, boot: instanceID))]
             let seedURL: String
             if let seedSlot {
                 // A floppy-only second slot (generic BMCs: Cd + Floppy) gets the same ISO padded to a 1.44 MB
@@ -68,7 +75,7 @@ extension Liveboot {
                 seedURL = floppy
                     ? try publisher.publish(SeedPublisher.floppyImage(seed.image), id: "cidata-\(seed.contentID)-floppy")
                     : try publisher.publish(seed.image, id: "cidata-\(seed.contentID)")
-                try await MediaURLCheck.check(seedURL)
+                try await MediaURLCheck.check(seedURL, asProbe: true)
                 progress(.seedPublished(url: seedURL, keys: keyCount, asFloppy: floppy))
                 media.append((seedSlot, seedURL))
             } else {
@@ -88,7 +95,8 @@ extension Liveboot {
                 throw error
             }
             // From here, a report with this id is the live session's; earlier boots of the node are closed.
-            try await registry.register(BootTicket(id: instanceID, node: node.name, startedAt: Date()))
+            try await registry.register(BootTicket(id: instanceID, node: node.name, startedAt: Date(),
+                                                   seedFile: seedSlot == nil ? nil : layout.seedFile(inURL: seedURL)))
             let override = try await session.bmc.setBootOnce(.cd, on: session.system, progress: { progress(.bmc($0)) })
             progress(.bootOverride(.cd, how: override.how))
             try await powerCycle(session, knownPower: override.readBack?.powerState, progress: progress)
@@ -162,8 +170,10 @@ extension Liveboot {
                     await watch.value
                     await withdrawSeed(node, progress: progress)
                     try? await registry.recordOutcome(bootID: bootID, .ready(at: Date()))
+                    let media = await mediaReads(of: bootID)
+                    if !media.isEmpty { progress(.mediaRead(media)) }
                     return LiveSession(report: received, sshAfterSeconds: (sshAt - start).seconds,
-                                       reportAfterSeconds: (at - start).seconds)
+                                       reportAfterSeconds: (at - start).seconds, media: media)
                 }
                 let now = ContinuousClock.now
                 if let sshAt, report == nil, now - sshAt >= config.timing.reportGrace {
@@ -188,8 +198,12 @@ extension Liveboot {
                 try? await registry.recordOutcome(bootID: bootID, .failed(at: Date(), message: "\(error)"))
             }
             await withdrawSeed(node, progress: progress)
-            // What the screen shows is the first thing to look at when a boot did not come up.
-            if !Task.isCancelled { await captureScreen(node, progress: progress) }
+            // What the screen shows, and how much of its media the BMC read, are the first things to look at when a
+            // boot did not come up.
+            if !Task.isCancelled {
+                progress(.mediaRead(await mediaReads(of: bootID)))
+                await captureScreen(node, progress: progress)
+            }
             throw error
         }
     }

@@ -52,6 +52,8 @@ public enum NodeStep: Sendable, Equatable {
     case screenshotUnavailable(String)
     /// The seed is out of reach of the OS (read already, or not to be read by a disk OS).
     case seedWithdrawn(where: String)
+    /// What the boot's BMC read of its media from the vmedia listener (empty: nothing counted).
+    case mediaRead([BootMediumRead])
     case sshAnswers
     /// The operation ended well: the live session's ssh command and host keys, or what the node does now.
     case ready(sshCommand: String, hostKeys: [HostKey])
@@ -113,6 +115,8 @@ public enum NodeStep: Sendable, Equatable {
         case .screenshot(.noVideo(let said)): "no screenshot: the BMC sees no video signal (\(said))"
         case .screenshotUnavailable(let why): "no screenshot: \(why)"
         case .seedWithdrawn(let place): "seed withdrawn (\(place))"
+        case .mediaRead(let reads) where reads.isEmpty: "the vmedia listener counted no read of this boot's media"
+        case .mediaRead(let reads): "the BMC read " + reads.map(\.text).joined(separator: "; ")
         case .bootProgress(let state): "the BMC says: \(state.words)"
         case .sshAnswers: "ssh answers"
         case .ready(let command, let keys):

@@ -88,6 +88,25 @@ struct OperationView: Equatable, Sendable {
     let running: Bool
     /// The server's screen when the operation failed, where the BMC could show it.
     let screenshotURL: String?
+    /// A live boot's: what its BMC read of each medium.
+    let media: [MediumReadView]
+    let hasMedia: Bool
+
+    struct MediumReadView: Equatable, Sendable {
+        let medium: String
+        let name: String
+        let size: String
+        let seconds: String
+        let rate: String
+
+        init(_ read: BootMediumRead) {
+            medium = read.medium.rawValue
+            name = read.name
+            size = BootMediumRead.size(read.bytes)
+            seconds = "\(read.activeSeconds) s"
+            rate = read.bytesPerSecond.map { BootMediumRead.size(Int($0.rounded())) + "/s" } ?? "–"
+        }
+    }
 
     struct HostKeyView: Equatable, Sendable {
         let fingerprint: String
@@ -115,6 +134,8 @@ struct OperationView: Equatable, Sendable {
         started = Format.date(operation.startedAt)
         running = operation.state == .running
         screenshotURL = operation.screenshotAt == nil ? nil : "/operations/\(id)/screenshot.png"
+        media = (operation.media ?? []).map(MediumReadView.init)
+        hasMedia = !media.isEmpty
     }
 }
 

@@ -12,16 +12,29 @@ struct LayoutNaming: MediaNaming {
     func servesFile(atRelativePath path: String) -> Bool { MediaLayout.servesFile(atRelativePath: path, kind: kind) }
 }
 
+/// What each boot's BMC read: its image (by boot id, from `/boot/<id>/…`) and its seed (by the seed's file name,
+/// one per boot). `BootMediaRecorder` stores them with the boots.
+struct BootMediaTallies: Sendable {
+    let images = MediaTally()
+    let seeds = MediaTally()
+}
+
 extension VmediaRoutes {
-    /// Images, seeds and NoCloud seed files, where the layout puts them; the specific prefixes first (an empty
-    /// `images.path` makes the images' prefix `/`).
-    init(layout: MediaLayout) {
-        func route(_ kind: MediaLayout.Kind, contentType: String = "application/octet-stream") -> VmediaRoute {
-            VmediaRoute(prefix: layout.urlPath(of: kind),
-                        library: MediaLibrary(folder: layout.folder(of: kind), naming: LayoutNaming(kind: kind), contentType: contentType,
-                                              medium: kind == .image ? nil : "seeds"))
+    /// Images (shared and per boot), seeds and NoCloud seed files, where the layout puts them; the specific prefixes
+    /// first (an empty `images.path` makes the images' prefix `/`).
+    init(layout: MediaLayout, tallies: BootMediaTallies = BootMediaTallies()) {
+        func library(_ kind: MediaLayout.Kind, contentType: String = "application/octet-stream") -> MediaLibrary {
+            MediaLibrary(folder: layout.folder(of: kind), naming: LayoutNaming(kind: kind), contentType: contentType,
+                         medium: kind == .image ? nil : "seeds")
         }
-        self.init([route(.seed), route(.noCloud, contentType: "text/plain; charset=utf-8"), route(.image)])
+        // One library for both image paths: one open descriptor per image, whoever reads it.
+        let images = library(.image)
+        self.init([
+            VmediaRoute(prefix: layout.urlPath(of: .seed), library: library(.seed), tally: (tallies.seeds, .name)),
+            VmediaRoute(prefix: layout.urlPath(of: .noCloud), library: library(.noCloud, contentType: "text/plain; charset=utf-8")),
+            VmediaRoute(prefix: MediaLayout.bootImagesURLPath, library: images, tally: (tallies.images, .leadingComponent)),
+            VmediaRoute(prefix: layout.urlPath(of: .image), library: images),
+        ])
     }
 }
 

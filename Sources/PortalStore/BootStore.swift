@@ -16,8 +16,8 @@ extension PortalDatabase: BootRegistry {
     }
 
     public func report(for bootID: String) async throws -> BootReport? {
-        try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM boot WHERE id = ?", arguments: [bootID]) }
-            .flatMap(Self.report)
+        // Mapped inside the read, for the reason `latestBoot` gives.
+        try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM boot WHERE id = ?", arguments: [bootID]).flatMap(Self.report) }
     }
 
     /// One UPDATE that only an open boot passes: two reports racing, one is recorded.
@@ -38,12 +38,16 @@ extension PortalDatabase: BootRegistry {
     }
 
     public func latestBoot(of node: String) async throws -> BootRecordState? {
+        // Rows are mapped inside the read: a `Row` is not Sendable, and a read that returns one is GRDB's synchronous
+        // `read`, which blocks a thread of the concurrency pool while it waits for a reader — under 100 concurrent
+        // boots, every thread of the pool, and the server froze (bench/fleet.sh).
         try await writer.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM boot WHERE node = ? ORDER BY startedAt DESC, rowid DESC LIMIT 1", arguments: [node])
-        }.map { row in
-            BootRecordState(ticket: BootTicket(id: row["id"], node: row["node"], startedAt: row["startedAt"]),
-                            report: Self.report(row), isOpen: (row["closedAt"] as Date?) == nil,
-                            hasEnded: (row["endedAt"] as Date?) != nil)
+                .map { row in
+                    BootRecordState(ticket: BootTicket(id: row["id"], node: row["node"], startedAt: row["startedAt"]),
+                                    report: Self.report(row), isOpen: (row["closedAt"] as Date?) == nil,
+                                    hasEnded: (row["endedAt"] as Date?) != nil)
+                }
         }
     }
 
@@ -104,12 +108,14 @@ extension PortalDatabase: BootRegistry {
     }
 
     public func mediaReads(bootID: String) async throws -> [BootMediumRead] {
+        // Mapped inside the read, for the reason `latestBoot` gives.
         try await writer.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM bootMediumRead WHERE bootId = ? ORDER BY medium", arguments: [bootID])
-        }.compactMap { row in
-            guard let medium = BootMedium(rawValue: row["medium"]) else { return nil }
-            return BootMediumRead(medium: medium, name: row["name"], bytes: row["bytes"], firstReadAt: row["firstReadAt"],
-                                  lastReadAt: row["lastReadAt"], activeSeconds: row["activeSeconds"])
+                .compactMap { row in
+                    guard let medium = BootMedium(rawValue: row["medium"]) else { return nil }
+                    return BootMediumRead(medium: medium, name: row["name"], bytes: row["bytes"], firstReadAt: row["firstReadAt"],
+                                          lastReadAt: row["lastReadAt"], activeSeconds: row["activeSeconds"])
+                }
         }
     }
 

@@ -32,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssh.git", from: "0.15.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
     ],
     targets: [
         // The Redfish protocol: transport, sessions, typed resources, errors. Knows no vendor.
@@ -46,6 +48,14 @@ let package = Package(
         ]),
         // Dell iDRAC 9 quirks, each documented where handled.
         .target(name: "DellIDRAC", dependencies: ["Redfish"]),
+        // A BMC's serial console over SSH (swift-nio-ssh): password login, a pseudo-terminal, the attach command.
+        // Knows no vendor: which host, port and command come from the BMC adapter.
+        .target(name: "BMCConsole", dependencies: [
+            .product(name: "NIOSSH", package: "swift-nio-ssh"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         // cidata seeds: the NoCloud ISO writer/reader and user-data. Shared by the core and the simulator.
         .target(name: "Seed", dependencies: [
             .product(name: "Yams", package: "Yams"),
@@ -53,7 +63,7 @@ let package = Package(
         ]),
         // Nodes, images, configuration and the operations both faces call.
         .target(name: "LivebootCore", dependencies: [
-            "Redfish", "DellIDRAC", "Seed",
+            "Redfish", "DellIDRAC", "Seed", "BMCConsole",
             .product(name: "Yams", package: "Yams"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -98,6 +108,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
         ]),
         // The CLI face: argument parsing and printing only.
         .target(name: "LivebootCLI", dependencies: [
@@ -124,6 +135,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "CompressNIO", package: "compress-nio"),
+            .product(name: "NIOSSH", package: "swift-nio-ssh"),
         ]),
         .executableTarget(name: "idrac-sim", dependencies: [
             "IDRACSimulator",
@@ -140,6 +152,7 @@ let package = Package(
         ], path: "Sources/LivebootFuzz"),
         .testTarget(name: "LivebootTests", dependencies: [
             "LivebootCore", "LivebootCLI", "LivebootServer", "VmediaServer", "IDRACSimulator", "Redfish", "DellIDRAC", "Seed", "PortalStore",
+            "BMCConsole",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -89,6 +89,11 @@ extension SimulatedNode {
                 "Name": "Manager", "ManagerType": "BMC", "Model": "15G Monolithic", "FirmwareVersion": .string(firmwareVersion),
                 "PowerState": "On", "Status": ["Health": "OK", "State": "Enabled"],
                 "VirtualMedia": .link(mgr + "/VirtualMedia"),
+                // As captured: the serial console is not advertised here, though `console com2` over SSH works.
+                "SerialConsole": ["ConnectTypesSupported": [], "ConnectTypesSupported@odata.count": 0,
+                                  "MaxConcurrentSessions": 0, "ServiceEnabled": false],
+                "CommandShell": ["ConnectTypesSupported": ["SSH", "IPMI"], "ConnectTypesSupported@odata.count": 2,
+                                 "MaxConcurrentSessions": 5, "ServiceEnabled": true],
                 "Actions": [
                     "#Manager.Reset": ["target": .string(mgr + "/Actions/Manager.Reset"),
                                        "ResetType@Redfish.AllowableValues": ["GracefulRestart"]],
@@ -179,6 +184,12 @@ extension SimulatedNode {
                 "MessageId": .string(job.state == "Completed" ? "PR19" : "JCP001"), "MessageArgs": [],
                 "PercentComplete": .int(job.state == "Completed" ? 100 : 0), "StartTime": "TIME_NOW",
                 "EndTime": "TIME_NA", "CompletionTime": .null, "TargetSettingsURI": .null,
+            ]
+        case mgr + "/Oem/Dell/DellAttributes/iDRAC.Embedded.1":
+            return [
+                "@odata.id": .string(path), "@odata.type": "#DellAttributes.v1_0_0.DellAttributes", "Id": "iDRAC.Embedded.1",
+                "Name": "iDRAC Attributes", "AttributeRegistry": "ManagerAttributeRegistry.v1_0",
+                "Attributes": .object(idracAttributes.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }),
             ]
         case mgr + "/Oem/Dell/DellLCService":
             return [

@@ -82,6 +82,11 @@ public struct SimulatorState: Sendable, Codable {
     public let peakConcurrentRequests: Int
     /// Bytes this iDRAC read over virtual media, by URL (at insert and during boots).
     public let mediaRead: [String: Int]
+    /// What was typed on the serial console, and how many `console com2` sessions attached.
+    public let consoleTyped: String
+    public let consoleSessionsOpened: Int
+    public let consoleAttached: Bool
+    public let idrac: [String: String]
 }
 
 struct SimResponse: Sendable {
@@ -114,6 +119,18 @@ public actor SimulatedNode {
     public let name: String
     public nonisolated let behaviour: SimulatorBehaviour
     let sshBanner: SSHBannerServer
+    /// The iDRAC's own SSH service (its CLI): where `console com2` is.
+    let sshService = SimulatedSSHService()
+    var consoleViewer: ConsoleViewer?
+    var consoleTyped: [UInt8] = []
+    var consoleSessionsOpened = 0
+    /// The iDRAC's attributes (`DellAttributes/iDRAC.Embedded.1`), those the console depends on.
+    var idracAttributes: [String: String] = [
+        "SSH.1.Enable": "Enabled", "SSH.1.Port": "22", "SSH.1.Timeout": "1800", "SSH.1.MaxSessions": "4",
+        "SerialRedirection.1.Enable": "Enabled", "SerialRedirection.1.QuitKey": "^\\",
+        "IPMISOL.1.Enable": "Enabled", "IPMISOL.1.BaudRate": "115200", "IPMISOL.1.MinPrivilege": "Administrator",
+        "Serial.1.HistorySize": "8192", "Serial.1.IdleTimeout": "300",
+    ]
 
     static let system = "/redfish/v1/Systems/System.Embedded.1"
     static let manager = "/redfish/v1/Managers/iDRAC.Embedded.1"
@@ -171,6 +188,8 @@ public actor SimulatedNode {
     /// Starts the node's "OS": it is On and booted from disk, ssh answering.
     public func start() async throws -> Int {
         let port = try await sshBanner.start(banner: "SSH-2.0-OpenSSH_9.6 liveboot-sim \(name) disk")
+        idracAttributes["SSH.1.Port"] = String(try await sshService.start(node: self, username: behaviour.username,
+                                                                          password: behaviour.password))
         sshUp = true
         boots.append(BootRecord(mode: "disk", image: nil, seed: nil, authorizedKeys: [], hostname: nil))
         lifecycleBusy()
@@ -179,6 +198,8 @@ public actor SimulatedNode {
 
     public func stop() async {
         await sshBanner.stop()
+        dropConsole()
+        await sshService.stop()
         try? await http.shutdown()
     }
 
@@ -188,7 +209,9 @@ public actor SimulatedNode {
                        bios: bios.mapValues(Self.text), pendingBios: pendingBios.mapValues(Self.text),
                        jobs: Dictionary(uniqueKeysWithValues: jobs.map { ($0.id, $0.state) }), sshUp: sshUp,
                        requests: requests, sessions: sessions.count, peakConcurrentRequests: peakInProgress,
-                       mediaRead: mediaRead)
+                       mediaRead: mediaRead, consoleTyped: String(decoding: consoleTyped, as: UTF8.self),
+                       consoleSessionsOpened: consoleSessionsOpened, consoleAttached: consoleViewer != nil,
+                       idrac: idracAttributes)
     }
 
     static func text(_ value: JSON) -> String {
@@ -235,6 +258,7 @@ public actor SimulatedNode {
         case ("POST", Self.manager + "/Oem/Dell/DellLCService/Actions/DellLCService.ExportServerScreenShot"):
             return lifecycleIsBusy ? providerNotReady : exportScreenShot(body)
         case ("PATCH", Self.system + "/Bios/Settings"): return patchBios(body)
+        case ("PATCH", Self.manager + "/Oem/Dell/DellAttributes/iDRAC.Embedded.1"): return patchIDRACAttributes(body)
         case ("POST", Self.system + "/Bios/Actions/Bios.ResetBios"):
             resetBiosPending = true
             return .noContent()
@@ -373,6 +397,7 @@ public actor SimulatedNode {
         bootProgress = "SystemHardwareInitializationComplete"
         lifecycleBusy()
         applyPendingBios()
+        serialPOST()
         let bootSlot = slots.first
         let cdBoot = scpBootOnce || (bootTarget == "Cd" && bootEnabled != "Disabled")
         let live = cdBoot && bootSlot?.connected.map { bootable[$0] == true } == true
@@ -398,9 +423,11 @@ public actor SimulatedNode {
             let seed = slots.count > 1 ? record.seed : nil, wanted = behaviour.bootReadBytes
             schedule(after: 0) { await $0.readMediaWhileBooting(image: image, seed: seed, imageBytes: wanted, generation: generation, index: index) }
         }
-        schedule(after: behaviour.sshDelay / 2) { await $0.osBooting(generation: generation) }
+        let shownImage = record.image.map { URL(string: $0)?.lastPathComponent ?? $0 } ?? ""
+        let hostname = record.hostname ?? name
+        schedule(after: behaviour.sshDelay / 2) { await $0.osBooting(generation: generation, live: isLive, image: shownImage) }
         schedule(after: behaviour.sshDelay) { node in
-            await node.sshComesUp(generation: generation, banner: banner)
+            await node.sshComesUp(generation: generation, banner: banner, live: isLive, hostname: hostname)
             guard isLive else { return }
             // cloud-init: NoCloud over HTTP reads the seed now; phone_home runs among the final modules.
             if let noCloud { await node.readNoCloud(noCloud, into: index) }
@@ -409,16 +436,18 @@ public actor SimulatedNode {
         }
     }
 
-    func osBooting(generation: Int) {
+    func osBooting(generation: Int, live: Bool, image: String) {
         guard generation == self.generation, power == "On" else { return }
         bootProgress = "OSBootStarted"
+        serialOSLoader(live: live, image: image)
     }
 
-    func sshComesUp(generation: Int, banner: String) async {
+    func sshComesUp(generation: Int, banner: String, live: Bool, hostname: String) async {
         guard generation == self.generation, power == "On" else { return }
         _ = try? await sshBanner.start(banner: banner)
         sshUp = true
         bootProgress = "OSRunning"
+        serialOSUp(live: live, hostname: hostname)
     }
 
     /// What cloud-init's phone_home does (cc_phone_home): `$INSTANCE_ID` in the URL replaced, then a form-encoded

@@ -45,6 +45,16 @@ public actor IDRACSimulator {
             await node.setOutage(request.uri.queryParameters["down"] != "0")
             return Response(status: .noContent)
         }
+        // The iDRAC drops its console session and SSH connections (`POST /sim/console/drop`), as a reset does.
+        router.post("/sim/console/drop") { _, _ in
+            await node.dropConsoleAndSessions()
+            return Response(status: .noContent)
+        }
+        // `POST /sim/console/write?text=…`: as if the host wrote to its serial port.
+        router.post("/sim/console/write") { request, _ in
+            await node.writeToSerialPort(request.uri.queryParameters["text"].map(String.init) ?? "")
+            return Response(status: .noContent)
+        }
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let server: HTTPServerBuilder
         if let certificate, let key {

@@ -14,6 +14,8 @@ public struct Liveboot: Sendable {
     /// Where boots are registered and their reports read (the portal's database); opened on first use, since only
     /// live boots and waits need it.
     let boots: (@Sendable () throws -> any BootRegistry)?
+    /// The nodes' relayed serial consoles: one BMC session per node for all of this process's viewers.
+    public let consoles = SerialConsoles()
 
     public init(config: LivebootConfig, logger: Logger = Logger(label: "liveboot"), requestCounter: RequestCounter? = nil,
                 bmcs: BMCFactory? = nil, boots: (@Sendable () throws -> any BootRegistry)? = nil) {

@@ -49,6 +49,53 @@ public enum ScreenCapture: Sendable, Equatable {
     case noVideo(String)
 }
 
+/// Where and how the host's serial console is reached: an SSH session to the BMC, logged in with the BMC's own
+/// credentials, and the command that attaches it.
+public struct SerialConsoleAccess: Sendable, Equatable {
+    public let host: String
+    public let port: Int
+    /// Run in the session (Dell: `console com2`); nil: the session's shell is the console.
+    public let command: String?
+    /// What leaves the console on the BMC's side, as the BMC names it (`^\\`): a relay must not pass it through.
+    public let bmcEscape: [UInt8]
+    /// The BMC's own settings that decide whether the console shows anything, as they are and should be.
+    public let settings: [SerialSetting]
+
+    public init(host: String, port: Int, command: String?, bmcEscape: [UInt8] = [], settings: [SerialSetting] = []) {
+        self.host = host
+        self.port = port
+        self.command = command
+        self.bmcEscape = bmcEscape
+        self.settings = settings
+    }
+}
+
+/// One setting the serial console depends on: where it lives (`BIOS`, `iDRAC`), its value and the one it needs.
+public struct SerialSetting: Sendable, Equatable, Codable {
+    public let scope: String
+    public let name: String
+    /// Nil when the BMC does not have it.
+    public let value: String?
+    /// The values that work; the first is what `lb console --setup` sets.
+    public let accepted: [String]
+    /// Why it matters, for a user who reads "wrong".
+    public let why: String
+
+    public init(scope: String, name: String, value: String?, accepted: [String], why: String) {
+        self.scope = scope
+        self.name = name
+        self.value = value
+        self.accepted = accepted
+        self.why = why
+    }
+
+    public var isRight: Bool { value.map(accepted.contains) ?? false }
+    /// "BIOS SerialComm is OnNoConRedir, wants OnConRedir (the BIOS …)".
+    public var problem: String {
+        "\(scope) \(name) is \(value ?? "missing"), wants \(accepted.joined(separator: " or ")) (\(why))"
+    }
+}
+
 /// The operations liveboot needs from a BMC. `GenericBMC` does them the standard Redfish way; vendor adapters
 /// (Dell's `IDRAC`) are `StandardBackedBMC`s: every requirement they do not implement is the standard one.
 public protocol BMC: Sendable {
@@ -74,6 +121,12 @@ public protocol BMC: Sendable {
     /// A picture of the server's screen. Standard Redfish has none: `RedfishError.notSupported` unless a vendor
     /// adapter knows its BMC's action.
     func screenshot(_ discovery: Discovery) async throws -> ScreenCapture
+
+    /// How to reach the host's serial console; `RedfishError.notSupported`, with the BMC's reason, when it offers
+    /// none that liveboot can relay.
+    func serialConsole(_ discovery: Discovery) async throws -> SerialConsoleAccess
+    /// The BIOS attributes the serial console needs, as `bios` has them (none known for a standard BMC).
+    func serialBiosSettings(_ bios: Bios) -> [SerialSetting]
 
     /// Sets (or, with `.none`, clears) a one-time boot and reads it back.
     func setBootOnce(_ target: BootSource, on system: ComputerSystem,
@@ -105,6 +158,10 @@ extension StandardBackedBMC {
     public func refusal(_ error: RedfishError) -> Refusal? { standard.refusal(error) }
     public func notReadyReason(_ discovery: Discovery) async throws -> String? { try await standard.notReadyReason(discovery) }
     public func screenshot(_ discovery: Discovery) async throws -> ScreenCapture { try await standard.screenshot(discovery) }
+    public func serialConsole(_ discovery: Discovery) async throws -> SerialConsoleAccess {
+        try await standard.serialConsole(discovery)
+    }
+    public func serialBiosSettings(_ bios: Bios) -> [SerialSetting] { standard.serialBiosSettings(bios) }
     public func insert(_ url: String, into slot: VirtualMedia) async throws { try await standard.insert(url, into: slot) }
     public func eject(_ slot: VirtualMedia) async throws { try await standard.eject(slot) }
     public func setBootOnce(_ target: BootSource, on system: ComputerSystem,

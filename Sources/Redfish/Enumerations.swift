@@ -126,3 +126,14 @@ public struct BootProgressReading: Decodable, Sendable {
         lastState = try progress?.decodeIfPresent(BootProgressState.self, forKey: .lastState)
     }
 }
+
+/// `Manager.SerialConnectTypesSupported` / `CommandConnectTypesSupported` values.
+public struct ConsoleConnectType: OpenEnum {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    public static let ssh = Self(rawValue: "SSH")
+    public static let telnet = Self(rawValue: "Telnet")
+    public static let ipmi = Self(rawValue: "IPMI")
+    public static let oem = Self(rawValue: "Oem")
+}

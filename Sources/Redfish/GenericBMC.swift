@@ -92,6 +92,19 @@ public struct GenericBMC: BMC {
                                         what: "a screenshot of the server's screen (no standard Redfish action for it)")
     }
 
+    /// `Manager.SerialConsole` enabled over SSH: a session on the BMC's port 22 whose shell is the console (the
+    /// standard says no more). Anything else is not supported, saying what the BMC advertised.
+    public func serialConsole(_ discovery: Discovery) async throws -> SerialConsoleAccess {
+        let manager = try await manager(of: discovery.system)
+        guard let console = manager.serialConsole, console.offersSSH else {
+            throw RedfishError.notSupported(bmc: bmc, what: "a serial console over SSH (the manager's SerialConsole is "
+                + (manager.serialConsole?.summary ?? "not advertised") + ")")
+        }
+        return SerialConsoleAccess(host: try client.endpoint.host, port: 22, command: nil)
+    }
+
+    public func serialBiosSettings(_ bios: Bios) -> [SerialSetting] { [] }
+
     public func refresh(_ slot: VirtualMedia) async throws -> VirtualMedia {
         try await client.get(VirtualMedia.self, at: slot.odataID)
     }

@@ -239,10 +239,50 @@ public struct Manager: Decodable, Sendable {
     public let model: String?
     public let virtualMedia: Link?
     public let actions: Actions?
+    /// The host's serial console as the manager offers it (`Manager.SerialConsole`).
+    public let serialConsole: ConsoleService?
+    /// The manager's own command shell (`Manager.CommandShell`): SSH, IPMI …
+    public let commandShell: ConsoleService?
 
     enum CodingKeys: String, CodingKey {
         case odataID = "@odata.id", id = "Id", firmwareVersion = "FirmwareVersion", model = "Model"
-        case virtualMedia = "VirtualMedia", actions = "Actions"
+        case virtualMedia = "VirtualMedia", actions = "Actions", serialConsole = "SerialConsole"
+        case commandShell = "CommandShell"
+    }
+}
+
+/// `Manager.SerialConsole`, `CommandShell`, `GraphicalConsole`: a console service and how one connects to it.
+public struct ConsoleService: Decodable, Sendable, Equatable {
+    public let serviceEnabled: Bool?
+    public let connectTypesSupported: [ConsoleConnectType]
+    public let maxConcurrentSessions: Int?
+
+    public init(serviceEnabled: Bool?, connectTypesSupported: [ConsoleConnectType], maxConcurrentSessions: Int?) {
+        self.serviceEnabled = serviceEnabled
+        self.connectTypesSupported = connectTypesSupported
+        self.maxConcurrentSessions = maxConcurrentSessions
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case serviceEnabled = "ServiceEnabled", connectTypesSupported = "ConnectTypesSupported"
+        case maxConcurrentSessions = "MaxConcurrentSessions"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        serviceEnabled = try c.decodeIfPresent(Bool.self, forKey: .serviceEnabled)
+        connectTypesSupported = try c.decodeIfPresent([ConsoleConnectType].self, forKey: .connectTypesSupported) ?? []
+        maxConcurrentSessions = try c.decodeIfPresent(Int.self, forKey: .maxConcurrentSessions)
+    }
+
+    /// Enabled and reachable over SSH, the only way liveboot relays a console.
+    public var offersSSH: Bool { serviceEnabled == true && connectTypesSupported.contains(.ssh) }
+
+    /// "enabled over SSH, IPMI", "disabled, no connect types" — what a user reads when it is not usable.
+    public var summary: String {
+        let enabled = serviceEnabled.map { $0 ? "enabled" : "disabled" } ?? "state not given"
+        let types = connectTypesSupported.isEmpty ? "no connect types" : "over " + connectTypesSupported.map(\.rawValue).joined(separator: ", ")
+        return enabled + ", " + types
     }
 }
 

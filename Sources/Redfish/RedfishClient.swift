@@ -32,6 +32,16 @@ public struct BMCEndpoint: Sendable, CustomStringConvertible, CustomReflectable 
     }
 
     public var description: String { baseURL }
+
+    /// The BMC's host name or address, from `baseURL`: where its other services (SSH) listen.
+    public var host: String {
+        get throws {
+            guard let host = URLComponents(string: baseURL)?.host, !host.isEmpty else {
+                throw RedfishError.notSupported(bmc: baseURL, what: "a host name in the BMC's URL")
+            }
+            return host
+        }
+    }
     public var customMirror: Mirror { Mirror(self, children: ["baseURL": baseURL, "username": username]) }
 
     /// Accepts `host`, `host:port` or a URL; bare hosts get `https://`.

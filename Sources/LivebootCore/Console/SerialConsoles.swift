@@ -1,0 +1,152 @@
+import BMCConsole
+import Foundation
+import Logging
+import Redfish
+
+/// The process's node consoles, one per node: the CLI's and the portal's viewers and the boot recorder of a node
+/// share its one BMC session.
+public final class SerialConsoles: Sendable {
+    private let consoles = Locked([String: NodeConsole]())
+
+    public init() {}
+
+    func console(for node: String, make: () -> NodeConsole) -> NodeConsole {
+        consoles.withLock { all in
+            if let existing = all[node] { return existing }
+            let console = make()
+            all[node] = console
+            return console
+        }
+    }
+
+    /// The node's console if anyone ever attached to it here.
+    public func existing(_ node: String) -> NodeConsole? { consoles.withLock { $0[node] } }
+}
+
+/// Whether the node's serial console will show anything, and what to change where it will not.
+public struct SerialReadiness: Codable, Sendable {
+    public let node: String
+    /// `ssh user@bmc:port` and the command, when the BMC offers a console.
+    public var access: String?
+    /// Why there is no console, when there is none.
+    public var unsupported: String?
+    public var settings: [SerialSetting] = []
+    public var error: String?
+
+    public var problems: [String] { settings.filter { !$0.isRight }.map(\.problem) }
+    public var isReady: Bool { access != nil && unsupported == nil && error == nil && problems.isEmpty }
+    /// One line: "ready (console com2 over SSH, 127.0.0.1:22)" or what is wrong.
+    public var summary: String {
+        if let error { return "unknown (\(error))" }
+        if let unsupported { return "not supported: \(unsupported)" }
+        let problems = self.problems
+        return problems.isEmpty ? "ready (\(access ?? "?"))" : "will show little: " + problems.joined(separator: "; ")
+    }
+}
+
+extension Liveboot {
+    /// The node's relayed console (opened by its first viewer).
+    public func serialConsole(_ node: Node) -> NodeConsole {
+        consoles.console(for: node.name) {
+            NodeConsole(node: node.name, logger: logger) { try await openConsole(node) }
+        }
+    }
+
+    /// Finds how the BMC offers the console (a Redfish session), then opens it over SSH with the node's BMC
+    /// credentials. The BMC's own quit key never reaches it: typed, it would end the session for every viewer.
+    func openConsole(_ node: Node) async throws -> ConsoleUpstream {
+        let access: SerialConsoleAccess
+        do {
+            access = try await withSession(node) { session in try await session.bmc.serialConsole(session.discovery) }
+        } catch RedfishError.notSupported(_, let what) {
+            throw ConsoleUnavailable(reason: "the BMC offers no \(what)")
+        }
+        let endpoint = try node.endpoint(timeouts: Timeouts(connect: config.timing.connect, request: config.timing.request),
+                                         retry: RetryPolicy())
+        let target = ConsoleTarget(host: access.host, port: access.port, username: endpoint.username,
+                                   password: endpoint.password, command: access.command,
+                                   connectTimeout: config.timing.connect)
+        let session = try await ConsoleSession.open(target)
+        let escape = access.bmcEscape
+        return ConsoleUpstream(output: session.output, description: target.description, send: { bytes in
+            try await session.send(escape.isEmpty ? bytes : bytes.filter { !escape.contains($0) })
+        }, close: { await session.close() })
+    }
+
+    /// What the serial console depends on, on the BMC and in the BIOS, as `lb status --bmc` and the node page show it.
+    public func serialReadiness(_ node: Node) async -> SerialReadiness {
+        do {
+            return try await Deadline.run(within: config.timing.statusDeadline, waitingFor: "the BMC of \(node.name)") {
+                try await withSession(node) { session in
+                    var readiness = SerialReadiness(node: node.name)
+                    do {
+                        let access = try await session.bmc.serialConsole(session.discovery)
+                        readiness.access = "\(access.command ?? "shell") over SSH, \(access.host):\(access.port)"
+                        readiness.settings = access.settings
+                    } catch RedfishError.notSupported(_, let what) {
+                        readiness.unsupported = "the BMC offers no \(what)"
+                        return readiness
+                    }
+                    if let bios = try? await session.bmc.bios(of: session.system) {
+                        readiness.settings += session.bmc.serialBiosSettings(bios)
+                    }
+                    return readiness
+                }
+            }
+        } catch {
+            var readiness = SerialReadiness(node: node.name)
+            readiness.error = "\(error)"
+            return readiness
+        }
+    }
+
+    /// The BIOS changes the serial console needs, queued as `biosset` queues them (validated against the registry,
+    /// applied at the next reboot). - Returns: the change queued, nil when the BIOS was right already.
+    public func setUpSerialConsole(_ node: Node, progress: @escaping ProgressHandler = { _ in }) async throws -> BiosChange? {
+        let readiness = await serialReadiness(node)
+        if let error = readiness.error { throw LivebootError.badArgument("cannot read the serial settings of \(node.name): \(error)") }
+        if let unsupported = readiness.unsupported { throw LivebootError.badArgument("\(node.name): \(unsupported)") }
+        let wanted = readiness.settings.filter { !$0.isRight && $0.scope == "BIOS" && $0.value != nil }
+        for setting in readiness.settings where !setting.isRight && setting.scope != "BIOS" {
+            progress(.bmc("\(setting.problem): change it on the BMC itself (liveboot sets BIOS attributes only)"))
+        }
+        guard !wanted.isEmpty else { return nil }
+        return try await biosSet(node, assignments: wanted.map { "\($0.name)=\($0.accepted[0])" })
+    }
+
+    /// Records the node's console until `stop()`: the boot's console log.
+    func recordConsole(_ node: Node) async -> ConsoleRecording {
+        let attachment = await serialConsole(node).attach(ConsoleViewerRequest(name: "boot recorder", wantsKeyboard: false, replay: false))
+        return ConsoleRecording(attachment: attachment)
+    }
+}
+
+/// A boot's console, recorded from its power cycle to the end of its wait.
+final class ConsoleRecording: Sendable {
+    private let attachment: ConsoleAttachment
+    private let collected = Locked((tail: ConsoleTail(capacity: ConsoleLog.limit), ended: String?.none))
+    private let reader: Task<Void, Never>
+
+    init(attachment: ConsoleAttachment) {
+        self.attachment = attachment
+        let collected = self.collected
+        reader = Task {
+            for await event in attachment.events {
+                switch event {
+                case .output(let bytes): collected.withLock { $0.tail.append(bytes) }
+                case .ended(let why): collected.withLock { $0.ended = why }
+                case .notice, .keyboard: break
+                }
+            }
+        }
+    }
+
+    func stop() async -> ConsoleLog {
+        await attachment.leave()
+        await reader.value
+        return collected.withLock { state in
+            ConsoleLog(bytes: Data(state.tail.bytes), totalBytes: state.tail.total,
+                       unavailable: state.tail.total == 0 ? state.ended : nil)
+        }
+    }
+}

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 # System tools the tests drive: the seed's independent readers (isoinfo, xorriso, blkid, bsdtar, 7z, pycdlib) and
 # cloud-init's schema check, ping (status probe), openssl (a TLS BMC), ssh-keygen (key fingerprints), SQLite's
-# headers (GRDB), and headless Chromium with its WebDriver for the portal's browser test.
+# headers (GRDB), headless Chromium with its WebDriver for the portal's browser test, xterm.js (the console panel) and
+# tmux (drives `lb console` as a terminal).
 need=()
 command -v isoinfo >/dev/null || need+=(genisoimage)
 command -v xorriso >/dev/null || need+=(xorriso)
@@ -20,6 +21,8 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 [ -e /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 command -v chromium >/dev/null || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+[ -e /usr/share/javascript/xterm/xterm.js ] || need+=(libjs-xterm)
+command -v tmux >/dev/null || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

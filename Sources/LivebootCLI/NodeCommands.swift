@@ -60,12 +60,17 @@ extension LivebootCommand {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: JSONOption
         @OptionGroup var target: NodeArguments
-        @Flag(name: .customLong("bmc"), help: "Also show the BMC's vendor, model and firmware.")
+        @Flag(name: .customLong("bmc"), help: "Also show the BMC's vendor, model and firmware, and whether the serial console will show the boot.")
         var showBMC = false
 
         func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
             let verbose = showBMC || global.verbose
-            let results = await Liveboot.onEach(nodes, limit: global.parallel) { await liveboot.status($0, verbose: verbose) }
+            let showBMC = self.showBMC
+            let results = await Liveboot.onEach(nodes, limit: global.parallel) { node in
+                var status = await liveboot.status(node, verbose: verbose)
+                if showBMC, status.error == nil { status.serialConsole = await liveboot.serialReadiness(node) }
+                return status
+            }
             let statuses = results.compactMap { try? $0.1.get() }
             if output.json {
                 try Output.json(statuses)
@@ -160,6 +165,12 @@ enum StatusFormatter {
             for value in status.bios { field(value.name, value.value) }
             for slot in status.vmedia { field("vmedia \(slot.id)", slot.display) }
             if let boot = status.bootOverride { field("boot override", boot) }
+            if let serial = status.serialConsole {
+                field("serial console", serial.summary)
+                if !serial.problems.isEmpty, serial.settings.contains(where: { !$0.isRight && $0.scope == "BIOS" }) {
+                    field("", "`lb console --setup \(status.node)` queues the BIOS changes")
+                }
+            }
         }
         var probes = "PING: \(status.ping)  SSH: \(status.ssh)"
         if case .unavailable(let why) = status.ping { probes += "  (ping: \(why))" }

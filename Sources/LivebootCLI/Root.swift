@@ -17,7 +17,7 @@ public struct LivebootCommand: AsyncParsableCommand {
         """,
         version: version,
         subcommands: [
-            Status.self, On.self, Off.self, Reboot.self, LiveBoot.self, Wait.self, DiskBoot.self, KnownHosts.self, SSH.self, Screenshot.self, Stats.self,
+            Status.self, On.self, Off.self, Reboot.self, LiveBoot.self, Wait.self, DiskBoot.self, KnownHosts.self, SSH.self, Console.self, Screenshot.self, Stats.self,
             BiosGet.self, BiosSet.self, BiosReset.self, QueueGet.self, QueueClear.self,
             VMedia.self, Cidata.self, Images.self, Image.self, Serve.self, Admin.self, Version.self,
         ])

@@ -187,4 +187,8 @@ public protocol BootRegistry: Sendable {
     func addMediaReads(_ counts: [BootMediumReadCount]) async throws -> [BootMediumReadCount]
     /// What the boot's BMC read of each of its media, image first.
     func mediaReads(bootID: String) async throws -> [BootMediumRead]
+    /// Keeps the boot's console log (replacing any earlier one of the boot).
+    func recordConsoleLog(bootID: String, _ log: ConsoleLog) async throws
+    /// The boot's console log, if one was recorded.
+    func consoleLog(bootID: String) async throws -> ConsoleLog?
 }

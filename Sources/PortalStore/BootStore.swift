@@ -119,6 +119,24 @@ extension PortalDatabase: BootRegistry {
         }
     }
 
+    public func recordConsoleLog(bootID: String, _ log: ConsoleLog) async throws {
+        try await writer.write { db in
+            try db.execute(sql: """
+                INSERT INTO bootConsole (bootId, log, totalBytes, unavailable) VALUES (?, ?, ?, ?)
+                ON CONFLICT (bootId) DO UPDATE SET log = excluded.log, totalBytes = excluded.totalBytes,
+                                                   unavailable = excluded.unavailable
+                """, arguments: [bootID, log.bytes, log.totalBytes, log.unavailable])
+        }
+    }
+
+    public func consoleLog(bootID: String) async throws -> ConsoleLog? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM bootConsole WHERE bootId = ?", arguments: [bootID]).map { row in
+                ConsoleLog(bytes: row["log"], totalBytes: row["totalBytes"], unavailable: row["unavailable"])
+            }
+        }
+    }
+
     /// The node's boots take no more reports, and their sessions are over.
     static func end(node: String, at date: Date, _ db: Database) throws {
         try db.execute(sql: "UPDATE boot SET closedAt = COALESCE(closedAt, ?), endedAt = ? WHERE node = ? AND endedAt IS NULL",

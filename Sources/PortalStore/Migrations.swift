@@ -153,6 +153,16 @@ enum Migrations {
                 t.primaryKey(["bootId", "medium"])
             }
         }
+        migrator.registerMigration("v8: each boot's console log") { db in
+            try db.create(table: "bootConsole") { t in
+                t.primaryKey("bootId", .text).references("boot", onDelete: .cascade)
+                t.column("log", .blob).notNull()
+                t.column("totalBytes", .integer).notNull()
+                t.column("unavailable", .text)
+            }
+            // The boot an operation started: its console log is shown on the operation's page.
+            try db.alter(table: "operation") { t in t.add(column: "bootId", .text) }
+        }
         return migrator
     }
 }

@@ -92,7 +92,7 @@ public struct SerialSetting: Sendable, Equatable, Codable {
     public var isRight: Bool { value.map(accepted.contains) ?? false }
     /// "BIOS SerialComm is OnNoConRedir, wants OnConRedir (the BIOS …)".
     public var problem: String {
-        "\(scope) \(name) is \(value ?? "missing"), wants \(accepted.joined(separator: " or ")) (\(why))"
+        "\(scope) \(name) is \(value ?? "missing"), wants \(accepted.first ?? "?") (\(why))"
     }
 }
 

@@ -124,7 +124,7 @@ extension Liveboot {
 /// A boot's console, recorded from its power cycle to the end of its wait.
 final class ConsoleRecording: Sendable {
     private let attachment: ConsoleAttachment
-    private let collected = Locked((tail: ConsoleTail(capacity: ConsoleLog.limit), ended: String?.none))
+    private let collected = Locked((tail: ConsoleTail(capacity: ConsoleLog.limit), ended: String?.none, notice: String?.none))
     private let reader: Task<Void, Never>
 
     init(attachment: ConsoleAttachment) {
@@ -135,7 +135,8 @@ final class ConsoleRecording: Sendable {
                 switch event {
                 case .output(let bytes): collected.withLock { $0.tail.append(bytes) }
                 case .ended(let why): collected.withLock { $0.ended = why }
-                case .notice, .keyboard: break
+                case .notice(let said): collected.withLock { $0.notice = said }
+                case .keyboard: break
                 }
             }
         }
@@ -145,8 +146,10 @@ final class ConsoleRecording: Sendable {
         await attachment.leave()
         await reader.value
         return collected.withLock { state in
+            // Nothing shown: why, if the relay said (no console, cannot connect); else the console was silent.
             ConsoleLog(bytes: Data(state.tail.bytes), totalBytes: state.tail.total,
-                       unavailable: state.tail.total == 0 ? state.ended : nil)
+                       unavailable: state.tail.total > 0 ? nil
+                           : state.ended ?? state.notice.flatMap { $0.hasPrefix("connected") ? nil : $0 })
         }
     }
 }

@@ -99,13 +99,22 @@ extension Liveboot {
                                                    seedFile: seedSlot == nil ? nil : layout.seedFile(inURL: seedURL)))
             let override = try await session.bmc.setBootOnce(.cd, on: session.system, progress: { progress(.bmc($0)) })
             progress(.bootOverride(.cd, how: override.how))
-            try await powerCycle(session, knownPower: override.readBack?.powerState, progress: progress)
-            return (how: override.how, seedURL: seedURL)
+            // The console is recorded from the power cycle on, when this call waits for the session (a later
+            // `lb wait` records from its own start).
+            let recording = wait ? await recordConsole(node) : nil
+            do {
+                try await powerCycle(session, knownPower: override.readBack?.powerState, progress: progress)
+            } catch {
+                _ = await recording?.stop()
+                throw error
+            }
+            return (how: override.how, seedURL: seedURL, recording: recording)
         }
         var result = LivebootResult(node: node.name, image: image.name, seed: bootOnce.seedURL, keys: keyCount,
                                     bootOnce: bootOnce.how, bootID: instanceID)
         if wait {
-            let session = try await waitForLiveSession(node, bootID: result.bootID, progress: progress)
+            let session = try await waitForLiveSession(node, bootID: result.bootID, recording: bootOnce.recording,
+                                                       progress: progress)
             result.record(session, node: node)
         }
         return result
@@ -145,7 +154,13 @@ extension Liveboot {
     /// cloud-init already, or not to be read by a disk OS's.
     public func waitForLiveSession(_ node: Node, bootID: String, timeout: Duration? = nil,
                                    progress: @escaping ProgressHandler = { _ in }) async throws -> LiveSession {
+        try await waitForLiveSession(node, bootID: bootID, timeout: timeout, recording: nil, progress: progress)
+    }
+
+    func waitForLiveSession(_ node: Node, bootID: String, timeout: Duration? = nil, recording: ConsoleRecording?,
+                            progress: @escaping ProgressHandler) async throws -> LiveSession {
         let registry = try bootRegistry()
+        let console = if let recording { recording } else { await recordConsole(node) }
         let limit = timeout ?? config.timing.sshWait
         let start = ContinuousClock.now
         var lastReport = start
@@ -172,6 +187,7 @@ extension Liveboot {
                     try? await registry.recordOutcome(bootID: bootID, .ready(at: Date()))
                     let media = await mediaReads(of: bootID)
                     if !media.isEmpty { progress(.mediaRead(media)) }
+                    await keepConsoleLog(console, bootID: bootID, registry: registry, progress: progress)
                     return LiveSession(report: received, sshAfterSeconds: (sshAt - start).seconds,
                                        reportAfterSeconds: (at - start).seconds, media: media)
                 }
@@ -202,9 +218,30 @@ extension Liveboot {
             // boot did not come up.
             if !Task.isCancelled {
                 progress(.mediaRead(await mediaReads(of: bootID)))
+                await keepConsoleLog(console, bootID: bootID, registry: registry, progress: progress)
                 await captureScreen(node, progress: progress)
+            } else {
+                _ = await console.stop()
             }
             throw error
+        }
+    }
+
+    /// Stops the boot's console recording and keeps the log with the boot, saying how much it holds and its last
+    /// lines. A failure to store it is said, not thrown: the boot's outcome stands.
+    func keepConsoleLog(_ recording: ConsoleRecording, bootID: String, registry: any BootRegistry,
+                        progress: @escaping ProgressHandler) async {
+        let log = await recording.stop()
+        do {
+            try await registry.recordConsoleLog(bootID: bootID, log)
+        } catch {
+            progress(.bmc("could not store the console log: \(error)"))
+        }
+        if let why = log.unavailable {
+            progress(.consoleUnavailable(why))
+        } else {
+            progress(.consoleRecorded(bootID: bootID, bytes: log.bytes.count, totalBytes: log.totalBytes,
+                                      lastLines: log.tail(lines: 2)))
         }
     }
 

@@ -54,6 +54,11 @@ public enum NodeStep: Sendable, Equatable {
     case seedWithdrawn(where: String)
     /// What the boot's BMC read of its media from the vmedia listener (empty: nothing counted).
     case mediaRead([BootMediumRead])
+    /// The boot's serial console, recorded from its power cycle: how much, and its last lines (the log itself is
+    /// stored with the boot).
+    case consoleRecorded(bootID: String, bytes: Int, totalBytes: Int, lastLines: String)
+    /// No console log for this boot: why (a BMC without a console, a refusal).
+    case consoleUnavailable(String)
     case sshAnswers
     /// The operation ended well: the live session's ssh command and host keys, or what the node does now.
     case ready(sshCommand: String, hostKeys: [HostKey])
@@ -117,6 +122,10 @@ public enum NodeStep: Sendable, Equatable {
         case .seedWithdrawn(let place): "seed withdrawn (\(place))"
         case .mediaRead(let reads) where reads.isEmpty: "the vmedia listener counted no read of this boot's media"
         case .mediaRead(let reads): "the BMC read " + reads.map(\.text).joined(separator: "; ")
+        case .consoleRecorded(_, let bytes, let total, let last):
+            "serial console recorded: \(Self.kibibytes(total))" + (total > bytes ? " (the last \(Self.kibibytes(bytes)) kept)" : "")
+                + (last.isEmpty ? "" : "; it last showed: " + last.split(separator: "\n").joined(separator: " ⏎ "))
+        case .consoleUnavailable(let why): "no serial console log: \(why)"
         case .bootProgress(let state): "the BMC says: \(state.words)"
         case .sshAnswers: "ssh answers"
         case .ready(let command, let keys):

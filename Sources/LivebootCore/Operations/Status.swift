@@ -33,6 +33,8 @@ public struct NodeStatus: Codable, Sendable {
     public var vendor: String?
     public var model: String?
     public var firmware: String?
+    /// With `--bmc`: whether the serial console will show the boot, and what to change.
+    public var serialConsole: SerialReadiness?
     public var error: String?
 }
 

@@ -153,6 +153,7 @@ let package = Package(
         .testTarget(name: "LivebootTests", dependencies: [
             "LivebootCore", "LivebootCLI", "LivebootServer", "VmediaServer", "IDRACSimulator", "Redfish", "DellIDRAC", "Seed", "PortalStore",
             "BMCConsole",
+            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -92,7 +92,7 @@ if (operation && operation.dataset.state === "running") {
     fetch(location.href, { credentials: "same-origin" }).then((answer) => answer.text()).then((html) => {
       const page = new DOMParser().parseFromString(html, "text/html");
       // The node's status as the operation left it, what its BMC read of the media, its boots and history since.
-      for (const id of ["status-card", "media-read", "boot-stats", "history"]) {
+      for (const id of ["status-card", "media-read", "console-log", "boot-stats", "history"]) {
         const fresh = page.getElementById(id);
         const old = document.getElementById(id);
         if (fresh && old) old.replaceWith(fresh);

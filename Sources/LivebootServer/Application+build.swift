@@ -35,6 +35,9 @@ public struct ServeOptions: Sendable {
     public var clock: any PortalClock = SystemClock()
     /// How often ended leases are looked for (their nodes returned).
     public var leaseCheckInterval: Duration = .seconds(5)
+    /// Where Debian's libjs-xterm installs xterm.js, served at `/vendor/xterm/` for the console panel (never copied
+    /// into the repository).
+    public var xtermFolder = "/usr/share/javascript/xterm"
 
     public init(portal: Listener, media: Listener, templatesFolder: String, publicFolder: String,
                 statusInterval: Duration = .seconds(60)) {
@@ -119,9 +122,12 @@ public enum LivebootServer {
         // Header limits of a browser's request, not a server's defaults of 80 KiB: nothing the portal takes needs more.
         let decoder = HTTP1Channel.Configuration.DecoderConfiguration(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024,
                                                                       maxHeaderFieldCount: 100)
+        // HTTP/1, and the console's WebSocket upgrades (their own router: only its route upgrades).
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [PortalConnectionClock(limit: idle)],
+                                               httpDecoderConfiguration: decoder)
         return Application(router: parts.router,
-                           server: .http1(configuration: .init(additionalChannelHandlers: [PortalConnectionClock(limit: idle)],
-                                                               httpDecoderConfiguration: decoder)),
+                           server: .http1WebSocketUpgrade(webSocketRouter: parts.webSockets,
+                                                          configuration: .init(http1: http1, ws: .init(autoPing: .enabled(timePeriod: .seconds(30))))),
                            configuration: .init(address: .hostname(options.portal.host, port: options.portal.port), serverName: nil),
                            services: [VmediaService(server: media, onBound: { await up.media($0) })] + parts.services,
                            onServerRunning: { channel in await up.portal(channel.localAddress?.port ?? options.portal.port) },
@@ -131,7 +137,8 @@ public enum LivebootServer {
     /// The router and the background services, apart: handler tests drive the router alone.
     static func buildParts(config: LivebootConfig, options: ServeOptions, logger: Logger, repositories: (any PortalRepositories)?,
                            bmcs: BMCFactory?)
-        async throws -> (router: Router<PortalRequestContext>, services: [any Service], runner: OperationRunner, tallies: BootMediaTallies) {
+        async throws -> (router: Router<PortalRequestContext>, services: [any Service], runner: OperationRunner, tallies: BootMediaTallies,
+                         webSockets: Router<PortalRequestContext>) {
         // Templates load once, at start, and a missing one stops the start.
         let templates = try await MustacheLibrary(directory: options.templatesFolder)
         for name in requiredTemplates where templates.getTemplate(named: name) == nil {
@@ -163,8 +170,10 @@ public enum LivebootServer {
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: SecurityHeaders())
         router.add(middleware: ClientAddress(trustedProxies: Set(portalConfig.trustedProxies)))
-        router.add(middleware: PublicAssets(files: FileMiddleware(options.publicFolder, urlBasePath: "/public",
-                                                                 searchForIndexHtml: false, logger: logger)))
+        router.add(middleware: PublicAssets(prefix: "/public/", files: FileMiddleware(options.publicFolder, urlBasePath: "/public",
+                                                                                 searchForIndexHtml: false, logger: logger)))
+        router.add(middleware: PublicAssets(prefix: "/vendor/xterm/", files: FileMiddleware(options.xtermFolder, urlBasePath: "/vendor/xterm",
+                                                                                        searchForIndexHtml: false, logger: logger)))
         router.get("/healthz") { _, _ in "ok\n" }
         // The API's contract (OpenAPI 3.1), read once at start; `APIContractTests` keeps it true to the routes.
         let contract = try APIContract(folder: options.publicFolder)
@@ -187,7 +196,15 @@ public enum LivebootServer {
         members.addRoutes(account.routes)
         members.addRoutes(DashboardController(nodes: services.nodes, leases: services.leases, board: board, pages: pages, fragments: RowFragments(),
                                               refreshSeconds: Int(options.statusInterval.components.seconds)).routes)
-        let nodePages = NodeController(nodes: services.nodes, leases: services.leases, pages: pages)
+        let consoles = ConsoleController(consoles: ConsoleService(nodes: services.nodes, audit: store))
+        members.addRoutes(consoles.routes, atPath: "/nodes")
+        members.addRoutes(consoles.operationRoutes, atPath: "/operations")
+        let webSockets = Router(context: PortalRequestContext.self)
+        webSockets.add(middleware: ClientAddress(trustedProxies: Set(portalConfig.trustedProxies)))
+        webSockets.add(middleware: Authenticator(sessions: store, users: store))
+        consoles.addWebSocketRoute(to: webSockets)
+        let nodePages = NodeController(nodes: services.nodes, leases: services.leases, consoles: consoles.consoles, pages: pages,
+                                       hasTerminal: FileManager.default.fileExists(atPath: options.xtermFolder + "/xterm.js"))
         members.addRoutes(nodePages.routes, atPath: "/nodes")
         members.addRoutes(nodePages.operationRoutes, atPath: "/operations")
         let batches = BatchController(nodes: services.nodes, pages: pages)
@@ -211,7 +228,7 @@ public enum LivebootServer {
                           nodes: Dictionary(uniqueKeysWithValues: config.nodes.map { ($0.name, $0) }), clock: options.clock,
                           policy: portalConfig.leaseEnd, interval: options.leaseCheckInterval, logger: logger),
         ]
-        return (router, background, runner, tallies)
+        return (router, background, runner, tallies, webSockets)
     }
 }
 
@@ -270,13 +287,14 @@ struct OperationDrain: Service {
     }
 }
 
-/// Static assets under `/public/` only: Hummingbird's FileMiddleware answers 400 to any path with `..`, and other
+/// Static assets under `prefix` only: Hummingbird's FileMiddleware answers 400 to any path with `..`, and other
 /// paths with `..` must get the portal's own 404 like any other unknown page.
 struct PublicAssets<Context: RequestContext>: RouterMiddleware {
+    let prefix: String
     let files: FileMiddleware<Context, LocalFileSystem>
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.uri.path.hasPrefix("/public/") else { return try await next(request, context) }
+        guard request.uri.path.hasPrefix(prefix) else { return try await next(request, context) }
         return try await files.handle(request, context: context, next: next)
     }
 }

@@ -416,13 +416,13 @@ extension PortalDatabase: OperationRepository {
     }
 
     public func finishOperation(id: Int64, state: OperationState, message: String?, sshCommand: String?, hostKeys: [HostKey]?,
-                                media: [BootMediumRead]?, at: Date) async throws {
+                                media: [BootMediumRead]?, bootID: String?, at: Date) async throws {
         let keys = try hostKeys.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         // Encoded as the record decodes its JSON columns (GRDB's encoder: dates in milliseconds).
         let reads = try media.map { String(decoding: try NodeOperation.databaseJSONEncoder(for: "media").encode($0), as: UTF8.self) }
         try await writer.write { db in
-            try db.execute(sql: "UPDATE operation SET state = ?, message = ?, sshCommand = ?, hostKeys = ?, media = ?, endedAt = ? WHERE id = ?",
-                           arguments: [state, message, sshCommand, keys, reads, at, id])
+            try db.execute(sql: "UPDATE operation SET state = ?, message = ?, sshCommand = ?, hostKeys = ?, media = ?, bootId = ?, endedAt = ? WHERE id = ?",
+                           arguments: [state, message, sshCommand, keys, reads, bootID, at, id])
         }
     }
 

@@ -128,6 +128,8 @@ public struct NodeOperation: Codable, Sendable, Hashable, FetchableRecord, Mutab
     public var hostKeys: [HostKey]?
     /// A live boot's: what its BMC read of each medium, and how fast (JSON in the row).
     public var media: [BootMediumRead]?
+    /// A live boot's id, once its console log is kept (shown on the operation's page).
+    public var bootId: String?
     /// When the screenshot of the server's screen was taken (a failed boot), if one was.
     public var screenshotAt: Date?
     public var startedAt: Date

@@ -86,6 +86,7 @@ public protocol OperationRepository: Sendable {
     /// Stores a step; returns it with its id (the order of an operation's steps).
     func addStep(_ step: OperationStep) async throws -> OperationStep
     func finishOperation(id: Int64, state: OperationState, message: String?, sshCommand: String?, hostKeys: [HostKey]?, media: [BootMediumRead]?,
+                         bootID: String?,
                          at: Date) async throws
     func operation(id: Int64) async throws -> NodeOperation?
     /// Keeps a PNG of the server's screen with the operation (the last one taken).

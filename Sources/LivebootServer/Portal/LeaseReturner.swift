@@ -52,6 +52,8 @@ struct LeaseReturner: Service {
         guard let last = ended.max(by: { $0.endsAt < $1.endsAt }) else { return }
         let attempts = ended.map(\.returnAttempts).max() ?? 0
         await runner.cut(node: node.name, reason: "cut: the lease of slice \(last.slice) ended")
+        // Nobody of the slice keeps the node's console either.
+        await runner.liveboot.consoles.existing(node.name)?.close(reason: "the lease of slice \(last.slice) ended")
         var request = OperationRequest(.release)
         request.leaseEnd = policy.action
         let outcome: NodeOperation?

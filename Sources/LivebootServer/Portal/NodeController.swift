@@ -8,7 +8,10 @@ import PortalStore
 struct NodeController: Sendable {
     let nodes: NodeService
     let leases: LeaseService
+    let consoles: ConsoleService
     let pages: PageRenderer
+    /// xterm.js is installed (libjs-xterm): the console panel can show a terminal.
+    let hasTerminal: Bool
 
     struct NodePage {
         struct Image {
@@ -40,6 +43,24 @@ struct NodeController: Sendable {
         let history: [OperationView]
         /// The last 30 days of live boots.
         let stats: BootStatsView
+        /// The console panel: for whoever may act on the node; administrators may take the keyboard.
+        let console: ConsolePanel?
+        /// The shown operation's console log: its last lines first (a failed boot's), the whole as text.
+        let consoleLog: ConsoleLogView?
+    }
+
+    struct ConsolePanel {
+        let socket: String
+        let hasTerminal: Bool
+        let isAdmin: Bool
+    }
+
+    struct ConsoleLogView {
+        let tail: String
+        let size: String
+        let textURL: String
+        let unavailable: String?
+        let failed: Bool
     }
 
     struct ActionForm: Decodable {
@@ -88,6 +109,13 @@ struct NodeController: Sendable {
         return group
     }
 
+    func consoleLog(of operation: NodeOperation?) async throws -> ConsoleLogView? {
+        guard let operation, let log = try await consoles.log(of: operation) else { return nil }
+        return ConsoleLogView(tail: log.tail(lines: 25), size: Format.size(Int64(log.totalBytes)),
+                              textURL: "/operations/\(operation.id!)/console.txt", unavailable: log.unavailable,
+                              failed: operation.state == .failed)
+    }
+
     func page(_ name: String, operation requested: Int64?, context: MemberRequestContext) async throws -> Response {
         let user = context.user
         let node = try nodes.node(named: name)
@@ -119,7 +147,9 @@ struct NodeController: Sendable {
             images: images, hasImages: !images.isEmpty,
             current: current.map { OperationView($0, at: node) }, currentSteps: steps.map(StepView.init),
             history: history.map { OperationView($0, at: node) },
-            stats: BootStatsView(try await nodes.bootStats(of: [name])[0]))
+            stats: BootStatsView(try await nodes.bootStats(of: [name])[0]),
+            console: grant == nil ? nil : ConsolePanel(socket: "/nodes/\(name)/console/ws", hasTerminal: hasTerminal, isAdmin: user.isAdmin),
+            consoleLog: try await consoleLog(of: current))
         return try pages.render(page, "node")
     }
 }

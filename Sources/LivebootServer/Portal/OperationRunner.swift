@@ -110,19 +110,22 @@ actor OperationRunner {
         // The core reports steps through a synchronous callback; they are stored and published in order.
         let (steps, sink) = AsyncStream.makeStream(of: (NodeStep, ContinuousClock.Instant).self)
         let action = request.action.rawValue
-        let relay = Task { () -> [BootMediumRead]? in
+        let relay = Task { () -> (media: [BootMediumRead]?, bootID: String?) in
             // Each step lasts until the next one (the last until the operation ends): the operators' per-step times.
             var previous: (name: String, at: ContinuousClock.Instant)?
             var media: [BootMediumRead]?
+            var bootID: String?
             for await (step, at) in steps {
                 if let previous { PortalMetrics.step(previous.name, of: action, took: at - previous.at) }
                 previous = (step.name, at)
                 // A live boot says what its BMC read, ready or failed: kept with the operation too.
                 if case .mediaRead(let reads) = step, !reads.isEmpty { media = reads }
+                // …and the boot whose console log was kept, for the page to show it.
+                if case .consoleRecorded(let id, _, _, _) = step { bootID = id }
                 await self.store(id, start: start, step, at: at)
             }
             if let previous { PortalMetrics.step(previous.name, of: action, took: ContinuousClock.now - previous.at) }
-            return media
+            return (media, bootID)
         }
 
         var state = OperationState.succeeded
@@ -139,14 +142,14 @@ actor OperationRunner {
             message = Task.isCancelled ? cutReasons[id] ?? "interrupted: the server stopped during the operation" : "\(error)"
         }
         sink.finish()
-        let media = await relay.value
+        let (media, bootID) = await relay.value
         PortalMetrics.operationEnded(kind: action, result: state.rawValue, after: ContinuousClock.now - start)
         let now = Date()
         do {
             let operations = self.operations, (finalState, finalMessage, command, keys) = (state, message, sshCommand, hostKeys)
             try await Task.detached {
                 try await operations.finishOperation(id: id, state: finalState, message: finalMessage, sshCommand: command,
-                                                     hostKeys: keys, media: media, at: now)
+                                                     hostKeys: keys, media: media, bootID: bootID, at: now)
             }.value
         } catch {
             logger.error("cannot record the end of #\(id): \(error)")
@@ -157,6 +160,7 @@ actor OperationRunner {
         finished.sshCommand = sshCommand
         finished.hostKeys = hostKeys
         finished.media = media
+        finished.bootId = bootID
         finished.endedAt = now
         // The dashboard shows the node as the operation left it, without waiting for the next round; probed before
         // the end is published, so a page that reloads its status on `done` reads the new one.

@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdWebSocket
 import NIOCore
 import PortalStore
 
@@ -12,9 +13,11 @@ struct Identity: Sendable {
 }
 
 /// The portal's typed request context: the caller's identity once `Authenticator` has run.
-struct PortalRequestContext: RequestContext {
+struct PortalRequestContext: RequestContext, WebSocketRequestContext {
     var coreContext: CoreRequestContextStorage
     var identity: Identity?
+    /// Set by a WebSocket route (the console) that accepts the upgrade.
+    let webSocket = WebSocketHandlerReference<PortalRequestContext>()
     /// The client's IP address (login throttling, audit): the peer's, or the one a trusted proxy names (`ClientAddress`).
     var remoteAddress: String
 

@@ -4,7 +4,9 @@
 (function () {
   "use strict";
   const panel = document.getElementById("console");
-  if (!panel || typeof Terminal === "undefined") return;
+  // deploy/xterm.sh's bundle of Debian's xterm.js exports it as XTermModule.
+  const Terminal = window.XTermModule && window.XTermModule.Terminal;
+  if (!panel || !Terminal) return;
   const state = document.getElementById("console-state");
   const connect = document.getElementById("console-connect");
   const disconnect = document.getElementById("console-disconnect");
@@ -58,6 +60,16 @@
       socket = null;
     };
   }
+
+  // Whether the console will show the boot: the BIOS's redirection and the BMC's settings, asked of the BMC.
+  const readiness = document.getElementById("console-readiness");
+  fetch(readiness.dataset.url, { credentials: "same-origin" })
+    .then(function (answer) { return answer.ok ? answer.json() : Promise.reject(answer.status); })
+    .then(function (said) {
+      readiness.textContent = "Serial console: " + said.summary + (said.setup ? " — an administrator runs `" + said.setup + "` (applied at the next reboot)." : "");
+      readiness.dataset.ready = said.ready ? "yes" : "no";
+    })
+    .catch(function () { readiness.textContent = "Serial console: its settings could not be read from the BMC."; });
 
   connect.addEventListener("click", open);
   disconnect.addEventListener("click", function () { if (socket) socket.close(); });

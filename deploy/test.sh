@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 
 # System tools the tests drive: the seed's independent readers (isoinfo, xorriso, blkid, bsdtar, 7z, pycdlib) and
 # cloud-init's schema check, ping (status probe), openssl (a TLS BMC), ssh-keygen (key fingerprints), SQLite's
-# headers (GRDB), headless Chromium with its WebDriver for the portal's browser test, xterm.js (the console panel) and
-# tmux (drives `lb console` as a terminal).
+# headers (GRDB), headless Chromium with its WebDriver for the portal's browser test, and tmux (drives `lb console`
+# as a terminal).
 need=()
 command -v isoinfo >/dev/null || need+=(genisoimage)
 command -v xorriso >/dev/null || need+=(xorriso)
@@ -21,7 +21,6 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 [ -e /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 command -v chromium >/dev/null || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
-[ -e /usr/share/javascript/xterm/xterm.js ] || need+=(libjs-xterm)
 command -v tmux >/dev/null || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
@@ -38,6 +37,9 @@ if [ ! -x .build-venv/bin/sushy-emulator ]; then
   python3 -m venv .build-venv
   .build-venv/bin/pip install -q sushy-tools
 fi
+
+# The console panel's terminal (Debian's xterm.js, bundled for the browser into the git-ignored .build-xterm).
+deploy/xterm.sh .build-xterm
 
 # Build everything first (the integration tests run the `liveboot` binary), then test.
 swift build --build-tests

@@ -53,6 +53,8 @@ extension LivebootCommand {
         var templates: String?
         @Option(name: .long, help: "Static assets folder (default: /usr/share/liveboot/Public, else ./Public).")
         var publicFolder: String?
+        @Option(name: .long, help: "The console panel's xterm.js, as deploy/xterm.sh builds it (default: /usr/share/liveboot/xterm, else ./.build-xterm).")
+        var xtermFolder: String?
         @Option(name: .long, help: "Seconds between two status rounds of the dashboard.") var statusInterval = 60
 
         func run() async throws {
@@ -72,6 +74,7 @@ extension LivebootCommand {
                 options.media.host = host
             }
             if let port { options.portal.port = port }
+            if let xtermFolder { options.xtermFolder = xtermFolder }
             if let mediaPort { options.media.port = mediaPort }
             let app: any ApplicationProtocol
             do {

@@ -35,9 +35,14 @@ public struct ServeOptions: Sendable {
     public var clock: any PortalClock = SystemClock()
     /// How often ended leases are looked for (their nodes returned).
     public var leaseCheckInterval: Duration = .seconds(5)
-    /// Where Debian's libjs-xterm installs xterm.js, served at `/vendor/xterm/` for the console panel (never copied
-    /// into the repository).
-    public var xtermFolder = "/usr/share/javascript/xterm"
+    /// The console panel's xterm.js, served at `/vendor/xterm/`: Debian's, bundled for the browser by
+    /// `deploy/xterm.sh` (installed: /usr/share/liveboot/xterm; a checkout: .build-xterm). Never in the repository.
+    public var xtermFolder = ServeOptions.defaultXtermFolder
+
+    public static var defaultXtermFolder: String {
+        let installed = "/usr/share/liveboot/xterm"
+        return FileManager.default.fileExists(atPath: installed) ? installed : FileManager.default.currentDirectoryPath + "/.build-xterm"
+    }
 
     public init(portal: Listener, media: Listener, templatesFolder: String, publicFolder: String,
                 statusInterval: Duration = .seconds(60)) {
@@ -198,6 +203,7 @@ public enum LivebootServer {
                                               refreshSeconds: Int(options.statusInterval.components.seconds)).routes)
         let consoles = ConsoleController(consoles: ConsoleService(nodes: services.nodes, audit: store))
         members.addRoutes(consoles.routes, atPath: "/nodes")
+        members.addRoutes(consoles.readinessRoutes, atPath: "/nodes")
         members.addRoutes(consoles.operationRoutes, atPath: "/operations")
         let webSockets = Router(context: PortalRequestContext.self)
         webSockets.add(middleware: ClientAddress(trustedProxies: Set(portalConfig.trustedProxies)))

@@ -38,7 +38,7 @@ final class BrowserTests: XCTestCase {
         await testbed.stop()
         XCTAssertEqual(result.status, 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
         XCTAssertTrue(result.stdout.contains("browser: ok"), result.stdout)
-        for name in ["dashboard.png", "leases.png", "node-mid-boot.png", "node-booted.png", "node-failed.png", "batch-one-failed.png", "batch-retried.png"] {
+        for name in ["dashboard.png", "leases.png", "node-mid-boot.png", "node-console.png", "node-booted.png", "node-failed.png", "batch-one-failed.png", "batch-retried.png"] {
             let size = (try? FileManager.default.attributesOfItem(atPath: artifacts + "/" + name)[.size] as? Int) ?? 0
             XCTAssertGreaterThan(size, 10_000, "\(name) is missing or empty")
         }

@@ -131,7 +131,7 @@ final class ImagePatchTests: XCTestCase {
             if path == "/boot.catalog" { for entry in [32, 96] { old.resetBytes(in: entry + 8..<entry + 12); new.resetBytes(in: entry + 8..<entry + 12) } }
             XCTAssertEqual(new, old, "\(path) changed")
         }
-        let args = "autoinstall noprompt fsck.mode=skip quiet"
+        let args = "autoinstall noprompt fsck.mode=skip quiet console=tty0 console=ttyS0,115200 console=ttyS1,115200"
         let expectedGrub = Self.grubCfg
             .replacingOccurrences(of: "set timeout=30", with: "set timeout=1")
             .replacingOccurrences(of: "\tlinux\t/casper/vmlinuz  ---", with: "\tlinux\t/casper/vmlinuz \(args)  --- cloud-init=enabled")
@@ -201,7 +201,7 @@ final class ImagePatchTests: XCTestCase {
             """
         let patched = try UbuntuBootMenuEdits().isolinux(txt)
         XCTAssertTrue(patched.contains("  kernel /casper/vmlinuz\n"), patched)
-        XCTAssertTrue(patched.contains("append   initrd=/casper/initrd quiet  autoinstall noprompt fsck.mode=skip quiet --- cloud-init=enabled"), patched)
+        XCTAssertTrue(patched.contains("append   initrd=/casper/initrd quiet  autoinstall noprompt fsck.mode=skip quiet console=tty0 console=ttyS0,115200 console=ttyS1,115200 --- cloud-init=enabled"), patched)
         XCTAssertThrowsError(try UbuntuBootMenuEdits().isolinux(patched))
     }
 }

@@ -38,6 +38,8 @@ final class KickstartTests: XCTestCase {
             XCTAssertTrue(flat.contains("repo --name=\"") && flat.contains("http://mirror.example.lan/\(family)/"), "\(kickstart): the mirror is used")
             XCTAssertFalse(flat.contains("@MIRROR@"), kickstart)
             XCTAssertTrue(flat.contains("\ncloud-init\n") && flat.contains("\nopenssh-server\n"), kickstart)
+            // The serial console shows the boot whichever COM port the iDRAC reaches (SerialPortAddress).
+            XCTAssertTrue(flat.contains("console=tty0 console=ttyS0,115200 console=ttyS1,115200"), "\(kickstart): the kernel's consoles")
             XCTAssertTrue(flat.contains("-@base-x") && flat.contains("-ModemManager"), "\(kickstart): no X, no ModemManager")
         }
     }

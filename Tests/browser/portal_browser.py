@@ -10,6 +10,7 @@ import argparse
 import os
 import subprocess
 import sys
+import traceback
 import time
 import urllib.request
 
@@ -83,6 +84,20 @@ def main():
         steps = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#steps li")]
         check(driver.find_element(By.ID, "operation-state").text == "running", f"mid-boot state: {steps}")
         shot("node-mid-boot.png")
+        # The Console panel during the boot: the kernel's lines (replayed if they came before the click) and the login
+        # prompt, in a real xterm.js; she has the keyboard, and what she types reaches the node (its echo comes back).
+        readiness = WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "console-readiness").get_attribute("data-ready") and d.find_element(By.ID, "console-readiness").text)
+        check("BIOS SerialComm is OnNoConRedir, wants OnConRedir" in readiness and "lb console --setup" in readiness, f"readiness: {readiness!r}")
+        driver.find_element(By.ID, "console-connect").click()
+        wait.until(lambda d: "you have the keyboard" in d.find_element(By.ID, "console-state").text)
+        transcript = lambda d: d.execute_script("return document.getElementById('console-transcript').textContent")
+        WebDriverWait(driver, 60).until(lambda d: "Command line: BOOT_IMAGE=/casper/vmlinuz" in transcript(d))
+        WebDriverWait(driver, 60).until(lambda d: "login: " in transcript(d))
+        check(driver.find_elements(By.CSS_SELECTOR, "#terminal .xterm"), "xterm.js drew the terminal")
+        driver.find_element(By.CSS_SELECTOR, "#terminal textarea").send_keys("root")
+        WebDriverWait(driver, 10).until(lambda d: transcript(d).rstrip().endswith("login: root"))
+        driver.execute_script("document.getElementById('console').scrollIntoView()")
+        shot("node-console.png")
         ssh = WebDriverWait(driver, 90).until(EC.visibility_of_element_located((By.ID, "ssh-line"))).text
         check("ssh root@" in ssh, f"ssh line: {ssh!r}")
         steps = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#steps li")]
@@ -92,6 +107,9 @@ def main():
         # What the BMC read, filled in from the page the "done" event fetches again: no reload.
         media = WebDriverWait(driver, 10).until(EC.visibility_of_element_located((By.ID, "media-read"))).text
         check(f"image {args.image}" in media and "seed cidata-" in media and "/s" in media, f"media read: {media!r}")
+        # The boot's console log, brought by the "done" event: its last lines, and the whole as text.
+        log = WebDriverWait(driver, 10).until(EC.visibility_of_element_located((By.ID, "console-log"))).text
+        check("Cloud-init v. 24.1 finished" in log and "the whole log as text" in log, f"console log: {log!r}")
         shot("node-booted.png")
 
         # An image without a boot record: the node boots its disk, never reports; the page ends on the failure and
@@ -139,6 +157,7 @@ def main():
     except (TimeoutException, AssertionError) as error:
         shot("failure.png")
         print("browser: FAILED:", error or "timeout", "at", driver.current_url, file=sys.stderr)
+        traceback.print_exc(limit=2, file=sys.stderr)
         print(driver.find_element(By.TAG_NAME, "body").text[:2000], file=sys.stderr)
         sys.exit(1)
     finally:

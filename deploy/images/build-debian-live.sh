@@ -99,7 +99,7 @@ mkdir -p "$root/etc/systemd/system/ssh.service.d"
 printf '[Service]\nExecStartPre=-/bin/sh -c "ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1 || ssh-keygen -q -t ed25519 -N \\"\\" -f /etc/ssh/ssh_host_ed25519_key"\n' \
   > "$root/etc/systemd/system/ssh.service.d/liveboot.conf"
 : > "$root/etc/machine-id"; rm -f "$root/var/lib/dbus/machine-id"
-in_root systemctl enable systemd-networkd.service ssh.service serial-getty@ttyS0.service >/dev/null 2>&1
+in_root systemctl enable systemd-networkd.service ssh.service serial-getty@ttyS0.service serial-getty@ttyS1.service >/dev/null 2>&1
 in_root systemctl mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer \
   e2scrub_reap.service fstrim.timer >/dev/null 2>&1 || true
 in_root passwd -l root >/dev/null
@@ -135,7 +135,7 @@ serial --unit=0 --speed=115200
 terminal_input console serial
 terminal_output console serial
 menuentry "Debian $number live (liveboot: cloud-init NoCloud + sshd)" {
-  linux /live/vmlinuz boot=live nopersistence console=tty0 console=ttyS0,115200n8
+  linux /live/vmlinuz boot=live nopersistence console=tty0 console=ttyS0,115200 console=ttyS1,115200
   initrd /live/initrd.img
 }
 GRUB

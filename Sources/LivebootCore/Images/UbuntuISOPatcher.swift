@@ -6,8 +6,13 @@ public struct UbuntuBootMenuEdits: Sendable, Equatable {
     /// `autoinstall` lets subiquity start without the "Continue with autoinstall?" prompt. Our seeds never hold an
     /// `autoinstall:` section (the seed builder refuses one), so nothing is installed; an image booted with a seed
     /// that *had* one would install unattended onto the disk. `noprompt`: no "remove the disc" prompt on reboot;
-    /// `fsck.mode=skip`: saves a minute on 18.04; `quiet`.
-    public static let defaultKernelArguments = ["autoinstall", "noprompt", "fsck.mode=skip", "quiet"]
+    /// `fsck.mode=skip`: saves a minute on 18.04; `quiet`. The consoles: the screen, and both COM ports at 115200 —
+    /// which one the iDRAC's `console com2` reaches depends on the BIOS's `SerialPortAddress`, and the last
+    /// `console=` is `/dev/console` (where systemd's and cloud-init's lines go), so either shows the boot.
+    public static let defaultKernelArguments = ["autoinstall", "noprompt", "fsck.mode=skip", "quiet"] + serialConsoles
+
+    /// The kernel's consoles every live image gets: the screen, COM1 and COM2.
+    public static let serialConsoles = ["console=tty0", "console=ttyS0,115200", "console=ttyS1,115200"]
 
     public var kernelArguments: [String]
     public var timeoutSeconds = 1

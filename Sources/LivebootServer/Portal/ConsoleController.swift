@@ -65,6 +65,23 @@ struct ConsoleController: Sendable {
         return group
     }
 
+    /// Mounted at `/nodes` too: whether the console will show the boot (the BMC's and the BIOS's settings), for the
+    /// panel; asked by the page's script, so that the page itself never waits for the BMC.
+    var readinessRoutes: RouteCollection<MemberRequestContext> {
+        let group = RouteCollection(context: MemberRequestContext.self)
+        group.get("/:node/console/readiness") { _, context -> Response in
+            let name = try context.parameters.require("node")
+            let (node, _) = try await consoles.nodes.authorize(context.user, on: name, for: "console readiness")
+            let readiness = await consoles.nodes.liveboot.serialReadiness(node)
+            struct Answer: Encodable { let summary: String; let ready: Bool; let problems: [String]; let setup: String? }
+            let answer = Answer(summary: readiness.summary, ready: readiness.isReady, problems: readiness.problems,
+                                setup: readiness.problems.isEmpty ? nil : "lb console --setup \(name)")
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(answer))))
+        }
+        return group
+    }
+
     /// Mounted at `/operations`: the boot's console log as text (escape sequences removed).
     var operationRoutes: RouteCollection<MemberRequestContext> {
         let group = RouteCollection(context: MemberRequestContext.self)

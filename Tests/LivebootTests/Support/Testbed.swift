@@ -102,10 +102,12 @@ final class Testbed: @unchecked Sendable {
 
     /// Both listeners on loopback, the portal on any free port; the checkout's templates and assets.
     static func serveOptions(mediaPort: Int = 0, statusInterval: Duration = .seconds(60)) -> ServeOptions {
-        ServeOptions(portal: .init(host: "127.0.0.1", port: 0), media: .init(host: "127.0.0.1", port: mediaPort),
-                     templatesFolder: Fixtures.packageRoot.appendingPathComponent("Templates").path,
-                     publicFolder: Fixtures.packageRoot.appendingPathComponent("Public").path,
-                     statusInterval: statusInterval)
+        var options = ServeOptions(portal: .init(host: "127.0.0.1", port: 0), media: .init(host: "127.0.0.1", port: mediaPort),
+                                   templatesFolder: Fixtures.packageRoot.appendingPathComponent("Templates").path,
+                                   publicFolder: Fixtures.packageRoot.appendingPathComponent("Public").path,
+                                   statusInterval: statusInterval)
+        options.xtermFolder = Fixtures.packageRoot.appendingPathComponent(".build-xterm").path  // deploy/xterm.sh
+        return options
     }
 
     /// Nodes, then the server with its vmedia listener on the port the config gives the BMCs (as `lb serve` runs in

@@ -20,6 +20,7 @@ for product in liveboot idrac-sim; do
   swift build --product "$product" > "$build_log" 2>&1 || { tail -30 "$build_log"; exit 1; }
 done
 rm -f "$build_log"
+deploy/xterm.sh .build-xterm   # the console panel's terminal (Debian's xterm.js, bundled for the browser)
 bin=$(swift build --show-bin-path)
 
 demo=${LIVEBOOT_DEMO_DIR:-/tmp/liveboot-demo}

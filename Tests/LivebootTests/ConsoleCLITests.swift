@@ -99,13 +99,4 @@ final class ConsoleCLITests: XCTestCase {
     func pane(_ session: String) async throws -> String {
         try await tmux("capture-pane", "-p", "-t", session).stdout
     }
-
-    func eventually(_ what: String, within seconds: Double = 15, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        XCTFail("timed out waiting until \(what)")
-    }
 }

@@ -55,7 +55,7 @@ final class ConsolePortalTests: XCTestCase {
             await testbed.simulator.node("w1")?.writeToSerialPort("Ubuntu 24.04 LTS w1-live ttyS1")
             try await alice.waitFor("the node's line") { $0.output.contains("Ubuntu 24.04 LTS w1-live ttyS1") }
             alice.type("root\r")
-            try await Self.eventually("her keys reach the node") { try await testbed.state("w1").consoleTyped == "root\r" }
+            try await eventually("her keys reach the node") { try await testbed.state("w1").consoleTyped == "root\r" }
 
             // An administrator takes the keyboard over: she is told, and her keys no longer go through.
             let ada = ConsoleSocket(port: port, node: "w1", cookie: cookies["ada"]!, query: "?takeover=1")
@@ -64,7 +64,7 @@ final class ConsolePortalTests: XCTestCase {
             try await alice.waitFor("read-only") { $0.keyboard?.mine == false && $0.keyboard?.holder == "ada" }
             alice.type("x")
             ada.type("y")
-            try await Self.eventually("only the holder's keys reach the node") { try await testbed.state("w1").consoleTyped == "root\ry" }
+            try await eventually("only the holder's keys reach the node") { try await testbed.state("w1").consoleTyped == "root\ry" }
             let sessions = try await testbed.state("w1").consoleSessionsOpened
             XCTAssertEqual(sessions, 1, "one BMC session for every viewer")
 
@@ -75,7 +75,7 @@ final class ConsolePortalTests: XCTestCase {
             _ = try await database.cancelLease(id: lease.id, at: Date())
             try await alice.waitFor("the end") { $0.ended == "the lease of slice radio ended" }
             try await alice.closed()
-            try await Self.eventually("the BMC session closes") { try await !testbed.state("w1").consoleAttached }
+            try await eventually("the BMC session closes") { try await !testbed.state("w1").consoleAttached }
             let audit = try await database.auditEntries(limit: 50).filter { $0.action == "console" }
             XCTAssertEqual(audit.map(\.result).sorted(), ["opened", "opened, keyboard taken over",
                                                           "refused: not leased to the user's slices", "refused: not leased to the user's slices"])
@@ -100,15 +100,6 @@ final class ConsolePortalTests: XCTestCase {
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 1 << 16)
         return (Int(response.status.code), String(buffer: body))
-    }
-
-    static func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        XCTFail("timed out waiting until \(what)")
     }
 }
 

@@ -217,13 +217,4 @@ final class SerialConsoleTests: XCTestCase {
     }
 
     struct EventsEnded: Error {}
-
-    func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        XCTFail("timed out waiting until \(what)")
-    }
 }

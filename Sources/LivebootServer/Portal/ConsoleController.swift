@@ -69,15 +69,12 @@ struct ConsoleController: Sendable {
     /// panel; asked by the page's script, so that the page itself never waits for the BMC.
     var readinessRoutes: RouteCollection<MemberRequestContext> {
         let group = RouteCollection(context: MemberRequestContext.self)
-        group.get("/:node/console/readiness") { _, context -> Response in
+        group.get("/:node/console/readiness") { _, context -> ReadinessAnswer in
             let name = try context.parameters.require("node")
             let (node, _) = try await consoles.nodes.authorize(context.user, on: name, for: "console readiness")
             let readiness = await consoles.nodes.liveboot.serialReadiness(node)
-            struct Answer: Encodable { let summary: String; let ready: Bool; let problems: [String]; let setup: String? }
-            let answer = Answer(summary: readiness.summary, ready: readiness.isReady, problems: readiness.problems,
-                                setup: readiness.problems.isEmpty ? nil : "lb console --setup \(name)")
-            return Response(status: .ok, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(answer))))
+            return ReadinessAnswer(summary: readiness.summary, ready: readiness.isReady, problems: readiness.problems,
+                                   setup: readiness.problems.isEmpty ? nil : "lb console --setup \(name)")
         }
         return group
     }
@@ -104,6 +101,15 @@ struct ConsoleController: Sendable {
         if scheme == "ws" || scheme == "wss" { return true }
         guard scheme == "http" || scheme == "https", let host = request.head.authority else { return false }
         return (components.host ?? "") + (components.port.map { ":\($0)" } ?? "") == host
+    }
+
+    /// What the panel's readiness line says.
+    struct ReadinessAnswer: ResponseEncodable {
+        let summary: String
+        let ready: Bool
+        let problems: [String]
+        /// The command that fixes the BIOS's part, when something is wrong.
+        let setup: String?
     }
 
     /// A text frame: one of its fields, as the event says.

@@ -59,7 +59,7 @@ extension IDRAC {
     /// `SerialPortAddress` is not checked: the live images write to both COM1 and COM2.
     public func serialBiosSettings(_ bios: Bios) -> [SerialSetting] {
         func setting(_ name: String, _ accepted: [String], _ why: String) -> SerialSetting {
-            SerialSetting(scope: "BIOS", name: name, value: bios.attributes[name]?.description, accepted: accepted, why: why)
+            SerialSetting(scope: SerialSetting.biosScope, name: name, value: bios.attributes[name]?.description, accepted: accepted, why: why)
         }
         return [
             setting("SerialComm", ["OnConRedir", "OnConRedirAuto", "OnConRedirCom1", "OnConRedirCom2"],

@@ -66,10 +66,8 @@ extension LivebootCommand {
         func run(_ liveboot: Liveboot, on nodes: [Node]) async throws {
             let verbose = showBMC || global.verbose
             let showBMC = self.showBMC
-            let results = await Liveboot.onEach(nodes, limit: global.parallel) { node in
-                var status = await liveboot.status(node, verbose: verbose)
-                if showBMC, status.error == nil { status.serialConsole = await liveboot.serialReadiness(node) }
-                return status
+            let results = await Liveboot.onEach(nodes, limit: global.parallel) {
+                await liveboot.status($0, verbose: verbose, serialConsole: showBMC)
             }
             let statuses = results.compactMap { try? $0.1.get() }
             if output.json {
@@ -167,7 +165,7 @@ enum StatusFormatter {
             if let boot = status.bootOverride { field("boot override", boot) }
             if let serial = status.serialConsole {
                 field("serial console", serial.summary)
-                if !serial.problems.isEmpty, serial.settings.contains(where: { !$0.isRight && $0.scope == "BIOS" }) {
+                if !serial.biosChanges.isEmpty {
                     field("", "`lb console --setup \(status.node)` queues the BIOS changes")
                 }
             }

@@ -72,6 +72,8 @@ public struct SerialConsoleAccess: Sendable, Equatable {
 
 /// One setting the serial console depends on: where it lives (`BIOS`, `iDRAC`), its value and the one it needs.
 public struct SerialSetting: Sendable, Equatable, Codable {
+    /// The scope of the BIOS's attributes (the one `lb console --setup` changes); BMC settings name their BMC.
+    public static let biosScope = "BIOS"
     public let scope: String
     public let name: String
     /// Nil when the BMC does not have it.

@@ -34,6 +34,10 @@ public struct SerialReadiness: Codable, Sendable {
     public var error: String?
 
     public var problems: [String] { settings.filter { !$0.isRight }.map(\.problem) }
+    /// What `lb console --setup` changes: the BIOS attributes that are wrong and that this BIOS has.
+    public var biosChanges: [SerialSetting] {
+        settings.filter { !$0.isRight && $0.scope == SerialSetting.biosScope && $0.value != nil }
+    }
     public var isReady: Bool { access != nil && unsupported == nil && error == nil && problems.isEmpty }
     /// One line: "ready (console com2 over SSH, 127.0.0.1:22)" or what is wrong.
     public var summary: String {
@@ -52,20 +56,23 @@ extension Liveboot {
         }
     }
 
-    /// Finds how the BMC offers the console (a Redfish session), then opens it over SSH with the node's BMC
-    /// credentials. The BMC's own quit key never reaches it: typed, it would end the session for every viewer.
-    func openConsole(_ node: Node) async throws -> ConsoleUpstream {
-        let access: SerialConsoleAccess
+    /// How the BMC offers the console; `ConsoleUnavailable` with the BMC's reason when it offers none.
+    func consoleAccess(_ session: NodeSession) async throws -> SerialConsoleAccess {
         do {
-            access = try await withSession(node) { session in try await session.bmc.serialConsole(session.discovery) }
+            return try await session.bmc.serialConsole(session.discovery)
         } catch RedfishError.notSupported(_, let what) {
             throw ConsoleUnavailable(reason: "the BMC offers no \(what)")
         }
-        let endpoint = try node.endpoint(timeouts: Timeouts(connect: config.timing.connect, request: config.timing.request),
-                                         retry: RetryPolicy())
-        let target = ConsoleTarget(host: access.host, port: access.port, username: endpoint.username,
-                                   password: endpoint.password, command: access.command,
-                                   connectTimeout: config.timing.connect)
+    }
+
+    /// Finds how the BMC offers the console (a Redfish session), then opens it over SSH with the node's BMC
+    /// credentials. The BMC's own quit key never reaches it: typed, it would end the session for every viewer.
+    func openConsole(_ node: Node) async throws -> ConsoleUpstream {
+        let access = try await withSession(node) { session in try await consoleAccess(session) }
+        // `withSession` has refused a node without a password already.
+        guard let password = node.password else { throw LivebootError.noCredentials(node: node.name) }
+        let target = ConsoleTarget(host: access.host, port: access.port, username: node.username, password: password,
+                                   command: access.command, connectTimeout: config.timing.connect)
         let session = try await ConsoleSession.open(target)
         let escape = access.bmcEscape
         return ConsoleUpstream(output: session.output, description: target.description, send: { bytes in
@@ -73,24 +80,13 @@ extension Liveboot {
         }, close: { await session.close() })
     }
 
-    /// What the serial console depends on, on the BMC and in the BIOS, as `lb status --bmc` and the node page show it.
+    /// What the serial console depends on, on the BMC and in the BIOS, as the node page shows it (`lb status --bmc`
+    /// asks within its own session).
     public func serialReadiness(_ node: Node) async -> SerialReadiness {
         do {
             return try await Deadline.run(within: config.timing.statusDeadline, waitingFor: "the BMC of \(node.name)") {
                 try await withSession(node) { session in
-                    var readiness = SerialReadiness(node: node.name)
-                    do {
-                        let access = try await session.bmc.serialConsole(session.discovery)
-                        readiness.access = "\(access.command ?? "shell") over SSH, \(access.host):\(access.port)"
-                        readiness.settings = access.settings
-                    } catch RedfishError.notSupported(_, let what) {
-                        readiness.unsupported = "the BMC offers no \(what)"
-                        return readiness
-                    }
-                    if let bios = try? await session.bmc.bios(of: session.system) {
-                        readiness.settings += session.bmc.serialBiosSettings(bios)
-                    }
-                    return readiness
+                    await serialReadiness(session) { try? await session.bmc.bios(of: session.system) }
                 }
             }
         } catch {
@@ -100,14 +96,29 @@ extension Liveboot {
         }
     }
 
+    /// The readiness in an open session; the BIOS is asked for only when the BMC offers a console.
+    func serialReadiness(_ session: NodeSession, bios: () async -> Bios?) async -> SerialReadiness {
+        var readiness = SerialReadiness(node: session.node.name)
+        do {
+            let access = try await consoleAccess(session)
+            readiness.access = "\(access.command ?? "shell") over SSH, \(access.host):\(access.port)"
+            readiness.settings = access.settings + ((await bios()).map(session.bmc.serialBiosSettings) ?? [])
+        } catch let unavailable as ConsoleUnavailable {
+            readiness.unsupported = unavailable.reason
+        } catch {
+            readiness.error = "\(error)"
+        }
+        return readiness
+    }
+
     /// The BIOS changes the serial console needs, queued as `biosset` queues them (validated against the registry,
     /// applied at the next reboot). - Returns: the change queued, nil when the BIOS was right already.
     public func setUpSerialConsole(_ node: Node, progress: @escaping ProgressHandler = { _ in }) async throws -> BiosChange? {
         let readiness = await serialReadiness(node)
         if let error = readiness.error { throw LivebootError.badArgument("cannot read the serial settings of \(node.name): \(error)") }
         if let unsupported = readiness.unsupported { throw LivebootError.badArgument("\(node.name): \(unsupported)") }
-        let wanted = readiness.settings.filter { !$0.isRight && $0.scope == "BIOS" && $0.value != nil }
-        for setting in readiness.settings where !setting.isRight && setting.scope != "BIOS" {
+        let wanted = readiness.biosChanges
+        for setting in readiness.settings where !setting.isRight && setting.scope != SerialSetting.biosScope {
             progress(.bmc("\(setting.problem): change it on the BMC itself (liveboot sets BIOS attributes only)"))
         }
         guard !wanted.isEmpty else { return nil }

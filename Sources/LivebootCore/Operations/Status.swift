@@ -52,8 +52,9 @@ extension Liveboot {
 
     /// Power, chosen BIOS attributes, vmedia slots, boot override, ping and ssh. The probes and the BMC calls run
     /// concurrently; after discovery, Bios and VirtualMedia are fetched together. The BMC part has
-    /// `timing.status-deadline`: a BMC that hangs is reported as such and delays no other node.
-    public func status(_ node: Node, verbose: Bool = false) async -> NodeStatus {
+    /// `timing.status-deadline`: a BMC that hangs is reported as such and delays no other node. `serialConsole`: also
+    /// whether the serial console will show the boot, in the same session and with the same BIOS answer.
+    public func status(_ node: Node, verbose: Bool = false, serialConsole: Bool = false) async -> NodeStatus {
         async let ping = Probes.ping(node.host, timeout: config.timing.probe)
         async let ssh = Probes.ssh(node.host, port: node.sshPort, timeout: config.timing.probe)
         var status = NodeStatus(node: node.name, ping: .ko(""), ssh: .ko(""))
@@ -64,10 +65,15 @@ extension Liveboot {
                     async let bios = wanted.isEmpty ? nil : optionalBios(session)
                     async let slots = session.bmc.virtualMediaSlots(session.discovery)
                     async let manager: Manager? = verbose ? session.bmc.manager(of: session.system) : nil
-                    return (try await bios, try await slots, session.system, try await manager)
+                    let fetched = try await bios
+                    let serial = serialConsole ? await serialReadiness(session, bios: {
+                        wanted.isEmpty ? try? await session.bmc.bios(of: session.system) : fetched
+                    }) : nil
+                    return (fetched, try await slots, session.system, try await manager, serial)
                 }
             }
-            let (bios, slots, system, manager) = found
+            let (bios, slots, system, manager, serial) = found
+            status.serialConsole = serial
             status.power = system.powerState?.description
             if let boot = system.boot, let target = boot.bootSourceOverrideTarget, target != .none,
                let enabled = boot.bootSourceOverrideEnabled, enabled != .disabled {

@@ -20,7 +20,7 @@ struct ConsoleController: Sendable {
             guard let user = context.identity?.user, Self.sameOrigin(request) else { return .dontUpgrade }
             let name = try context.parameters.require("node")
             // Authorized here, where a refusal can still be an HTTP answer (the page route below says why).
-            _ = try await consoles.nodes.authorize(user, on: name, for: "console")
+            _ = try await consoles.authorize(name, by: user)
             return .upgrade([:])
         }, onUpgrade: { inbound, outbound, context in
             guard let user = context.requestContext.identity?.user,
@@ -58,7 +58,7 @@ struct ConsoleController: Sendable {
         let group = RouteCollection(context: MemberRequestContext.self)
         group.get("/:node/console/ws") { request, context -> Response in
             let name = try context.parameters.require("node")
-            _ = try await consoles.nodes.authorize(context.user, on: name, for: "console")
+            _ = try await consoles.authorize(name, by: context.user)
             guard Self.sameOrigin(request) else { throw Refusal.forbidden("the console opens from this portal's pages only") }
             throw HTTPError(.badRequest, message: "the console is a WebSocket: open it from the node's page")
         }
@@ -71,10 +71,9 @@ struct ConsoleController: Sendable {
         let group = RouteCollection(context: MemberRequestContext.self)
         group.get("/:node/console/readiness") { _, context -> ReadinessAnswer in
             let name = try context.parameters.require("node")
-            let (node, _) = try await consoles.nodes.authorize(context.user, on: name, for: "console readiness")
-            let readiness = await consoles.nodes.liveboot.serialReadiness(node)
+            let readiness = try await consoles.readiness(of: name, by: context.user)
             return ReadinessAnswer(summary: readiness.summary, ready: readiness.isReady, problems: readiness.problems,
-                                   setup: readiness.problems.isEmpty ? nil : "lb console --setup \(name)")
+                                   setup: readiness.biosChanges.isEmpty ? nil : "lb console --setup \(name)")
         }
         return group
     }

@@ -20,6 +20,16 @@ struct ConsoleService: Sendable {
         return (nodes.liveboot.serialConsole(node), request)
     }
 
+    /// Whether `user` may open the node's console (403 otherwise, audited as `action`).
+    func authorize(_ name: String, by user: User, for action: String = "console") async throws -> Node {
+        try await nodes.authorize(user, on: name, for: action).0
+    }
+
+    /// Whether the console will show the boot, asked of the node's BMC.
+    func readiness(of name: String, by user: User) async throws -> SerialReadiness {
+        await nodes.liveboot.serialReadiness(try await authorize(name, by: user, for: "console readiness"))
+    }
+
     /// What a failed boot's page shows first: the last lines of its console log, and the whole log as text.
     func log(of operation: NodeOperation) async throws -> ConsoleLog? {
         guard let bootID = operation.bootId else { return nil }

@@ -72,8 +72,7 @@ public final class ConsoleSession: Sendable {
         let connection: any Channel
         do {
             connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connectTimeout(.nanoseconds(Int64(target.connectTimeout.components.seconds) * 1_000_000_000
-                                             + target.connectTimeout.components.attoseconds / 1_000_000_000))
+                .connectTimeout(TimeAmount(target.connectTimeout))
                 .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -88,7 +87,7 @@ public final class ConsoleSession: Sendable {
             throw ConsoleError.unreachable(target.description, reason: "\(error)")
         }
         // The whole opening is bounded: a service that takes the connection and then says nothing is given up on.
-        let giveUp = connection.eventLoop.scheduleTask(in: .nanoseconds(Int64(target.connectTimeout.components.seconds) * 2_000_000_000)) {
+        let giveUp = connection.eventLoop.scheduleTask(in: TimeAmount(target.connectTimeout * 2)) {
             connection.close(promise: nil)
         }
         defer { giveUp.cancel() }

@@ -186,7 +186,7 @@ extension SimulatedNode {
         guard idracAttributes["SerialRedirection.1.Enable"] == "Enabled" else {
             return .failure(ConsoleRefusal(message: "console com2: serial redirection is disabled (SerialRedirection.1.Enable)"))
         }
-        if let viewer = consoleViewer, !viewer.closed {
+        if consoleViewer != nil {
             return .failure(ConsoleRefusal(message: "console com2: the serial console is in use by another session"))
         }
         let (stream, sink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(1024))
@@ -299,7 +299,6 @@ extension SimulatedNode {
 struct ConsoleViewer {
     let id: UUID
     let sink: AsyncStream<[UInt8]>.Continuation
-    var closed = false
 }
 
 extension SimulatedNode {

@@ -65,8 +65,7 @@ public actor NodeConsole {
         self.open = open
     }
 
-    public var viewerCount: Int { viewers.count }
-    public var keyboardHolder: String? { keyboard.flatMap { viewers[$0]?.name } }
+    private var keyboardHolder: String? { keyboard.flatMap { viewers[$0]?.name } }
 
     public func attach(_ request: ConsoleViewerRequest) -> ConsoleAttachment {
         let (events, sink) = AsyncStream.makeStream(of: ConsoleEvent.self, bufferingPolicy: .bufferingNewest(4096))

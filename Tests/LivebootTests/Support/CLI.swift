@@ -62,6 +62,11 @@ enum CLI {
 }
 
 /// A child process with its output collected, polled rather than waited for (no blocking call in async tests).
+///
+/// Whether the child has exited is asked of the kernel (`waitid` with `WNOWAIT`, which leaves the reaping to
+/// Foundation), not of `Process.isRunning`: on Linux, Foundation learns of the exit when a socket it leaves open in
+/// the child closes, and a daemon the child starts (a tmux server) inherits that socket and keeps it open — the child
+/// is gone, `isRunning` stays true and `waitUntilExit()` spins for ever (swift-corelibs-foundation #4795).
 enum Subprocess {
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                     currentDirectory: String? = nil, timeout: Duration) async throws -> CLIResult {
@@ -76,17 +81,37 @@ enum Subprocess {
         process.standardInput = FileHandle.nullDevice
         let outData = Drain(out.fileHandleForReading), errData = Drain(err.fileHandleForReading)
         try process.run()
+        let pid = process.processIdentifier
+        let what = "\(URL(fileURLWithPath: executable).lastPathComponent) \(arguments.joined(separator: " "))"
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            if ContinuousClock.now > deadline {
-                process.terminate()
-                XCTFail("\(URL(fileURLWithPath: executable).lastPathComponent) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
-                break
-            }
+        var status = exitStatus(of: process)
+        while status == nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
+            status = exitStatus(of: process)
         }
-        process.waitUntilExit()
-        return CLIResult(status: process.terminationStatus, stdout: outData.text(), stderr: errData.text())
+        if status == nil {
+            XCTFail("\(what) did not finish within \(timeout)")
+            kill(pid, SIGKILL)
+            let killed = ContinuousClock.now + .seconds(5)
+            while status == nil, ContinuousClock.now < killed {
+                try await Task.sleep(for: .milliseconds(20))
+                status = exitStatus(of: process)
+            }
+        }
+        return CLIResult(status: status ?? -1, stdout: outData.text(within: .seconds(10)), stderr: errData.text(within: .seconds(10)))
+    }
+
+    /// The child's exit code (or the signal that ended it, as `Process.terminationStatus` says it), nil while it
+    /// runs: Foundation's word once it has seen the exit (it has reaped the child then), else the kernel's, the child
+    /// left for Foundation to reap.
+    static func exitStatus(of process: Process) -> Int32? {
+        if !process.isRunning { return process.terminationStatus }
+        let pid = process.processIdentifier
+        var info = siginfo_t()
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0, info._sifields._sigchld.si_pid == pid else {
+            return process.isRunning ? nil : process.terminationStatus  // reaped by Foundation in between
+        }
+        return info._sifields._sigchld.si_status
     }
 }
 
@@ -102,8 +127,13 @@ final class Drain: @unchecked Sendable {
         }
     }
 
-    func text() -> String {
-        done.wait()
+    /// What was read, once the pipe's writers have all closed it; empty, and a failure, if one still holds it open
+    /// after `limit` (a daemon the child started with its output not sent elsewhere).
+    func text(within limit: Duration) -> String {
+        guard done.wait(timeout: .now() + .milliseconds(Int(limit.components.seconds * 1000))) == .success else {
+            XCTFail("a child's output pipe stayed open \(limit) after it exited: something it started holds it")
+            return ""
+        }
         return String(decoding: data, as: UTF8.self)
     }
 }

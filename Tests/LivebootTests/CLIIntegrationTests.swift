@@ -634,7 +634,8 @@ final class CLIIntegrationTests: XCTestCase {
         XCTAssertTrue(vmedia.stdout.contains("w1: vmedia CD: http://"), vmedia.stdout)
     }
 
-    /// iDRAC 10 / generic single-slot BMCs: the live image in the one slot, the seed over HTTP (NoCloud).
+    /// iDRAC 10 / generic single-slot BMCs: the live image in the one slot, the seed over HTTP (NoCloud), served while
+    /// the boot is awaited and withdrawn when its wait ends.
     func testSingleSlotBMCGetsItsSeedOverHTTP() async throws {
         try await testbed.startImageServer()
         let url = "http://127.0.0.1:\(testbed.imagesPort)/seed/w1/"
@@ -643,18 +644,12 @@ final class CLIIntegrationTests: XCTestCase {
             $0.noCloudURL = url
         })
         try await testbed.writeConfig()
-        let result = try await testbed.lb("liveboot", "w1", "-i", "u22", "--key", testbed.slicePub, "--wait")
+        let result = try await testbed.lb("liveboot", "w1", "-i", "u22", "--key", testbed.slicePub)
         XCTAssertEqual(result.status, 0, result.all)
         XCTAssertTrue(result.stdout.contains("single virtual-media slot: seed served over HTTP at \(url)"), result.stdout)
         XCTAssertTrue(result.stdout.contains("ds=nocloud;s=\(url)"), result.stdout)
-        try await Task.sleep(for: .milliseconds(300))
-        let state = try await testbed.state("w1")
-        XCTAssertEqual(state.slots.count, 1)
-        let boot = try XCTUnwrap(state.boots.last)
-        XCTAssertEqual(boot.mode, "live")
-        XCTAssertEqual(boot.seed, url)
-        XCTAssertEqual(Set(boot.authorizedKeys), [testbed.testbedKey, testbed.sliceKey])
-        // Only a node's own seed files are served.
+
+        // While the boot is awaited, its seed is served, and only the node's own files.
         let connection = try await RawHTTPConnection.connect(host: "127.0.0.1", port: testbed.imagesPort)
         let meta = try await connection.request("GET", "/seed/w1/meta-data")
         XCTAssertEqual(meta.status, 200)
@@ -665,6 +660,23 @@ final class CLIIntegrationTests: XCTestCase {
             XCTAssertEqual(answer.status, 404, path)
         }
         await connection.close()
+
+        // The node read it over HTTP as it booted; once the wait ends, it is withdrawn and served no more (the library
+        // checks a name at most once a second).
+        let waited = try await testbed.lb("wait", "w1")
+        XCTAssertEqual(waited.status, 0, waited.all)
+        XCTAssertTrue(waited.stdout.contains("seed withdrawn (NoCloud files of w1 removed)"), waited.all)
+        let state = try await testbed.state("w1")
+        XCTAssertEqual(state.slots.count, 1)
+        let boot = try XCTUnwrap(state.boots.last)
+        XCTAssertEqual(boot.mode, "live")
+        XCTAssertEqual(boot.seed, url)
+        XCTAssertEqual(Set(boot.authorizedKeys), [testbed.testbedKey, testbed.sliceKey])
+        try await eventually("the withdrawn seed is served no more", within: 5) {
+            let again = try await RawHTTPConnection.connect(host: "127.0.0.1", port: testbed.imagesPort)
+            defer { Task { await again.close() } }
+            return try await again.request("GET", "/seed/w1/meta-data").status == 404
+        }
     }
 
     // MARK: vmedia and cidata

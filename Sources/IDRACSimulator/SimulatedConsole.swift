@@ -100,8 +100,7 @@ private final class SimulatedCommandHandler: ChannelDuplexHandler, @unchecked Se
             hasTerminal = true
             if request.wantReply { context.triggerUserOutboundEvent(ChannelSuccessEvent(), promise: nil) }
         case let request as SSHChannelRequestEvent.ExecRequest:
-            if request.wantReply { context.triggerUserOutboundEvent(ChannelSuccessEvent(), promise: nil) }
-            run(request.command, on: channel)
+            run(request.command, on: channel, replying: request.wantReply)
         case let request as SSHChannelRequestEvent.ShellRequest:
             // The racadm shell is not simulated: only `ssh … console com2`.
             if request.wantReply { context.triggerUserOutboundEvent(ChannelFailureEvent(), promise: nil) }
@@ -110,13 +109,24 @@ private final class SimulatedCommandHandler: ChannelDuplexHandler, @unchecked Se
         }
     }
 
-    private func run(_ command: String, on channel: any Channel) {
+    /// Runs the command; the exec request is answered once the command has started — for `console com2`, once the
+    /// console is attached, so a client that waited for the answer sees everything the host writes from then on. (A
+    /// real iDRAC answers when its CLI starts the command, which attaches within milliseconds, while a POST takes
+    /// seconds to write its first line; this simulated POST writes at the instant of power-on.) A refusal is said
+    /// after the answer, as output and an exit status, as a shell command's error is.
+    private func run(_ command: String, on channel: any Channel, replying: Bool) {
+        let started = {
+            guard replying else { return }
+            channel.eventLoop.execute { channel.triggerUserOutboundEvent(ChannelSuccessEvent(), promise: nil) }
+        }
         let words = command.split(separator: " ").map(String.init)
         guard words == ["console", "com2"] else {
+            started()
             finish(channel, saying: "ERROR: \(command): COMMAND NOT RECOGNIZED\r\n", status: 1)
             return
         }
         guard hasTerminal else {
+            started()
             finish(channel, saying: "console com2: a terminal is required (ssh -t)\r\n", status: 1)
             return
         }
@@ -124,7 +134,9 @@ private final class SimulatedCommandHandler: ChannelDuplexHandler, @unchecked Se
         typed = sink
         let node = self.node
         Task {
-            switch await node.attachConsole() {
+            let attached = await node.attachConsole()
+            started()
+            switch attached {
             case .failure(let refusal):
                 self.finish(channel, saying: refusal.message + "\r\n", status: 1)
             case .success(let (id, output)):

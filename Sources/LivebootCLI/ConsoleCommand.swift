@@ -103,12 +103,18 @@ extension LivebootCommand {
                 await attachment.leave()
             }
             var ended: String?
+            var readOnly = false
             for await event in attachment.events {
                 switch event {
                 case .output(let bytes): try? FileHandle.standardOutput.write(contentsOf: Data(bytes))
                 case .notice(let said): Output.err("\r\n[\(said)]\r")
                 case .keyboard(let mine, let holder):
-                    if !mine { Output.err("\r\n[read-only: \(holder ?? "nobody") has the keyboard]\r") }
+                    if !mine {
+                        Output.err("\r\n[read-only: \(holder ?? "nobody") has the keyboard]\r")
+                    } else if readOnly {
+                        Output.err("\r\n[you have the keyboard]\r")
+                    }
+                    readOnly = !mine
                 case .ended(let why): ended = why
                 }
             }

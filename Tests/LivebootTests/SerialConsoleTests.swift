@@ -145,9 +145,14 @@ final class SerialConsoleTests: XCTestCase {
         let sessions = try await testbed.state("w1").consoleSessionsOpened
         XCTAssertEqual(sessions, 1, "two viewers, one BMC session")
 
-        // The holder leaves: the keyboard is free, and the next who asks gets it.
+        // The holder leaves: the keyboard passes to bob, who asked for it, and his keys now reach the node.
         await alice.leave()
-        try await expect(&bobEvents, notice: "alice left: the keyboard is free")
+        try await expect(&bobEvents, notice: "alice left: bob has the keyboard")
+        let handedOver = try await next(&bobEvents) { if case .keyboard(let mine, let holder) = $0 { return (mine, holder) } else { return nil } }
+        XCTAssertEqual(handedOver.0, true)
+        XCTAssertEqual(handedOver.1, "bob")
+        await bob.type(Array("bob\r".utf8))
+        try await eventually("bob's keys reach the node") { try await testbed.state("w1").consoleTyped == "alice\rbob\r" }
 
         // The iDRAC drops the session: the relay says so and reconnects; output flows again.
         try await onSimulator(testbed, "w1", "/sim/console/drop")
@@ -168,6 +173,36 @@ final class SerialConsoleTests: XCTestCase {
         let ended = try await next(&bobEvents) { if case .ended(let why) = $0 { return why } else { return nil } }
         XCTAssertEqual(ended, "the lease of slice s1 ended")
         try await eventually("the BMC session closes") { try await !testbed.state("w1").consoleAttached }
+        await testbed.stop()
+    }
+
+    /// Two processes (the portal and `lb console` on the gatekeeper) on one node: the iDRAC takes one `console com2`,
+    /// so the second is refused; it retries ever more slowly, saying so, and gets the console once the first lets go.
+    func testASecondProcessWaitsForTheConsoleWithAGrowingPause() async throws {
+        let testbed = try Testbed()
+        try await testbed.start([("w1", .fast)], serveImages: false)
+        let config = try LivebootConfig.load(path: testbed.configPath)
+        let portal = Liveboot(config: config)
+        let gatekeeper = Liveboot(config: config)
+        let holder = await portal.serialConsole(try XCTUnwrap(portal.nodes(["w1"]).first))
+            .attach(ConsoleViewerRequest(name: "alice", wantsKeyboard: true))
+        var holderEvents = holder.events.makeAsyncIterator()
+        try await expect(&holderEvents, notice: "connected to the serial console of w1")
+
+        let late = await gatekeeper.serialConsole(try XCTUnwrap(gatekeeper.nodes(["w1"]).first))
+            .attach(ConsoleViewerRequest(name: "root", wantsKeyboard: true))
+        var lateEvents = late.events.makeAsyncIterator()
+        try await expect(&lateEvents, toShow: "in use by another session")
+        try await expect(&lateEvents, notice: "the BMC closed the console session of w1; reconnecting in 1 s")
+        try await expect(&lateEvents, notice: "the BMC closed the console session of w1; reconnecting in 2 s")
+
+        await holder.leave()
+        try await eventually("the portal's session closes") { try await !testbed.state("w1").consoleAttached }
+        try await expect(&lateEvents, notice: "reconnected to the serial console of w1")
+        try await eventually("the gatekeeper's session is attached") { try await testbed.state("w1").consoleAttached }
+        await testbed.simulator.node("w1")?.writeToSerialPort("w1 login: ")
+        try await expect(&lateEvents, toShow: "w1 login: ")
+        await late.leave()
         await testbed.stop()
     }
 

@@ -43,21 +43,35 @@ public struct ConsoleAttachment: Sendable {
 }
 
 /// One node's serial console, relayed: a single session to its BMC (an iDRAC takes one `console com2` at a time)
-/// shared by every viewer, with the last 64 KiB replayed to each newcomer. One viewer at a time has the keyboard.
-/// The session opens with the first viewer, reopens (with a bounded backoff, said to the viewers) when the BMC drops
-/// it while anyone watches, and closes with the last viewer.
+/// shared by every viewer, with the last 64 KiB replayed to each newcomer. One viewer at a time has the keyboard;
+/// when its holder leaves, it passes to whoever has waited longest for it. The session opens with the first viewer,
+/// reopens (with a bounded backoff, said to the viewers) when the BMC drops it while anyone watches, and closes with
+/// the last viewer.
 public actor NodeConsole {
     public let node: String
     private let open: @Sendable () async throws -> ConsoleUpstream
     private let logger: Logger
     private var history = ConsoleTail(capacity: 64 << 10)
-    private var viewers: [UUID: (name: String, sink: AsyncStream<ConsoleEvent>.Continuation)] = [:]
+    private var viewers: [UUID: Viewer] = [:]
+    private var arrivals = 0
     private var keyboard: UUID?
     private var upstream: ConsoleUpstream?
     private var pump: Task<Void, Never>?
 
     /// The longest wait between two attempts to reopen a dropped session.
     static let maximumBackoff: Duration = .seconds(30)
+    /// A session that lasted this long was a working one: after it drops, the next try comes after the shortest pause.
+    /// One the BMC ends sooner (its console taken by another client, redirection off) is retried ever more slowly:
+    /// at a steady second, each try would cost the BMC a Redfish login and an SSH login for as long as anyone watches.
+    static let steadySession: Duration = .seconds(10)
+
+    private struct Viewer {
+        let name: String
+        let sink: AsyncStream<ConsoleEvent>.Continuation
+        let wantsKeyboard: Bool
+        /// Arrival order: the keyboard passes to the viewer who has waited longest for it.
+        let arrival: Int
+    }
 
     init(node: String, logger: Logger, open: @escaping @Sendable () async throws -> ConsoleUpstream) {
         self.node = node
@@ -67,11 +81,24 @@ public actor NodeConsole {
 
     private var keyboardHolder: String? { keyboard.flatMap { viewers[$0]?.name } }
 
+    /// Whether a notice is the relay's word that the BMC's session is open (true), could not be opened (false), or
+    /// neither (nil).
+    static func saysOpened(_ notice: String) -> Bool? {
+        if notice.hasPrefix(Self.connectedNotice) || notice.hasPrefix("re" + Self.connectedNotice) { return true }
+        if notice.hasPrefix(Self.cannotOpenNotice) { return false }
+        return nil
+    }
+    private static let connectedNotice = "connected to the serial console of "
+    private static let cannotOpenNotice = "cannot open the console of "
+
     public func attach(_ request: ConsoleViewerRequest) -> ConsoleAttachment {
         let (events, sink) = AsyncStream.makeStream(of: ConsoleEvent.self, bufferingPolicy: .bufferingNewest(4096))
         let id = UUID()
-        viewers[id] = (request.name, sink)
+        arrivals += 1
+        viewers[id] = Viewer(name: request.name, sink: sink, wantsKeyboard: request.wantsKeyboard, arrival: arrivals)
         sink.onTermination = { [weak self] _ in Task { await self?.detach(id) } }
+        // Who joins an open session is told so, as the first viewer was (the boot recorder waits for that word).
+        if let upstream { sink.yield(.notice(Self.connectedNotice + "\(node) (\(upstream.description))")) }
         if request.replay, !history.bytes.isEmpty { sink.yield(.output(history.bytes)) }
         if request.wantsKeyboard {
             if keyboard == nil {
@@ -91,9 +118,10 @@ public actor NodeConsole {
         guard let viewer = viewers.removeValue(forKey: id) else { return }
         viewer.sink.finish()
         if keyboard == id {
-            keyboard = nil
+            let next = viewers.filter(\.value.wantsKeyboard).min { $0.value.arrival < $1.value.arrival }
+            keyboard = next?.key
             if !viewers.isEmpty {
-                broadcast(.notice("\(viewer.name) left: the keyboard is free"))
+                broadcast(.notice("\(viewer.name) left: " + (next.map { "\($0.value.name) has the keyboard" } ?? "the keyboard is free")))
                 announceKeyboard()
             }
         }
@@ -156,7 +184,7 @@ public actor NodeConsole {
                 close(reason: "no serial console for \(node): \(error.reason)")
                 return
             } catch {
-                broadcast(.notice("cannot open the console of \(node): \(error); trying again in \(Int(backoff.components.seconds)) s"))
+                broadcast(.notice(Self.cannotOpenNotice + "\(node): \(error); trying again in \(Int(backoff.components.seconds)) s"))
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, Self.maximumBackoff)
                 continue
@@ -165,13 +193,15 @@ public actor NodeConsole {
                 await session.close()
                 return
             }
-            broadcast(.notice((attempt == 1 ? "connected to" : "reconnected to") + " the serial console of \(node) (\(session.description))"))
-            backoff = .seconds(1)
+            broadcast(.notice((attempt == 1 ? "" : "re") + Self.connectedNotice + "\(node) (\(session.description))"))
+            let opened = ContinuousClock.now
             for await bytes in session.output { broadcast(.output(bytes)) }
             upstream = nil
             guard !Task.isCancelled else { return }
+            if ContinuousClock.now - opened >= Self.steadySession { backoff = .seconds(1) }
             broadcast(.notice("the BMC closed the console session of \(node); reconnecting in \(Int(backoff.components.seconds)) s"))
             try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, Self.maximumBackoff)
         }
     }
 }

@@ -135,7 +135,8 @@ extension Liveboot {
 /// A boot's console, recorded from its power cycle to the end of its wait.
 final class ConsoleRecording: Sendable {
     private let attachment: ConsoleAttachment
-    private let collected = Locked((tail: ConsoleTail(capacity: ConsoleLog.limit), ended: String?.none, notice: String?.none))
+    private let collected = Locked((tail: ConsoleTail(capacity: ConsoleLog.limit), ended: String?.none, notice: String?.none,
+                                    opened: Bool?.none))
     private let reader: Task<Void, Never>
 
     init(attachment: ConsoleAttachment) {
@@ -146,11 +147,28 @@ final class ConsoleRecording: Sendable {
                 switch event {
                 case .output(let bytes): collected.withLock { $0.tail.append(bytes) }
                 case .ended(let why): collected.withLock { $0.ended = why }
-                case .notice(let said): collected.withLock { $0.notice = said }
+                case .notice(let said):
+                    collected.withLock {
+                        $0.notice = said
+                        if $0.opened == nil { $0.opened = NodeConsole.saysOpened(said) }
+                    }
                 case .keyboard: break
                 }
             }
         }
+    }
+
+    /// Waits, at most `limit`, for the relay's first word on the BMC's session: true once it is open, false when the
+    /// BMC has no console or could not open it, nil when nothing was said by then — the console is never required.
+    func opened(within limit: Duration) async -> Bool? {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            let (opened, ended) = collected.withLock { ($0.opened, $0.ended != nil) }
+            if let opened { return opened }
+            if ended { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
     }
 
     func stop() async -> ConsoleLog {
@@ -160,7 +178,7 @@ final class ConsoleRecording: Sendable {
             // Nothing shown: why, if the relay said (no console, cannot connect); else the console was silent.
             ConsoleLog(bytes: Data(state.tail.bytes), totalBytes: state.tail.total,
                        unavailable: state.tail.total > 0 ? nil
-                           : state.ended ?? state.notice.flatMap { $0.hasPrefix("connected") ? nil : $0 })
+                           : state.ended ?? state.notice.flatMap { NodeConsole.saysOpened($0) == true ? nil : $0 })
         }
     }
 }

@@ -50,9 +50,11 @@ extension Liveboot {
         return image
     }
 
-    /// Live boot: seed, both slots, one-time boot on the virtual CD, power cycle, optionally wait for ssh.
+    /// Live boot: seed, both slots, one-time boot on the virtual CD, power cycle; with `wait`, the wait for the live
+    /// session (within `waitTimeout`, else `timing.ssh-wait`), its serial console recorded from before the power cycle.
     public func liveboot(_ node: Node, image: ResolvedImage, extraKeys: [SSHPublicKey] = [], wait: Bool,
-                         bootID: String? = nil, progress: @escaping ProgressHandler = { _ in }) async throws -> LivebootResult {
+                         waitTimeout: Duration? = nil, bootID: String? = nil,
+                         progress: @escaping ProgressHandler = { _ in }) async throws -> LivebootResult {
         let registry = try bootRegistry()
         let bootID = bootID ?? Self.newBootID(for: node)
         let instanceID = SeedBuilder.instanceID(of: bootID)
@@ -100,8 +102,12 @@ extension Liveboot {
             let override = try await session.bmc.setBootOnce(.cd, on: session.system, progress: { progress(.bmc($0)) })
             progress(.bootOverride(.cd, how: override.how))
             // The console is recorded from the power cycle on, when this call waits for the session (a later
-            // `lb wait` records from its own start).
+            // `lb wait` records from its own start): the cycle waits, briefly, for the BMC's console session to open
+            // — its opening is a Redfish login and an SSH login, and the firmware's first lines come with the reset.
             let recording = wait ? await recordConsole(node) : nil
+            if let recording, await recording.opened(within: config.timing.connect * 2) == nil {
+                progress(.bmc("the serial console is not open yet: the log may miss the first lines of the boot"))
+            }
             do {
                 try await powerCycle(session, knownPower: override.readBack?.powerState, progress: progress)
             } catch {
@@ -113,8 +119,8 @@ extension Liveboot {
         var result = LivebootResult(node: node.name, image: image.name, seed: bootOnce.seedURL, keys: keyCount,
                                     bootOnce: bootOnce.how, bootID: instanceID)
         if wait {
-            let session = try await waitForLiveSession(node, bootID: result.bootID, recording: bootOnce.recording,
-                                                       progress: progress)
+            let session = try await waitForLiveSession(node, bootID: result.bootID, timeout: waitTimeout,
+                                                       recording: bootOnce.recording, progress: progress)
             result.record(session, node: node)
         }
         return result

@@ -220,17 +220,15 @@ extension Liveboot {
                 try await MediaURLCheck.check(image.url)
                 progress(.imageChecked(url: image.url))
             }
-            var result = try await liveboot(node, image: image, extraKeys: request.keys, wait: false, progress: progress)
-            guard request.wait else {
+            let result = try await liveboot(node, image: image, extraKeys: request.keys, wait: request.wait,
+                                            waitTimeout: request.waitTimeout, progress: progress)
+            guard request.wait, let reportAfter = result.reportAfterSeconds, let sshAfter = result.sshAfterSeconds else {
                 return OperationOutcome(summary: "booting; `lb wait \(node.name)` waits for the live session and withdraws the seed",
                                         live: result)
             }
-            let session = try await waitForLiveSession(node, bootID: result.bootID, timeout: request.waitTimeout, progress: progress)
-            result.record(session, node: node)
-            return OperationOutcome(summary: "live on \(image.name); reported after "
-                                        + String(format: "%.1f", session.reportAfterSeconds) + " s, ssh after "
-                                        + String(format: "%.1f", session.sshAfterSeconds) + " s",
-                                    sshCommand: node.sshCommand, hostKeys: session.report.hostKeys, live: result)
+            return OperationOutcome(summary: "live on \(image.name); reported after " + String(format: "%.1f", reportAfter)
+                                        + " s, ssh after " + String(format: "%.1f", sshAfter) + " s",
+                                    sshCommand: node.sshCommand, hostKeys: result.hostKeys ?? [], live: result)
         case .diskboot:
             try await diskboot(node, progress: progress)
             return OperationOutcome(summary: "rebooting onto the disk")

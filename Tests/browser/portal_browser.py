@@ -88,7 +88,16 @@ def main():
         # prompt, in a real xterm.js; she has the keyboard, and what she types reaches the node (its echo comes back).
         readiness = WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "console-readiness").get_attribute("data-ready") and d.find_element(By.ID, "console-readiness").text)
         check("BIOS SerialComm is OnNoConRedir, wants OnConRedir" in readiness and "lb console --setup" in readiness, f"readiness: {readiness!r}")
-        driver.find_element(By.ID, "console-connect").click()
+        # The steps above the panel still grow while the node boots: a click aimed at Connect can land on whatever moved
+        # under it, so it is clicked again (as a person would) until the panel says it is connecting.
+        for _ in range(5):
+            driver.execute_script("document.getElementById('console').scrollIntoView()")
+            driver.find_element(By.ID, "console-connect").click()
+            try:
+                WebDriverWait(driver, 3).until(lambda d: not d.find_element(By.ID, "console-state").text.startswith("Not connected"))
+                break
+            except TimeoutException:
+                continue
         wait.until(lambda d: "you have the keyboard" in d.find_element(By.ID, "console-state").text)
         transcript = lambda d: d.execute_script("return document.getElementById('console-transcript').textContent")
         WebDriverWait(driver, 60).until(lambda d: "Command line: BOOT_IMAGE=/casper/vmlinuz" in transcript(d))
@@ -158,6 +167,10 @@ def main():
         shot("failure.png")
         print("browser: FAILED:", error or "timeout", "at", driver.current_url, file=sys.stderr)
         traceback.print_exc(limit=2, file=sys.stderr)
+        # The console panel is below the first 2000 characters: its state and what it received, said first.
+        for element in ("console-state", "console-transcript"):
+            found = driver.find_elements(By.ID, element)
+            print(element + ":", repr(found[0].get_attribute("textContent")[-600:]) if found else "(none)", file=sys.stderr)
         print(driver.find_element(By.TAG_NAME, "body").text[:2000], file=sys.stderr)
         sys.exit(1)
     finally:

@@ -91,6 +91,11 @@ public actor NodeConsole {
     private static let connectedNotice = "connected to the serial console of "
     private static let cannotOpenNotice = "cannot open the console of "
 
+    /// What viewers are told of an open session: "connected to …", "reconnected to …" after a drop.
+    private func connected(to session: ConsoleUpstream, again: Bool) -> ConsoleEvent {
+        .notice((again ? "re" : "") + Self.connectedNotice + "\(node) (\(session.description))")
+    }
+
     public func attach(_ request: ConsoleViewerRequest) -> ConsoleAttachment {
         let (events, sink) = AsyncStream.makeStream(of: ConsoleEvent.self, bufferingPolicy: .bufferingNewest(4096))
         let id = UUID()
@@ -98,7 +103,7 @@ public actor NodeConsole {
         viewers[id] = Viewer(name: request.name, sink: sink, wantsKeyboard: request.wantsKeyboard, arrival: arrivals)
         sink.onTermination = { [weak self] _ in Task { await self?.detach(id) } }
         // Who joins an open session is told so, as the first viewer was (the boot recorder waits for that word).
-        if let upstream { sink.yield(.notice(Self.connectedNotice + "\(node) (\(upstream.description))")) }
+        if let upstream { sink.yield(connected(to: upstream, again: false)) }
         if request.replay, !history.bytes.isEmpty { sink.yield(.output(history.bytes)) }
         if request.wantsKeyboard {
             if keyboard == nil {
@@ -193,7 +198,7 @@ public actor NodeConsole {
                 await session.close()
                 return
             }
-            broadcast(.notice((attempt == 1 ? "" : "re") + Self.connectedNotice + "\(node) (\(session.description))"))
+            broadcast(connected(to: session, again: attempt > 1))
             let opened = ContinuousClock.now
             for await bytes in session.output { broadcast(.output(bytes)) }
             upstream = nil

@@ -83,20 +83,19 @@ enum Subprocess {
         try process.run()
         let pid = process.processIdentifier
         let what = "\(URL(fileURLWithPath: executable).lastPathComponent) \(arguments.joined(separator: " "))"
-        let deadline = ContinuousClock.now + timeout
-        var status = exitStatus(of: process)
-        while status == nil, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-            status = exitStatus(of: process)
+        func exited(within limit: Duration) async throws -> Int32? {
+            let deadline = ContinuousClock.now + limit
+            while ContinuousClock.now < deadline {
+                if let status = exitStatus(of: process) { return status }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return exitStatus(of: process)
         }
+        var status = try await exited(within: timeout)
         if status == nil {
             XCTFail("\(what) did not finish within \(timeout)")
             kill(pid, SIGKILL)
-            let killed = ContinuousClock.now + .seconds(5)
-            while status == nil, ContinuousClock.now < killed {
-                try await Task.sleep(for: .milliseconds(20))
-                status = exitStatus(of: process)
-            }
+            status = try await exited(within: .seconds(5))
         }
         return CLIResult(status: status ?? -1, stdout: outData.text(within: .seconds(10)), stderr: errData.text(within: .seconds(10)))
     }

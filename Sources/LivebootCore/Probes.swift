@@ -49,8 +49,37 @@ public enum ProbeResult: Sendable, Codable, Equatable, CustomStringConvertible {
 }
 
 public enum Probes {
-    /// One ICMP echo through the system's `ping` (setuid or with cap_net_raw), so we need no privilege.
+    /// One ICMP echo: from the process's own ICMP socket (`ICMPEcho`) when it may have one and the host is IPv4, else
+    /// through the system's `ping` (setuid or with cap_net_raw), which needs no privilege of ours.
     public static func ping(_ host: String, timeout: Duration) async -> ProbeResult {
+        guard let echo = await ICMPEcho.shared else { return await pingBinary(host, timeout: timeout) }
+        switch await ipv4Address(of: host) {
+        case .some(.some(let address)):
+            do {
+                return try await echo.echo(address, timeout: max(timeout, .seconds(1))) ? .ok : .ko("no echo reply")
+            } catch {
+                return .ko("no echo reply (\(error))")
+            }
+        case .some(.none):
+            return await pingBinary(host, timeout: timeout)  // IPv6
+        case .none:
+            return .ko("unknown host or network error")
+        }
+    }
+
+    /// The host's address when it is IPv4 (`.some(nil)`: it resolves, to IPv6 only; nil: it does not resolve). A name
+    /// is resolved on NIO's thread pool, since `getaddrinfo` blocks.
+    static func ipv4Address(of host: String) async -> SocketAddress?? {
+        if let literal = try? SocketAddress(ipAddress: host, port: 0) { return literal.protocol == .inet ? literal : .some(nil) }
+        let resolved = try? await NIOThreadPool.singleton.runIfActive {
+            try SocketAddress.makeAddressResolvingHost(host, port: 0)
+        }
+        guard let resolved else { return nil }
+        return resolved.protocol == .inet ? resolved : .some(nil)
+    }
+
+    /// One ICMP echo through the system's `ping`.
+    static func pingBinary(_ host: String, timeout: Duration) async -> ProbeResult {
         let candidates = ["/usr/bin/ping", "/bin/ping", "/usr/sbin/ping"]
         guard let binary = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             return .unavailable("ping is not installed (apt-get install iputils-ping)")

@@ -161,7 +161,7 @@ public enum LivebootServer {
         let slices = SliceService(slices: store, audit: store)
         let services = PortalServices(
             nodes: NodeService(liveboot: liveboot, leases: store, operations: store, audit: store, slices: slices, runner: runner,
-                               board: board, clock: options.clock),
+                               board: board, clock: options.clock, storeRevision: store),
             slices: slices,
             leases: LeaseService(leases: store, audit: store, slices: slices, administration: administration,
                                  nodes: config.nodes.map(\.name), clock: options.clock, warning: portalConfig.leaseEnd.warning),
@@ -199,7 +199,7 @@ public enum LivebootServer {
         portal.addRoutes(api.publicRoutes, atPath: "/api/v1")
         let members = portal.group().add(middleware: RequireLogin()).group(context: MemberRequestContext.self)
         members.addRoutes(account.routes)
-        members.addRoutes(DashboardController(nodes: services.nodes, leases: services.leases, board: board, pages: pages, fragments: RowFragments(),
+        members.addRoutes(DashboardController(nodes: services.nodes, leases: services.leases, board: board, pages: pages, fleetRows: FleetRows(),
                                               refreshSeconds: Int(options.statusInterval.components.seconds)).routes)
         let consoles = ConsoleController(consoles: ConsoleService(nodes: services.nodes, audit: store))
         members.addRoutes(consoles.routes, atPath: "/nodes")

@@ -13,6 +13,8 @@ public final class PortalDatabase: Sendable {
     let bcryptCost: UInt8
     /// How long an API token works.
     let tokenLifetime: TimeInterval
+    private let revision = Locked(0)
+    private let fleetObservation: AnyDatabaseCancellable
 
     /// Opens (creating if needed) the database at `path` and migrates it; `nil` gives a private in-memory one.
     public init(path: String?, bcryptCost: UInt8 = 12, tokenDays: Double = 90) throws {
@@ -30,7 +32,14 @@ public final class PortalDatabase: Sendable {
         }
         self.bcryptCost = bcryptCost
         try Migrations.migrator.migrate(writer)
+        // Told on the writer's queue after each commit touching these tables, before the write returns to its caller.
+        let revision = self.revision
+        fleetObservation = DatabaseRegionObservation(tracking: Table("lease"), Table("slice"), Table("operation"))
+            .start(in: writer, onError: { _ in }, onChange: { _ in revision.withLock { $0 += 1 } })
     }
+
+    /// Ended with the database (the observer would otherwise keep it).
+    deinit { fleetObservation.cancel() }
 
     static let namePattern = #"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"#
 
@@ -68,6 +77,10 @@ public final class PortalDatabase: Sendable {
 }
 
 // MARK: Users and sessions
+
+extension PortalDatabase: FleetRevision {
+    public var fleetRevision: Int { revision.withLock { $0 } }
+}
 
 extension PortalDatabase: UserRepository, SessionRepository {
     public func createUser(name: String, password: String, isAdmin: Bool) async throws -> User {

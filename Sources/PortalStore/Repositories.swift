@@ -6,7 +6,7 @@ import LivebootCore
 
 /// Everything the portal stores, as one value: what `buildApplication` is given (the SQLite database in production).
 public typealias PortalRepositories = UserRepository & SessionRepository & SliceRepository & LeaseRepository
-    & OperationRepository & AuditLog & BootRegistry
+    & OperationRepository & AuditLog & BootRegistry & FleetRevision
 
 public protocol UserRepository: Sendable {
     func createUser(name: String, password: String, isAdmin: Bool) async throws -> User
@@ -54,6 +54,13 @@ public struct NodeGrant: Sendable, Equatable {
     public let node: String
     /// The slice that holds the node now (admins act with it too when there is one).
     public let slice: Slice?
+}
+
+/// A number that grows after each commit of this process that changes leases, slices or operations: a view computed
+/// from them may be kept while it stays the same. Another process's writes (`lb admin lease`) are not counted, so such
+/// a view also needs an age bound.
+public protocol FleetRevision: Sendable {
+    var fleetRevision: Int { get }
 }
 
 public protocol LeaseRepository: Sendable {

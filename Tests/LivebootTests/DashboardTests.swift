@@ -119,6 +119,43 @@ final class RowFragmentsTests: XCTestCase {
         return DashboardPage.Row(status, holder: holder)
     }
 
+    /// A view of the same key within the age bound reuses the snapshot (no read, no row built); a change of the store
+    /// or of the clock's second, or the bound passed, builds it again; a status published since shows after the
+    /// board's lag.
+    func testFleetRowsAreKeptForTheSameKeyAndNoLongerThanTheirAge() async throws {
+        let fleet = FleetRows()
+        let builds = Locked(0)
+        func view(_ key: FleetRows.Key, power: String = "On") async throws -> String {
+            let snapshot = try await fleet.snapshot(for: key, render: { "<tr>\($0.name) \($0.power)</tr>" }) {
+                builds.withLock { $0 += 1 }
+                return ((1...3).map { self.row("w\($0)", power: power) }, nil)
+            }
+            return snapshot.html.getString(at: 0, length: snapshot.html.readableBytes) ?? ""
+        }
+        let key = FleetRows.Key(board: 1, store: 1, second: 100)
+        var html = try await view(key)
+        XCTAssertEqual(html, "<tr>w1 On</tr><tr>w2 On</tr><tr>w3 On</tr>")
+        html = try await view(key, power: "Off")
+        XCTAssertEqual(html, "<tr>w1 On</tr><tr>w2 On</tr><tr>w3 On</tr>", "the same key: kept")
+        XCTAssertEqual(builds.withLock { $0 }, 1)
+        html = try await view(FleetRows.Key(board: 2, store: 1, second: 100), power: "Off")
+        XCTAssertEqual(html, "<tr>w1 On</tr><tr>w2 On</tr><tr>w3 On</tr>", "a status younger than the board's lag waits")
+        try await Task.sleep(for: FleetRows.boardLag + .milliseconds(50))
+        html = try await view(FleetRows.Key(board: 2, store: 1, second: 100), power: "Off")
+        XCTAssertEqual(html, "<tr>w1 Off</tr><tr>w2 Off</tr><tr>w3 Off</tr>", "the board's lag passed")
+        for changed in [FleetRows.Key(board: 2, store: 2, second: 100), FleetRows.Key(board: 2, store: 2, second: 101)] {
+            let power = html.contains("On") ? "Off" : "On"
+            html = try await view(changed, power: power)
+            XCTAssertEqual(html, "<tr>w1 \(power)</tr><tr>w2 \(power)</tr><tr>w3 \(power)</tr>", "\(changed)")
+            _ = try await view(changed, power: "Unknown")
+        }
+        XCTAssertEqual(builds.withLock { $0 }, 4)
+        try await Task.sleep(for: FleetRows.maximumAge + .milliseconds(100))
+        html = try await view(FleetRows.Key(board: 2, store: 2, second: 101), power: "Unknown")
+        XCTAssertEqual(html, "<tr>w1 Unknown</tr><tr>w2 Unknown</tr><tr>w3 Unknown</tr>", "too old: built again")
+        XCTAssertEqual(builds.withLock { $0 }, 5)
+    }
+
     func testOnlyChangedRowsAreRenderedAgain() {
         let fragments = RowFragments()
         var rendered: [String] = []

@@ -85,6 +85,34 @@ final class PortalStoreTests: XCTestCase {
         XCTAssertEqual(holders, ["w1": "optics"])
     }
 
+    /// The dashboard keeps its rows while this number stays: every commit that changes what they show moves it, and
+    /// nothing else does; another process's writes do not (the dashboard's age bound covers those).
+    func testTheFleetRevisionMovesWithLeasesSlicesAndOperationsOnly() async throws {
+        let database = try PortalDatabase(path: path, bcryptCost: 4)
+        try await database.syncNodes(["w1"])
+        var seen = database.fleetRevision
+        func moved(_ what: String) {
+            XCTAssertGreaterThan(database.fleetRevision, seen, "\(what) did not move the revision")
+            seen = database.fleetRevision
+        }
+        let radio = try await database.createSlice(name: "radio")
+        moved("a new slice")
+        let t0 = Date()
+        let lease = try await database.book(node: "w1", for: radio, from: t0, to: t0 + 3600, by: "ada")
+        moved("a lease")
+        let operation = try await database.startOperation(NodeOperation(node: "w1", kind: "on", image: nil, user: "ada", slice: "radio"))
+        moved("an operation")
+        try await database.finishOperation(id: operation.id!, state: .succeeded, message: nil, sshCommand: nil, hostKeys: nil,
+                                           media: nil, bootID: nil, at: Date())
+        moved("an operation's end")
+        try await database.record(user: "ada", slice: "radio", node: "w1", action: "look", result: "ok")
+        _ = try await database.leases(endingAfter: t0)
+        XCTAssertEqual(database.fleetRevision, seen, "an audit line and a read are not changes of the fleet's rows")
+        let elsewhere = try PortalDatabase(path: path, bcryptCost: 4)
+        _ = try await elsewhere.cancelLease(id: lease.id!, at: Date())
+        XCTAssertEqual(database.fleetRevision, seen, "another connection's commit is not seen (hence the age bound)")
+    }
+
     func testTheGrantQueryChecksTheLeaseNow() async throws {
         let database = try PortalDatabase(path: nil, bcryptCost: 4)
         try await database.syncNodes(["w1", "w2"])

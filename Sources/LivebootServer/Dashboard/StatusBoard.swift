@@ -8,6 +8,8 @@ import ServiceLifecycle
 /// probed on demand at most once per `minimumAge`.
 public actor StatusBoard {
     public private(set) var updatedAt: Date?
+    /// Grows with every change of what the board holds: a view computed from it may be kept while it stays the same.
+    public private(set) var revision = 0
     private var byNode: [String: (status: NodeStatus, at: Date)] = [:]
     private var order: [String] = []
     private var probing: [String: Task<NodeStatus, Never>] = [:]
@@ -22,12 +24,14 @@ public actor StatusBoard {
     func publish(_ status: NodeStatus, at date: Date) {
         byNode[status.node] = (status, date)
         if !order.contains(status.node) { order.append(status.node) }
+        revision += 1
     }
 
     /// A round is over: nodes are shown in the configuration's order.
     func roundFinished(_ nodes: [String], at date: Date) {
         order = nodes.filter { byNode[$0] != nil }
         updatedAt = date
+        revision += 1
     }
 
     /// The node's status if known, else a probe waited for `limit` at most (a page must not hang on a BMC that
@@ -52,6 +56,7 @@ public actor StatusBoard {
         probing[node.name] = nil
         byNode[node.name] = (status, Date())
         if !order.contains(node.name) { order.append(node.name) }
+        revision += 1
         return status
     }
 }
@@ -75,8 +80,9 @@ struct StatusRefresher: Service {
 
     /// Every node once (each BMC gets one request at a time, `RequestGate`), each published as soon as it is known.
     /// The nodes' starts are spread evenly over `spread` — never waves that wait for each other, never one burst: 500
-    /// statuses started at once are ~3000 BMC answers to decode and 500 `ping` processes within a second or two, and
-    /// on 2 cores the pages served meanwhile waited (dashboard p99 ~290 ms under 10 viewers, `bench/fleet.sh`).
+    /// statuses started at once are ~3000 BMC answers to decode (and were then 500 `ping` processes) within a second
+    /// or two, and on 2 cores the pages served meanwhile waited (dashboard p99 ~290 ms under 10 viewers,
+    /// `bench/fleet.sh`).
     func round() async {
         let nodes = liveboot.config.nodes
         let start = ContinuousClock.now

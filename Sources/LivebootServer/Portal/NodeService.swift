@@ -15,6 +15,8 @@ struct NodeService: Sendable {
     let runner: OperationRunner
     let board: StatusBoard
     let clock: any PortalClock
+    /// Counts this process's changes to leases, slices and operations (what the dashboard's rows show of the store).
+    let storeRevision: any FleetRevision
 
     typealias Denied = Refusal
 

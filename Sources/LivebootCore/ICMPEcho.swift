@@ -21,8 +21,24 @@ public final class ICMPEcho: Sendable {
     private let identifier: UInt16
 
     /// The process's socket, opened at first use; nil when neither kind may be opened here.
-    public static var shared: ICMPEcho? { get async { await opening.value } }
-    private static let opening = Task { try? await open() }
+    ///
+    /// A closed socket is replaced, once for all callers: NIO closes a datagram channel on a read or socket error other
+    /// than ECONNREFUSED or ENOMEM, and every later probe would then have said "no echo reply" for the life of the
+    /// server. Unlikely — an unconnected ICMP socket without IP_RECVERR is told of no ICMP error (checked: a firewall's
+    /// "administratively prohibited" reached the raw socket as a packet, SO_ERROR stayed 0) — but not for NIO to rule.
+    public static var shared: ICMPEcho? {
+        get async {
+            let opening = current.withLock { $0 }
+            guard let echo = await opening.value else { return nil }
+            if echo.channel.isActive { return echo }
+            let reopening = current.withLock { current in
+                if current == opening { current = Task { try? await open() } }
+                return current
+            }
+            return await reopening.value
+        }
+    }
+    private static let current = Locked(Task<ICMPEcho?, Never> { try? await open() })
 
     /// Opens the first kind of socket this process may have, in `kinds`' order.
     public static func open(kinds: [Kind] = [.datagram, .raw], group: MultiThreadedEventLoopGroup = .singleton) async throws -> ICMPEcho {
@@ -211,7 +227,7 @@ private final class EchoReplyHandler: ChannelInboundHandler, Sendable {
         waiters.replied(sequence, from: from)
     }
 
-    /// A datagram socket reports an ICMP error (port unreachable…) as a read error: the waiter times out, as `ping`
-    /// would say "no reply"; the socket stays open for the others.
+    /// An error NIO does not close on (ECONNREFUSED, ENOMEM): the waiters time out, as `ping` would say "no reply",
+    /// and the socket stays open for the others.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {}
 }

@@ -47,6 +47,18 @@ final class ICMPEchoTests: XCTestCase {
         XCTAssertEqual(results.filter { $0.key.hasPrefix("198.") && $0.value }.count, 0)
     }
 
+    /// The kernel may close the socket under us (a fatal ICMP error quoting an echo): the next probe opens another.
+    func testAClosedSocketIsReplacedByTheNextProbe() async throws {
+        let closed = try await sharedEcho()
+        await closed.close()
+        let result = await Probes.ping("127.0.0.1", timeout: .seconds(1))
+        XCTAssertEqual(result, .ok)
+        let replacement = try await sharedEcho()
+        XCTAssertFalse(replacement === closed)
+        let again = try await sharedEcho()
+        XCTAssertTrue(again === replacement, "one replacement, kept")
+    }
+
     func testARawSocketWhenRootMayOpenOne() async throws {
         guard getuid() == 0 else { throw XCTSkip("a raw ICMP socket needs root or CAP_NET_RAW") }
         let echo = try await ICMPEcho.open(kinds: [.raw])

@@ -8,8 +8,11 @@ import NIOConcurrencyHelpers
 ///
 /// Whoever owns the boots takes the changes now and then (`takeChanges`) and stores them; the tally itself keeps at
 /// most `capacity` readers, and forgets one that has read nothing for `idleExpiry` — a path anybody may ask for must
-/// not grow memory without bound. A reader that arrives while the tally is full is not counted (its bytes are still
-/// served).
+/// not grow memory without bound. A reader that arrives while the tally is full takes the place of the reader read
+/// longest ago among those whose counts were taken, which loses nothing (the owner has the counts; a reader that reads
+/// again comes back): made-up paths hold a place only until the next take, never the 15 minutes of their idle expiry,
+/// so they cannot keep the boots that arrive after them uncounted. Only when every reader holds an untaken count is
+/// the newcomer not counted (its bytes are still served).
 public final class MediaTally: Sendable {
     /// What a reader read over some period.
     public struct Reading: Sendable, Equatable {
@@ -62,11 +65,23 @@ public final class MediaTally: Sendable {
                 entry.lastSecond = second
                 entry.lastRead = now
                 entries[key] = entry
-            } else if entries.count < capacity {
+            } else {
+                if entries.count >= capacity, let taken = Self.readLongestAgo(amongTaken: entries) { entries[taken] = nil }
+                guard entries.count < capacity else { return }
                 entries[key] = Entry(name: name, pending: Reading(name: name, bytes: bytes, firstRead: now, lastRead: now, activeSeconds: 1),
                                      lastSecond: second, lastRead: now)
             }
         }
+    }
+
+    /// The reader whose counts were all taken and that was read longest ago: one pass over the readers, paid only by a
+    /// new reader of a full tally.
+    private static func readLongestAgo(amongTaken entries: [String: Entry]) -> String? {
+        var oldest: (key: String, lastRead: Date)?
+        for (key, entry) in entries where entry.pending == nil && entry.lastRead < (oldest?.lastRead ?? .distantFuture) {
+            oldest = (key, entry.lastRead)
+        }
+        return oldest?.key
     }
 
     /// What each reader read since the previous call (readers that read nothing are left out), to be added to what

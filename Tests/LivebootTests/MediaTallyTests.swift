@@ -28,11 +28,30 @@ final class MediaTallyTests: XCTestCase {
         tally.add(1, key: "a", name: "x.iso", at: t0)
         tally.add(1, key: "b", name: "x.iso", at: t0)
         tally.add(1, key: "c", name: "x.iso", at: t0)
-        XCTAssertEqual(Set(tally.takeChanges(now: t0).keys), ["a", "b"], "a full tally counts no new reader")
+        XCTAssertEqual(Set(tally.takeChanges(now: t0).keys), ["a", "b"], "a tally full of untaken counts counts no new reader")
         tally.add(1, key: "b", name: "x.iso", at: t0.addingTimeInterval(30))
         _ = tally.takeChanges(now: t0.addingTimeInterval(61))  // a: idle for a minute, forgotten; b read since
         tally.add(1, key: "c", name: "x.iso", at: t0.addingTimeInterval(62))
         XCTAssertEqual(Set(tally.takeChanges(now: t0.addingTimeInterval(62)).keys), ["c"])
+    }
+
+    /// Anybody may ask for `/boot/<made up>/u22.iso`: a tally filled with such paths before a boot starts must still
+    /// count the boot, and so must one sprayed with new made-up paths, one fewer than its places, between two takes.
+    func testMadeUpReadersCannotKeepABootUncounted() {
+        let tally = MediaTally(capacity: 8, idleExpiry: .seconds(900))
+        for index in 0..<8 { tally.add(1, key: "junk-\(index)", name: "u22.iso", at: t0) }
+        XCTAssertEqual(tally.takeChanges(now: t0).count, 8)
+        var read = 0, counted = 0
+        for second in 1...30 {
+            let now = t0.addingTimeInterval(Double(second))
+            for index in 0..<7 { tally.add(1, key: "junk-\(second)-\(index)", name: "u22.iso", at: now) }
+            tally.add(4096, key: "boot-1", name: "u22.iso", at: now.addingTimeInterval(0.5))
+            read += 4096
+            let changes = tally.takeChanges(now: now.addingTimeInterval(0.9))
+            counted += changes["boot-1"]?.bytes ?? 0
+            XCTAssertLessThanOrEqual(changes.count, 8)
+        }
+        XCTAssertEqual(counted, read, "every byte the boot read was counted")
     }
 
     func testRoutesTakeTheReaderOutOfTheName() throws {

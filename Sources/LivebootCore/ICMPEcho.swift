@@ -90,6 +90,9 @@ public final class ICMPEcho: Sendable {
         self.identifier = identifier
     }
 
+    /// Requests still waiting for their reply or their timeout.
+    var waiting: Int { waiters.count }
+
     /// Closes the socket (the process's shared one lives as long as the process).
     public func close() async { try? await channel.close() }
 

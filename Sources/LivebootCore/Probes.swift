@@ -53,29 +53,35 @@ public enum Probes {
     /// through the system's `ping` (setuid or with cap_net_raw), which needs no privilege of ours.
     public static func ping(_ host: String, timeout: Duration) async -> ProbeResult {
         guard let echo = await ICMPEcho.shared else { return await pingBinary(host, timeout: timeout) }
-        switch await ipv4Address(of: host) {
-        case .some(.some(let address)):
+        switch await resolve(host) {
+        case .ipv4(let address):
             do {
                 return try await echo.echo(address, timeout: max(timeout, .seconds(1))) ? .ok : .ko("no echo reply")
             } catch {
                 return .ko("no echo reply (\(error))")
             }
-        case .some(.none):
-            return await pingBinary(host, timeout: timeout)  // IPv6
-        case .none:
+        case .otherFamily:
+            return await pingBinary(host, timeout: timeout)
+        case .unknown:
             return .ko("unknown host or network error")
         }
     }
 
-    /// The host's address when it is IPv4 (`.some(nil)`: it resolves, to IPv6 only; nil: it does not resolve). A name
-    /// is resolved on NIO's thread pool, since `getaddrinfo` blocks.
-    static func ipv4Address(of host: String) async -> SocketAddress?? {
-        if let literal = try? SocketAddress(ipAddress: host, port: 0) { return literal.protocol == .inet ? literal : .some(nil) }
-        let resolved = try? await NIOThreadPool.singleton.runIfActive {
-            try SocketAddress.makeAddressResolvingHost(host, port: 0)
+    enum Resolved {
+        case ipv4(SocketAddress)
+        /// IPv6: pinged by the binary.
+        case otherFamily
+        case unknown
+    }
+
+    /// The host's address; a name is resolved on NIO's thread pool, since `getaddrinfo` blocks.
+    static func resolve(_ host: String) async -> Resolved {
+        let address = try? SocketAddress(ipAddress: host, port: 0)
+        let resolved = if let address { address } else {
+            try? await NIOThreadPool.singleton.runIfActive { try SocketAddress.makeAddressResolvingHost(host, port: 0) }
         }
-        guard let resolved else { return nil }
-        return resolved.protocol == .inet ? resolved : .some(nil)
+        guard let resolved else { return .unknown }
+        return resolved.protocol == .inet ? .ipv4(resolved) : .otherFamily
     }
 
     /// One ICMP echo through the system's `ping`.

@@ -14,6 +14,7 @@ public final class PortalDatabase: Sendable {
     /// How long an API token works.
     let tokenLifetime: TimeInterval
     private let revision = Locked(0)
+    /// Kept for the observation's sake: it ends when this is released (AnyDatabaseCancellable cancels on deinit).
     private let fleetObservation: AnyDatabaseCancellable
 
     /// Opens (creating if needed) the database at `path` and migrates it; `nil` gives a private in-memory one.
@@ -37,9 +38,6 @@ public final class PortalDatabase: Sendable {
         fleetObservation = DatabaseRegionObservation(tracking: Table("lease"), Table("slice"), Table("operation"))
             .start(in: writer, onError: { _ in }, onChange: { _ in revision.withLock { $0 += 1 } })
     }
-
-    /// Ended with the database (the observer would otherwise keep it).
-    deinit { fleetObservation.cancel() }
 
     static let namePattern = #"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"#
 

@@ -45,6 +45,7 @@ final class ICMPEchoTests: XCTestCase {
         }
         XCTAssertEqual(results.filter { $0.key.hasPrefix("127.") && $0.value }.count, 20)
         XCTAssertEqual(results.filter { $0.key.hasPrefix("198.") && $0.value }.count, 0)
+        XCTAssertEqual(echo.waiting, 0, "every request ended with its reply or its timeout")
     }
 
     /// The kernel may close the socket under us (a fatal ICMP error quoting an echo): the next probe opens another.
